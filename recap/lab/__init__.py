@@ -1,0 +1,1 @@
+"""The lab notebook: experiment specs, the runner, run records, compare and rerun."""

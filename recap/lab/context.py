@@ -1,0 +1,136 @@
+"""The run context: the one object experiment code and ``recap.ml`` talk to.
+
+It imports nothing from the database layer. Everything it is told goes, as JSON lines, to
+``events.jsonl`` in the run's output folder; the parent process (``recap exp run``) turns those into
+Metric and Artifact rows in batches. The same object works in a notebook:
+``RunContext.standalone("out", {"lr": 1e-3})``.
+
+Event lines (one JSON object each, ``type`` first):
+
+- ``{"type": "metric", "key", "value", "step", "epoch", "time"}``
+- ``{"type": "summary", "key", "value"}``        (summary metrics; the last value wins)
+- ``{"type": "artifact", "path", "kind", "metadata"}``  (path relative to the output folder)
+- ``{"type": "flag", "name", "message"}``         (e.g. a key-point model no better than the mean)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+EVENTS = "events.jsonl"
+
+
+class RunContext:
+    def __init__(
+        self,
+        params: dict[str, Any],
+        out_dir: Path,
+        seed: int = 0,
+        device: str = "cpu",
+        run_id: str | None = None,
+    ):
+        self.params = dict(params)
+        self.seed = seed
+        self.device = device
+        self.run_id = run_id
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.summary: dict[str, Any] = {}
+        self.flags: dict[str, str] = {}
+        self._events = open(self.out_dir / EVENTS, "a", encoding="utf-8", buffering=1 << 16)
+
+    @classmethod
+    def standalone(cls, out_dir, params: dict | None = None, seed: int = 0, device: str = "cpu"):
+        """A context for a notebook or a script outside ``recap exp run``."""
+        return cls(params or {}, Path(out_dir), seed=seed, device=device)
+
+    # -- reporting ----------------------------------------------------------------------------
+    def _emit(self, event: dict) -> None:
+        self._events.write(json.dumps(event, default=_jsonable) + "\n")
+
+    def log_metric(self, key: str, value: float, step: int | None = None,
+                   epoch: int | None = None) -> None:
+        self._emit({"type": "metric", "key": key, "value": float(value), "step": step,
+                    "epoch": epoch, "time": time.time()})
+
+    def log_metrics(self, values: dict[str, float], step: int | None = None,
+                    epoch: int | None = None) -> None:
+        for key, value in values.items():
+            self.log_metric(key, value, step=step, epoch=epoch)
+
+    def set_summary(self, key: str, value: Any) -> None:
+        """A summary metric of the run (the primary metric, parity figures, ...)."""
+        self.summary[key] = value
+        self._emit({"type": "summary", "key": key, "value": value})
+
+    def flag(self, name: str, message: str) -> None:
+        """Raise a warning that belongs in the run record and the post."""
+        self.flags[name] = message
+        self._emit({"type": "flag", "name": name, "message": message})
+
+    def save_artifact(self, path: str | Path, kind: str = "file",
+                      metadata: dict | None = None) -> Path:
+        """Record a file the run wrote (inside the output folder) as an artifact."""
+        path = Path(path)
+        full = path if path.is_absolute() else self.out_dir / path
+        full = full.resolve()
+        rel = full.relative_to(self.out_dir.resolve())
+        self._emit({"type": "artifact", "path": rel.as_posix(), "kind": kind,
+                    "metadata": metadata or {}})
+        return full
+
+    def path(self, name: str) -> Path:
+        """A path inside the output folder, its parent folders made."""
+        p = self.out_dir / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def seed_everything(self) -> None:
+        """Seed Python, and numpy / torch when they are already imported."""
+        import sys
+
+        random.seed(self.seed)
+        os.environ.setdefault("PYTHONHASHSEED", str(self.seed))
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed(self.seed)
+        if "torch" in sys.modules:
+            sys.modules["torch"].manual_seed(self.seed)
+
+    def close(self) -> None:
+        if not self._events.closed:
+            self._events.flush()
+            self._events.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_events(out_dir: Path) -> list[dict]:
+    """Every event a run emitted (a torn last line from a killed child is skipped)."""
+    events = []
+    try:
+        with open(Path(out_dir) / EVENTS, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    except FileNotFoundError:
+        pass
+    return events
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return value.as_posix()
+    return str(value)

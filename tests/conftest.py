@@ -1,0 +1,86 @@
+"""Tests own their state: every test gets a fresh log root (folder + database) of its own."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture(autouse=True)
+def log_root(tmp_path, monkeypatch) -> Path:
+    """A fresh log root for every test, found through RECAP_ROOT."""
+    from recap import paths
+    from recap.logroot import init_root
+
+    root, _ = init_root(tmp_path / "log", title="Test log")
+    monkeypatch.setenv("RECAP_ROOT", str(root))
+    monkeypatch.delenv("RECAP_DEBUG", raising=False)
+    monkeypatch.setenv("EDITOR", "true")
+    paths.set_root_override(None)
+    yield root
+    paths.set_root_override(None)
+
+
+@pytest.fixture
+def db(log_root) -> sqlite3.Connection:
+    """A plain connection to the test's database, for asserting on stored rows."""
+    conn = sqlite3.connect(log_root / "recap.db")
+    conn.row_factory = sqlite3.Row
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def cli():
+    """Run recap in-process through its real entry point (errors, exit codes and all)."""
+    from click.testing import CliRunner
+
+    from recap.cli import main
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        runner = CliRunner()
+        with runner.isolation(input=input) as streams:
+            out, err = streams[0], streams[1]
+            try:
+                main([str(a) for a in args])
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            return Result(code, out.getvalue().decode(), err.getvalue().decode())
+
+    return invoke
+
+
+@pytest.fixture
+def recap_proc():
+    """Run recap as a separate process (``python -m recap``), as a user would."""
+
+    def run(*args: str, input: str | None = None, env: dict | None = None, timeout=120, **kw):
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.run(
+            [sys.executable, "-m", "recap", *map(str, args)],
+            input=input, capture_output=True, text=True, env=full_env, timeout=timeout, **kw,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
