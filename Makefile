@@ -26,8 +26,13 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 -q
 
-bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[bench]'
+# Peers (jrnl, buku, mlflow) get a venv of their own: benchmarks only, never recap's dependencies.
+build/peers-venv/.installed:
+	$(PY) -m venv build/peers-venv
+	build/peers-venv/bin/python -m pip install -q jrnl buku mlflow
+	touch $@
+
+bench: $(STAMP) build/peers-venv/.installed
 	$(BIN)/python benchmarks/run.py
 
 lint: $(STAMP)

@@ -8,4 +8,7 @@ app = typer.Typer(help="Experiments and their recorded runs.", no_args_is_help=T
 
 
 def register(root: typer.Typer) -> None:
+    from recap.cli import exp_export
+
+    exp_export.register(app)
     root.add_typer(app, name="exp")
