@@ -66,6 +66,9 @@ def cli():
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
             return Result(code, out.getvalue().decode(), err.getvalue().decode())
 
     return invoke
