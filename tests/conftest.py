@@ -53,7 +53,7 @@ def db(log_root) -> sqlite3.Connection:
 @pytest.fixture
 def cli():
     """Run recap in-process through its real entry point (errors, exit codes and all)."""
-    from click.testing import CliRunner
+    from typer.testing import CliRunner
 
     from recap.cli import main
 

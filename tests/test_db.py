@@ -219,13 +219,37 @@ def test_discovery_walks_up(recap_proc, tmp_path):
     assert out.stdout.strip() == str(root / "recap.db")
 
 
-@pytest.mark.skipif(__import__("os").geteuid() == 0, reason="root ignores folder permissions")
+def _read_only(folder: Path):
+    """Make a folder unwritable, for root too (root ignores mode bits, not the immutable flag)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        return lambda: folder.chmod(0o700)
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a folder read-only here (no chattr)")
+    return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
 def test_read_only_folder_is_one_line(cli, tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
-    ro.chmod(0o500)
+    undo = _read_only(ro)
     try:
         r = cli("init", ro / "log")
     finally:
-        ro.chmod(0o700)
+        undo()
+    assert r.exit_code != 0 and r.stderr.startswith("error:") and "Traceback" not in r.output
+    assert r.stderr.count("\n") == 1
+    assert not (ro / "log").exists()
+
+
+def test_read_only_log_root_writes_nothing(cli, log_root):
+    cli("new", "--week", "2021-W03", "--no-edit")
+    undo = _read_only(log_root)
+    try:
+        r = cli("import", Path(__file__).parent / "data" / "posts" / "2020-12-6-quarto-style.qmd")
+    finally:
+        undo()
     assert r.exit_code != 0 and r.stderr.startswith("error:") and "Traceback" not in r.output

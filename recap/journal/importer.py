@@ -127,7 +127,10 @@ def parse_post(path: Path) -> Parsed:
         stem = m.group(4)
     if path.name in ("index.md", "index.qmd"):
         stem = path.parent.name
-    day = _date(meta.get("date"), path) or name_date
+    raw_date = meta.get("date")
+    if isinstance(raw_date, dict):  # MkDocs Material: date: {created: ..., updated: ...}
+        raw_date = raw_date.get("created")
+    day = _date(raw_date, path) or name_date
     if day is None:
         raise InvalidInput(f"{path}: no date in front matter or file name")
     v["date"] = day.isoformat()
@@ -143,10 +146,6 @@ def parse_post(path: Path) -> Parsed:
     v["search_exclude"] = bool(meta.get("search_exclude", False))
     v["draft"] = bool(meta.get("draft", False)) or meta.get("published") is False
     v["slug"] = slugify(str(meta.get("slug") or stem))
-    dates = meta.get("date") if isinstance(meta.get("date"), dict) else None
-    if dates:  # MkDocs Material: date: {created: ..., updated: ...}
-        day = _date(dates.get("created"), path) or name_date
-        v["date"], v["week"] = day.isoformat(), weeks.week_of(day)
     for key in ("title", "date", "description", "categories", "tags", "aliases", "permalink",
                 "toc", "hide", "search_exclude", "draft", "published", "slug", "subtitle",
                 "redirect_from"):
@@ -156,6 +155,11 @@ def parse_post(path: Path) -> Parsed:
         if key not in parsed.mapped:
             parsed.dropped.append(f"front matter '{key}'")
 
+    h1 = re.match(r"\A\s*# (.+?)\s*#*\s*\n", body)
+    if h1 and not meta.get("title"):  # MkDocs posts take their title from the first heading
+        v["title"] = h1.group(1).strip()
+        body = body[h1.end():]
+        parsed.mapped.append("first heading as title")
     body, toc_lines = _strip_toc(body)
     if toc_lines:
         parsed.dropped.append(f"hand-made table of contents ({toc_lines} lines)")
