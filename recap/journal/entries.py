@@ -251,4 +251,9 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 20) -> list[dict]:
         raise InvalidInput(
             f"malformed search query {query!r} ({exc}); quote phrases with \"...\""
         ) from None
-    return [dict(r) for r in rows]
+    out = []
+    for r in rows:
+        item = dict(r)
+        item["snippet"] = re.sub(r"\s+", " ", item["snippet"] or "").strip()
+        out.append(item)
+    return out
