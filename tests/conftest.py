@@ -53,7 +53,7 @@ def db(log_root) -> sqlite3.Connection:
 @pytest.fixture
 def cli():
     """Run recap in-process through its real entry point (errors, exit codes and all)."""
-    from click.testing import CliRunner
+    from typer.testing import CliRunner
 
     from recap.cli import main
 
@@ -66,6 +66,9 @@ def cli():
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
             return Result(code, out.getvalue().decode(), err.getvalue().decode())
 
     return invoke

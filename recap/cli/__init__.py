@@ -22,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: rendering it through rich costs ~200 ms per call
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -62,6 +63,8 @@ def _register() -> None:
     exp.register(app)
     site.register(app)
     app.add_typer(db.app, name="db")
+    for group in app.registered_groups:
+        group.typer_instance.rich_markup_mode = None
 
 
 _register()

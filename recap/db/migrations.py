@@ -173,6 +173,9 @@ CREATE TRIGGER bookmark_au AFTER UPDATE OF title, description, note, url, tags O
     INSERT INTO bookmark_fts(rowid, title, description, note, url, tags)
     VALUES (new.id, new.title, new.description, new.note, new.url, new.tags);
 END;
+-- Index rows written before this migration existed.
+INSERT INTO entry_fts(entry_fts) VALUES ('rebuild');
+INSERT INTO bookmark_fts(bookmark_fts) VALUES ('rebuild');
 """
 
 # (number, name, sql). Append only; never edit a migration that has shipped.

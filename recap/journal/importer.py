@@ -1,0 +1,244 @@
+"""Import existing posts: Jekyll / fastpages, Quarto and MkDocs (front matter + Markdown).
+
+Everything is read and checked first, then written in one transaction, so a bad file anywhere
+means nothing is written. Re-importing a file (same resolved path) updates its entry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+
+from recap import db, paths
+from recap.errors import InvalidInput
+from recap.journal import frontmatter, weeks
+from recap.journal.entries import slugify, unique_slug
+from recap.timeutil import stamp
+
+POST_SUFFIXES = {".md", ".markdown", ".qmd"}
+JEKYLL_NAME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-(.+)$")
+# A hand-made table of contents: a run of bullet links to anchors at the top of the body.
+TOC_LINE = re.compile(r"^\s*[*+-]\s+\[[^\]]*\]\(#[^)]*\)\s*$")
+# Analytics and other scripts are not the post's content; the site never republishes them.
+SCRIPT = re.compile(
+    r"(?:<!--[^>]*?Analytics\s*-->\s*)?<script\b.*?</script>(?:\s*<!--[^>]*?Analytics\s*-->)?",
+    re.S | re.I,
+)
+MD_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+HTML_IMAGE = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.I)
+KNOWN_DROPPED = {"layout", "comments", "badges", "branch", "nb_path", "image", "sticky_rank",
+                 "author", "format", "jupyter", "execute", "editor", "output-file"}
+
+
+@dataclass
+class Parsed:
+    source: Path
+    values: dict
+    images: list[tuple[str, Path, str]] = field(default_factory=list)  # (ref, file, media rel)
+    mapped: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def find_posts(targets: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for target in targets:
+        target = Path(target)
+        if not target.exists():
+            raise InvalidInput(f"no such file or folder: {target}")
+        if target.is_dir():
+            files += sorted(p for p in target.rglob("*") if p.suffix.lower() in POST_SUFFIXES
+                            and p.is_file() and not p.name.startswith("."))
+        elif target.suffix.lower() in POST_SUFFIXES:
+            files.append(target)
+        else:
+            raise InvalidInput(f"{target}: not a Markdown post (.md, .markdown, .qmd)")
+    return list(dict.fromkeys(p.resolve() for p in files))
+
+
+def _as_list(value) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        parts = re.split(r"[,\s]+", value.strip()) if "," in value or " " in value else [value]
+        return [p for p in (s.strip() for s in parts) if p]
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [str(value)]
+
+
+def _date(value, source: Path) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%m/%d/%Y", "%B %d, %Y", "%b %d, %Y", "%d %B %Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            pass
+    try:
+        return weeks.parse_date(text)
+    except InvalidInput:
+        raise InvalidInput(f"{source}: unreadable date {text!r}") from None
+
+
+def _strip_toc(body: str) -> tuple[str, int]:
+    lines = body.split("\n")
+    i = 0
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    start = i
+    while i < len(lines) and TOC_LINE.match(lines[i]):
+        i += 1
+    if i - start >= 2:  # one lone link is content, a run of anchors is a table of contents
+        return "\n".join(lines[i:]).lstrip("\n"), i - start
+    return body, 0
+
+
+def _local_ref(ref: str) -> PurePosixPath | None:
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", ref) or ref.startswith(("/", "#", "//")):
+        return None
+    return PurePosixPath(ref.split("#")[0].split("?")[0])
+
+
+def parse_post(path: Path) -> Parsed:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        text = path.read_text(encoding="latin-1")
+    meta, body = frontmatter.split(text, source=str(path))
+    parsed = Parsed(source=path, values={})
+    v = parsed.values
+
+    stem = path.stem
+    m = JEKYLL_NAME.match(stem)
+    name_date = None
+    if m:
+        name_date = weeks.parse_date(f"{m.group(1)}-{m.group(2)}-{m.group(3)}")
+        stem = m.group(4)
+    if path.name in ("index.md", "index.qmd"):
+        stem = path.parent.name
+    raw_date = meta.get("date")
+    if isinstance(raw_date, dict):  # MkDocs Material: date: {created: ..., updated: ...}
+        raw_date = raw_date.get("created")
+    day = _date(raw_date, path) or name_date
+    if day is None:
+        raise InvalidInput(f"{path}: no date in front matter or file name")
+    v["date"] = day.isoformat()
+    v["week"] = weeks.week_of(day)
+    v["title"] = str(meta.get("title") or stem.replace("-", " ").title())
+    v["description"] = str(meta.get("description") or meta.get("subtitle") or "")
+    v["categories"] = _as_list(meta.get("categories"))
+    v["tags"] = _as_list(meta.get("tags"))
+    v["aliases"] = _as_list(meta.get("aliases")) + _as_list(meta.get("redirect_from"))
+    v["permalink"] = str(meta["permalink"]) if meta.get("permalink") else None
+    v["toc"] = bool(meta.get("toc", True))
+    v["hidden"] = bool(meta.get("hide", False))
+    v["search_exclude"] = bool(meta.get("search_exclude", False))
+    v["draft"] = bool(meta.get("draft", False)) or meta.get("published") is False
+    v["slug"] = slugify(str(meta.get("slug") or stem))
+    for key in ("title", "date", "description", "categories", "tags", "aliases", "permalink",
+                "toc", "hide", "search_exclude", "draft", "published", "slug", "subtitle",
+                "redirect_from"):
+        if key in meta:
+            parsed.mapped.append(key)
+    for key in meta:
+        if key not in parsed.mapped:
+            parsed.dropped.append(f"front matter '{key}'")
+
+    h1 = re.match(r"\A\s*# (.+?)\s*#*\s*\n", body)
+    if h1 and not meta.get("title"):  # MkDocs posts take their title from the first heading
+        v["title"] = h1.group(1).strip()
+        body = body[h1.end():]
+        parsed.mapped.append("first heading as title")
+    body, toc_lines = _strip_toc(body)
+    if toc_lines:
+        parsed.dropped.append(f"hand-made table of contents ({toc_lines} lines)")
+    body, scripts = SCRIPT.subn("", body)
+    if scripts:
+        parsed.dropped.append(f"{scripts} <script> snippet(s) (analytics)")
+    v["body"] = body.strip() + "\n"
+
+    for ref in [*MD_IMAGE.findall(body), *HTML_IMAGE.findall(body)]:
+        local = _local_ref(ref)
+        if local is None:
+            continue
+        file = (path.parent / str(local)).resolve()
+        # Mirror the reference under media/<slug>/ so it resolves next to the post unchanged.
+        rel = PurePosixPath(*[p for p in local.parts if p not in (".", "..")])
+        if file.is_file():
+            parsed.images.append((ref, file, rel.as_posix()))
+        else:
+            parsed.missing.append(ref)
+    return parsed
+
+
+def import_posts(conn: sqlite3.Connection, targets: list[Path]) -> list[dict]:
+    """Import every post under ``targets``; returns one report per post."""
+    files = find_posts(targets)
+    if not files:
+        raise InvalidInput("no posts found (looked for .md, .markdown, .qmd)")
+    parsed = [parse_post(p) for p in files]  # every file is checked before anything is written
+    root = paths.log_root()
+    now = stamp()
+    reports = []
+    with db.transaction(conn):
+        for item in parsed:
+            v = item.values
+            existing = conn.execute(
+                "SELECT id, slug FROM entry WHERE source_path = ?", (str(item.source),)
+            ).fetchone()
+            slug = unique_slug(conn, v["slug"], exclude_id=existing["id"] if existing else None)
+            cols = {
+                "slug": slug, "title": v["title"], "kind": "post", "week": v["week"],
+                "date": v["date"], "description": v["description"], "body": v["body"],
+                "categories": json.dumps(v["categories"], ensure_ascii=False),
+                "tags": json.dumps(v["tags"], ensure_ascii=False),
+                "aliases": json.dumps(v["aliases"], ensure_ascii=False),
+                "permalink": v["permalink"], "draft": int(v["draft"]),
+                "hidden": int(v["hidden"]), "search_exclude": int(v["search_exclude"]),
+                "toc": int(v["toc"]), "source_path": str(item.source), "updated": now,
+            }
+            if existing:
+                sets = ", ".join(f"{k} = ?" for k in cols)
+                conn.execute(f"UPDATE entry SET {sets} WHERE id = ?",
+                             (*cols.values(), existing["id"]))
+                entry_id, action = existing["id"], "updated"
+            else:
+                cols["created"] = now
+                names = ", ".join(cols)
+                entry_id = conn.execute(
+                    f"INSERT INTO entry ({names}) VALUES ({', '.join('?' * len(cols))})",
+                    tuple(cols.values()),
+                ).lastrowid
+                action = "added"
+            copied = _copy_images(root, slug, item.images)
+            reports.append({
+                "file": str(item.source), "action": action, "id": entry_id, "slug": slug,
+                "title": v["title"], "date": v["date"], "mapped": item.mapped,
+                "dropped": item.dropped, "images_copied": copied, "images_missing": item.missing,
+            })
+    return reports
+
+
+def _copy_images(root: Path, slug: str, images: list[tuple[str, Path, str]]) -> int:
+    base = paths.media_dir(root) / slug
+    count = 0
+    for _ref, file, rel in images:
+        target = paths.inside(paths.media_dir(root), base / rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_bytes() != file.read_bytes():
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(file, tmp)
+            tmp.replace(target)
+        count += 1
+    return count
