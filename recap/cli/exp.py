@@ -86,6 +86,9 @@ def run_cmd(
         print_json(rec)
     else:
         _print_outcome(conn, rec)
+    if rec["status"] == "interrupted":
+        typer.echo(f"interrupted: run {rec['id']} recorded as interrupted", err=True)
+        raise typer.Exit(130)
     if rec["status"] != "succeeded":
         raise typer.Exit(1)
 

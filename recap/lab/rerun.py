@@ -153,6 +153,9 @@ def rerun(
             parent_id=run_id,
             lenient=True,
         )
+        if outcome.status == "interrupted":
+            warn(f"{name}: rerun {outcome.run_id} of {run_id} interrupted")
+            raise KeyboardInterrupt
         for w in outcome.warnings:
             note(f"{name}: {w}")
         new = run_row(conn, outcome.run_id)

@@ -185,7 +185,11 @@ def run_experiment(
     parent_id: str | None = None,
     lenient: bool = False,
 ) -> Outcome:
-    """Run (or reuse from the cache) one experiment. Returns the run id and how it ended."""
+    """Run (or reuse from the cache) one experiment. Returns the run id and how it ended.
+
+    An interrupted run (Ctrl-C, SIGTERM) is recorded and returned with status ``interrupted``;
+    the caller decides whether to stop (the CLI exits 130).
+    """
     from recap import paths
     from recap.lab import env as envmod
 
@@ -268,8 +272,6 @@ def run_experiment(
         if missing:
             status, error = "failed", f"declared outputs not produced: {', '.join(missing)}"
     _finish(conn, recorder, spec, root, out_dir, status, error, time.monotonic() - t0, environment)
-    if status == "interrupted":
-        raise KeyboardInterrupt
     return Outcome(run_id, status, warnings=warnings)
 
 
