@@ -38,10 +38,16 @@ def week_run_ids(conn: sqlite3.Connection, week: str) -> list[str]:
 
 
 def _cell(value) -> str:
-    """A table cell: user text made inert (no pipes, no markup)."""
+    """A table cell: text made inert (no pipes, no markup)."""
     from recap.markup import text
 
     return text(str(value), limit=120)
+
+
+def _code(value: str) -> str:
+    """A code span inside a table cell: readable as is, and unable to break the table."""
+    value = " ".join(str(value).split()).replace("`", "'").replace("|", "\\|")
+    return f"`{value[:200]}`"
 
 
 def _fmt(value) -> str:
@@ -75,11 +81,10 @@ def runs_markdown(conn: sqlite3.Connection, entry_id: int) -> str:
         primary = primaries[r["name"]]
         params = json.loads(r["params"] or "{}")
         summary = json.loads(r["summary"] or "{}")
-        key_params = ", ".join(f"{k}={_fmt(v)}" for k, v in params.items())
-        key_params = (key_params + ", " if key_params else "") + f"seed={r['seed']}"
-        metric = f"{primary} = {_fmt(summary[primary])}" if primary in summary else "-"
+        key_params = " ".join([*(f"{k}={_fmt(v)}" for k, v in params.items()), f"seed={r['seed']}"])
+        metric = _code(f"{primary} = {_fmt(summary[primary])}") if primary in summary else "-"
         lines.append(
-            f"| {_cell(r['name'])} | `{r['id']}` | {r['status']} | {_cell(key_params)} "
-            f"| {_cell(metric)} | `recap rerun {r['id']}` |"
+            f"| {_cell(r['name'])} | `{r['id']}` | {r['status']} | {_code(key_params)} "
+            f"| {metric} | `recap rerun {r['id']}` |"
         )
     return "\n".join(lines) + "\n"
