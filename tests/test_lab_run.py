@@ -288,3 +288,26 @@ def test_device_auto_is_resolved(cli, db, log_root):
     rec = json.loads(cli("exp", "run", "dev", "--json").stdout)
     assert rec["device"] in ("cpu", "cuda") and rec["summary"]["device"] == rec["device"]
     assert cli("exp", "run", "dev", "--device", "tpu").exit_code == 2
+
+
+def test_nan_metrics_and_numpy_like_values_do_not_break_recording(cli, db, log_root):
+    make_exp(
+        log_root,
+        "diverge",
+        """
+ctx.log_metric('loss', 1.0, step=0)
+ctx.log_metric('loss', float('nan'), step=1)
+ctx.log_metric('loss', float('inf'), step=2)
+ctx.set_summary('score', float('nan'))
+ctx.set_summary('label', 'cat')
+ctx.set_summary('ok', True)
+""",
+    )
+    r = cli("exp", "run", "diverge", "--json")
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)
+    assert rec["summary"]["score"] == "nan" and rec["summary"]["label"] == "cat"
+    assert rec["summary"]["ok"] is True
+    assert rec["flags"]["nan_metrics"].startswith("1 metric values were NaN")
+    values = [x[0] for x in db.execute("SELECT value FROM metric ORDER BY step")]
+    assert values == [1.0, float("inf")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import math
 import os
 import secrets
 import signal
@@ -109,9 +110,10 @@ class EventReader:
             return [], self.offset
         end = data.rfind(b"\n") + 1
         events = []
-        for line in data[:end].splitlines():
+        loads = json.loads
+        for line in data[:end].decode("utf-8", errors="replace").splitlines():
             try:
-                events.append(json.loads(line))
+                events.append(loads(line))
             except json.JSONDecodeError:
                 continue
         return events, self.offset + end
@@ -127,6 +129,7 @@ class Recorder:
         self.flags: dict = {}
         self.artifacts: dict[str, dict] = {}
         self.runtime_env: dict = {}
+        self.nan_metrics = 0
 
     def pump(self) -> int:
         events, offset = self.reader.read()
@@ -137,13 +140,21 @@ class Recorder:
         for ev in events:
             kind = ev.get("type")
             if kind == "metric":
+                try:
+                    value = float(ev.get("value"))
+                except (TypeError, ValueError):
+                    value = math.nan
+                if math.isnan(value):
+                    # SQLite stores NaN as NULL; count them instead of failing the batch.
+                    self.nan_metrics += 1
+                    continue
                 metrics.append(
                     (
                         self.run_id,
                         str(ev.get("key")),
                         ev.get("step"),
                         ev.get("epoch"),
-                        float(ev.get("value")),
+                        value,
                         _epoch_stamp(ev.get("time")),
                     )
                 )
@@ -166,12 +177,22 @@ class Recorder:
         return len(metrics)
 
 
-def _epoch_stamp(t) -> str:
-    from datetime import UTC, datetime
+_second_cache: dict[int, str] = {}
 
+
+def _epoch_stamp(t) -> str:
+    """Like timeutil.stamp() for a Unix time, with the seconds part cached (a hot path)."""
     try:
-        return stamp(datetime.fromtimestamp(float(t), UTC))
-    except (TypeError, ValueError, OverflowError):
+        t = float(t)
+        sec = int(t)
+        head = _second_cache.get(sec)
+        if head is None:
+            head = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+            if len(_second_cache) > 4096:
+                _second_cache.clear()
+            _second_cache[sec] = head
+        return f"{head}.{int((t - sec) * 1000):03d}Z"
+    except (TypeError, ValueError, OverflowError, OSError):
         return stamp()
 
 
@@ -375,6 +396,13 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def _finite(value):
+    """NaN and infinities as text: JSON has no spelling for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 def _finish(
     conn,
     recorder: Recorder,
@@ -407,7 +435,11 @@ def _finish(
                     json.dumps(ev.get("metadata") or {}),
                 )
             )
-    summary = dict(recorder.summary)
+    summary = {k: _finite(v) for k, v in recorder.summary.items()}
+    if recorder.nan_metrics:
+        recorder.flags.setdefault(
+            "nan_metrics", f"{recorder.nan_metrics} metric values were NaN (not stored)"
+        )
     if recorder.flags:
         summary["flags"] = recorder.flags
     if recorder.runtime_env:
