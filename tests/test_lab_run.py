@@ -311,3 +311,36 @@ ctx.set_summary('ok', True)
     assert rec["flags"]["nan_metrics"].startswith("1 metric values were NaN")
     values = [x[0] for x in db.execute("SELECT value FROM metric ORDER BY step")]
     assert values == [1.0, float("inf")]
+
+
+def _git(root, *args):
+    import subprocess
+
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_git_state_is_recorded(cli, db, log_root):
+    folder = add_toy(log_root)
+    _git(log_root, "init", "-q")
+    _git(log_root, "add", "-A")
+    _git(log_root, "commit", "-qm", "first")
+    head = (log_root / ".git" / "HEAD").read_text().split()[-1]
+    commit = (log_root / ".git" / head).read_text().strip()
+    clean = json.loads(cli("exp", "run", "toy-regression", "--json").stdout)
+    assert clean["git_commit"] == commit and clean["git_dirty"] is False
+    assert clean["git_diff_hash"] is None
+    (folder / "main.py").write_text((folder / "main.py").read_text() + "\n# tweak\n")
+    dirty = json.loads(cli("exp", "run", "toy-regression", "--json").stdout)
+    assert dirty["git_commit"] == commit and dirty["git_dirty"] is True
+    assert len(dirty["git_diff_hash"]) == 64
+    assert dirty["folder_hash"] != clean["folder_hash"]
+    # The rerun of the first run notices both the new content and the new commit.
+    _git(log_root, "commit", "-qam", "tweak")
+    r = cli("rerun", clean["id"])
+    assert r.exit_code == 0, r.output  # a comment changes no number
+    assert "the experiment folder changed since run" in r.stderr
+    assert "the commit changed since run" in r.stderr

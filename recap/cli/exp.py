@@ -77,7 +77,9 @@ def run_cmd(
     from recap.lab.runner import run_experiment
 
     conn = db.connect()
-    outcome = run_experiment(conn, name, param or [], seed=seed, device=device, force=force)
+    outcome = run_experiment(
+        conn, name, param or [], seed=seed, device=device, force=force, watch=_live()
+    )
     for w in outcome.warnings:
         typer.echo(f"warning: {w}", err=True)
     rec = run_record(conn, outcome.run_id)
@@ -91,6 +93,44 @@ def run_cmd(
         raise typer.Exit(130)
     if rec["status"] != "succeeded":
         raise typer.Exit(1)
+
+
+def _live():
+    """Where a run is going: its log path, then (on a terminal) a spinner with its last metrics."""
+    import sys
+
+    from recap.lab.runner import Watcher
+
+    class Live(Watcher):
+        progress = None
+
+        def start(self, experiment, run_id, log_path):
+            typer.echo(f"{experiment} run {run_id} started (log: {log_path})", err=True)
+            if not sys.stderr.isatty():
+                return
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("running")
+
+        def update(self, step, last):
+            if self.progress:
+                shown = "  ".join(f"{k}={_fmt(v, 4)}" for k, v in list(last.items())[:4])
+                self.progress.update(self.task, description=f"step {step}  {shown}")
+
+        def stop(self):
+            if self.progress:
+                self.progress.stop()
+
+    return Live()
 
 
 def _print_outcome(conn, rec: dict) -> None:

@@ -119,6 +119,16 @@ class EventReader:
         return events, self.offset + end
 
 
+class Watcher:
+    """Told when a run starts, what it last logged, and when it stops (the CLI shows it)."""
+
+    def start(self, experiment: str, run_id: str, log_path: str) -> None: ...
+
+    def update(self, step, last: dict[str, float]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class Recorder:
     """What the child reported so far; metrics go to the database in batches."""
 
@@ -130,6 +140,9 @@ class Recorder:
         self.artifacts: dict[str, dict] = {}
         self.runtime_env: dict = {}
         self.nan_metrics = 0
+        self.watch: Watcher | None = None
+        self.last: dict[str, float] = {}
+        self.step = None
 
     def pump(self) -> int:
         events, offset = self.reader.read()
@@ -167,6 +180,11 @@ class Recorder:
             elif kind == "environment":
                 self.runtime_env = {k: v for k, v in ev.items() if k != "type"}
         if metrics:
+            self.step = metrics[-1][2] if metrics[-1][2] is not None else metrics[-1][3]
+            for row in metrics[-16:]:
+                self.last[row[1]] = row[4]
+            if self.watch:
+                self.watch.update(self.step, self.last)
             with transaction(self.conn):
                 self.conn.executemany(
                     "INSERT INTO metric (run_id, key, step, epoch, value, time) "
@@ -205,6 +223,7 @@ def run_experiment(
     force: bool = False,
     parent_id: str | None = None,
     lenient: bool = False,
+    watch: Watcher | None = None,
 ) -> Outcome:
     """Run (or reuse from the cache) one experiment. Returns the run id and how it ended.
 
@@ -287,7 +306,27 @@ def run_experiment(
     )
 
     recorder = Recorder(conn, run_id, out_dir)
-    status, error = _supervise(job, out_dir, log_path, seed, recorder)
+    recorder.watch = watch
+    if watch:
+        watch.start(spec.name, run_id, _rel(root, log_path))
+    try:
+        status, error = _supervise(job, out_dir, log_path, seed, recorder)
+    except Exception as exc:  # the child could not even start: never leave the row 'running'
+        _finish(
+            conn,
+            recorder,
+            spec,
+            root,
+            out_dir,
+            "failed",
+            f"could not start the run: {exc}",
+            time.monotonic() - t0,
+            environment,
+        )
+        raise
+    finally:
+        if watch:
+            watch.stop()
     if status == "succeeded":
         missing = _missing_outputs(spec, out_dir)
         if missing:
