@@ -51,3 +51,19 @@ def test_standalone_context_writes_events(tmp_path):
         "key": "acc",
         "value": 0.9,
     }
+
+
+def test_device_auto_without_importing_torch(monkeypatch):
+    import importlib.util
+
+    from recap.errors import InvalidInput
+    from recap.lab import env
+
+    monkeypatch.setattr(env, "_nvidia_present", lambda: True)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert env.resolve_device("auto") == "cuda"
+    monkeypatch.setattr(env, "_nvidia_present", lambda: False)
+    assert env.resolve_device("auto") == "cpu"
+    assert env.resolve_device("cuda") == "cuda" and env.resolve_device("cpu") == "cpu"
+    with pytest.raises(InvalidInput):
+        env.resolve_device("gpu")
