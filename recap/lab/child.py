@@ -11,6 +11,7 @@ Exit codes: 0 succeeded, 1 the entry point raised, 130 interrupted (SIGINT).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import traceback
@@ -70,6 +71,8 @@ def main(job_path: str) -> int:
 
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     _die_with_parent()
+    if job.get("parent_pid") and os.getppid() != job["parent_pid"]:
+        return 143  # the recording parent died before we could ask to follow it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     out_dir = Path(job["out_dir"])
     ctx = RunContext(

@@ -300,6 +300,7 @@ def run_experiment(
                 "device": device,
                 "run_id": run_id,
                 "out_dir": str(out_dir.resolve()),
+                "parent_pid": os.getpid(),
             }
         ),
         encoding="utf-8",
