@@ -222,3 +222,21 @@ def test_runs_markdown(cli, db, log_root):
     db.commit()
     row = runs_markdown(db, entry_id).splitlines()[4]
     assert "`name=a\\|b 'c' seed=0`" in row and row.count("|") - row.count("\\|") == 7
+
+
+def test_new_entry_prefills_the_weeks_runs_and_show_lists_them(cli, db, log_root):
+    add_toy(log_root)
+    rec = run_toy(cli)
+    rerun = json.loads(cli("rerun", rec["id"], "--json").stdout)["runs"][0]["rerun"]
+    db.execute("UPDATE run SET started = '2021-01-20T09:00:00.000Z'")
+    db.commit()
+    r = cli("new", "--week", "2021-W03", "--no-edit", "--json")
+    assert r.exit_code == 0, r.output
+    entry = json.loads(r.stdout)
+    linked = [
+        x[0] for x in db.execute("SELECT run_id FROM link WHERE entry_id = ?", (entry["id"],))
+    ]
+    assert linked == [rec["id"]]  # the rerun is not one of the week's runs
+    shown = cli("show", entry["slug"]).stdout
+    assert "## Runs" in shown and f"`recap rerun {rec['id']}`" in shown
+    assert rerun not in shown
