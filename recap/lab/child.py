@@ -84,6 +84,8 @@ def main(job_path: str) -> int:
         fn = _load_entry(Path(job["folder"]), job["entry_file"], job["entry_func"])
         fn(ctx)
     except KeyboardInterrupt:
+        # The terminal's Ctrl-C and the parent's forwarded one may both arrive: record once.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         (out_dir / ERROR_FILE).write_text("interrupted (SIGINT)\n", encoding="utf-8")
         code = EXIT_INTERRUPTED
     except SystemExit as exc:
