@@ -282,35 +282,34 @@ def run_experiment(
             ),
         )
 
-    # The config travels with the run's outputs, so the folder stands on its own.
-    (out_dir / "experiment.toml").write_bytes((folder / specmod.SPEC_FILE).read_bytes())
-    (out_dir / "params.json").write_text(
-        json.dumps({"params": values, "seed": seed, "device": device}, indent=2) + "\n",
-        encoding="utf-8",
-    )
-    job = out_dir / ".job.json"
-    job.write_text(
-        json.dumps(
-            {
-                "folder": str(folder.resolve()),
-                "entry_file": spec.entry_file,
-                "entry_func": spec.entry_func,
-                "params": values,
-                "seed": seed,
-                "device": device,
-                "run_id": run_id,
-                "out_dir": str(out_dir.resolve()),
-                "parent_pid": os.getpid(),
-            }
-        ),
-        encoding="utf-8",
-    )
-
     recorder = Recorder(conn, run_id, out_dir)
     recorder.watch = watch
     if watch:
         watch.start(spec.name, run_id, _rel(root, log_path))
     try:
+        # The config travels with the run's outputs, so the folder stands on its own.
+        (out_dir / "experiment.toml").write_bytes((folder / specmod.SPEC_FILE).read_bytes())
+        (out_dir / "params.json").write_text(
+            json.dumps({"params": values, "seed": seed, "device": device}, indent=2) + "\n",
+            encoding="utf-8",
+        )
+        job = out_dir / ".job.json"
+        job.write_text(
+            json.dumps(
+                {
+                    "folder": str(folder.resolve()),
+                    "entry_file": spec.entry_file,
+                    "entry_func": spec.entry_func,
+                    "params": values,
+                    "seed": seed,
+                    "device": device,
+                    "run_id": run_id,
+                    "out_dir": str(out_dir.resolve()),
+                    "parent_pid": os.getpid(),
+                }
+            ),
+            encoding="utf-8",
+        )
         status, error = _supervise(job, out_dir, log_path, seed, recorder)
     except Exception as exc:  # the child could not even start: never leave the row 'running'
         _finish(
