@@ -42,6 +42,7 @@ class RunContext:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.summary: dict[str, Any] = {}
         self.flags: dict[str, str] = {}
+        self._keys: dict[str, str] = {}
         self._events = open(self.out_dir / EVENTS, "a", encoding="utf-8", buffering=1 << 16)
 
     @classmethod
@@ -56,19 +57,33 @@ class RunContext:
     def log_metric(
         self, key: str, value: float, step: int | None = None, epoch: int | None = None
     ) -> None:
-        # The hot path of a training loop: one reused encoder, no per-call set-up.
-        self._events.write(
-            _ENCODER.encode(
-                {
-                    "type": "metric",
-                    "key": key,
-                    "value": float(value),
-                    "step": step,
-                    "epoch": epoch,
-                    "time": time.time(),
-                }
+        value = float(value)
+        # The hot path of a training loop: plain ints and finite floats are written directly
+        # (repr of a finite float is valid JSON); anything else goes through the encoder.
+        if (
+            value - value == 0.0
+            and type(key) is str
+            and (step is None or type(step) is int)
+            and (epoch is None or type(epoch) is int)
+        ):
+            k = self._keys.get(key)
+            if k is None:
+                k = self._keys[key] = _ENCODER.encode(key)
+            self._events.write(
+                f'{{"type": "metric", "key": {k}, "value": {value!r}, '
+                f'"step": {"null" if step is None else step}, '
+                f'"epoch": {"null" if epoch is None else epoch}, "time": {time.time()!r}}}\n'
             )
-            + "\n"
+            return
+        self._emit(
+            {
+                "type": "metric",
+                "key": key,
+                "value": value,
+                "step": step,
+                "epoch": epoch,
+                "time": time.time(),
+            }
         )
 
     def log_metrics(

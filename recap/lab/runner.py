@@ -109,13 +109,17 @@ class EventReader:
         except FileNotFoundError:
             return [], self.offset
         end = data.rfind(b"\n") + 1
-        events = []
-        loads = json.loads
-        for line in data[:end].decode("utf-8", errors="replace").splitlines():
-            try:
-                events.append(loads(line))
-            except json.JSONDecodeError:
-                continue
+        lines = data[:end].decode("utf-8", errors="replace").splitlines()
+        try:
+            # One parse for the whole batch is several times faster than one per line.
+            events = json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")
+        except json.JSONDecodeError:
+            events = []
+            for line in lines:
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a torn line from a killed child
         return events, self.offset + end
 
 
@@ -151,6 +155,8 @@ class Recorder:
             return 0
         metrics = []
         for ev in events:
+            if not isinstance(ev, dict):
+                continue
             kind = ev.get("type")
             if kind == "metric":
                 try:
