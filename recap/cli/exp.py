@@ -2,9 +2,364 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from recap.cli.output import print_json, print_table
+
 app = typer.Typer(help="Experiments and their recorded runs.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _fmt(value, digits: int = 6) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _params_text(params: dict) -> str:
+    return " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
+
+
+@app.command("list")
+def list_cmd(json_: JsonOpt = False):
+    """List the experiment folders with their last run's status and primary metric."""
+    from recap import db
+    from recap.lab.experiments import list_experiments
+
+    rows, errors = list_experiments(db.connect())
+    if json_:
+        print_json(rows)
+    else:
+        print_table(
+            ["name", "project", "description", "last run", "status", "primary"],
+            [
+                [
+                    r["name"],
+                    r["project"],
+                    r["description"],
+                    r["last_run"] or "-",
+                    r["last_status"] or "never run",
+                    f"{r['primary']} {_fmt(r['last_primary'])}",
+                ]
+                for r in rows
+            ],
+            empty="no experiments (add experiments/NAME/experiment.toml)",
+        )
+    for err in errors:
+        typer.echo(f"error: {err}", err=True)
+    if errors:
+        raise typer.Exit(2)
+
+
+@app.command("run")
+def run_cmd(
+    name: Annotated[str, typer.Argument(help="The experiment (a folder in experiments/).")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("-p", "--param", help="Override a param: key=value (repeatable)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed handed to the run.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    force: Annotated[
+        bool, typer.Option("--force", help="Run even when a cached run matches.")
+    ] = False,
+    json_: JsonOpt = False,
+):
+    """Run an experiment in a child process and record it (a matching finished run is reused)."""
+    from recap import db
+    from recap.lab.records import run_record
+    from recap.lab.runner import run_experiment
+
+    conn = db.connect()
+    outcome = run_experiment(
+        conn, name, param or [], seed=seed, device=device, force=force, watch=_live()
+    )
+    for w in outcome.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    rec = run_record(conn, outcome.run_id)
+    rec["cached"] = outcome.cached
+    if json_:
+        print_json(rec)
+    else:
+        _print_outcome(conn, rec)
+    if rec["status"] == "interrupted":
+        typer.echo(f"interrupted: run {rec['id']} recorded as interrupted", err=True)
+        raise typer.Exit(130)
+    if rec["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+def _live():
+    """Where a run is going: its log path, then (on a terminal) a spinner with its last metrics."""
+    import sys
+
+    from recap.lab.runner import Watcher
+
+    class Live(Watcher):
+        progress = None
+
+        def start(self, experiment, run_id, log_path):
+            typer.echo(f"{experiment} run {run_id} started (log: {log_path})", err=True)
+            if not sys.stderr.isatty():
+                return
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("running")
+
+        def update(self, step, last):
+            if self.progress:
+                shown = "  ".join(f"{k}={_fmt(v, 4)}" for k, v in list(last.items())[:4])
+                self.progress.update(self.task, description=f"step {step}  {shown}")
+
+        def stop(self):
+            if self.progress:
+                self.progress.stop()
+
+    return Live()
+
+
+def _print_outcome(conn, rec: dict) -> None:
+    from recap.lab.records import experiment_primary
+    from recap.lab.runner import run_dir_of
+
+    if rec["cached"]:
+        typer.echo(
+            f"cached: {rec['experiment']} run {rec['id']} (succeeded {rec['started']}; "
+            "--force runs it again)"
+        )
+    else:
+        typer.echo(
+            f"{rec['experiment']} run {rec['id']} {rec['status']} in {_fmt(rec['duration'])} s"
+        )
+    primary, direction = experiment_primary(conn, rec["experiment"])
+    if primary in rec["summary"]:
+        typer.echo(f"  {primary} = {_fmt(rec['summary'][primary])} ({direction})")
+    for name, message in rec["flags"].items():
+        typer.echo(f"  flag {name}: {message}")
+    typer.echo(f"  outputs: {run_dir_of(rec)}")
+    if rec["status"] != "succeeded":
+        last = (rec["error"] or "").strip().splitlines()[-1:] or ["(no detail)"]
+        typer.echo(f"  error: {last[0]}", err=True)
+        typer.echo(f"  log: {rec['log_path']}", err=True)
+
+
+@app.command("runs")
+def runs_cmd(
+    name: Annotated[str | None, typer.Argument(help="Only this experiment's runs.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    json_: JsonOpt = False,
+):
+    """List recorded runs, newest first (stale 'running' ones are marked failed)."""
+    from recap import db
+    from recap.lab.records import experiment_primary, list_runs
+
+    conn = db.connect()
+    runs = list_runs(conn, name, limit=limit)
+    if json_:
+        print_json(runs)
+        return
+    primaries = {}
+    rows = []
+    for r in runs:
+        if r["experiment"] not in primaries:
+            primaries[r["experiment"]] = experiment_primary(conn, r["experiment"])[0]
+        p = primaries[r["experiment"]]
+        rows.append(
+            [
+                r["id"],
+                r["experiment"],
+                r["status"],
+                r["started"][:19].replace("T", " "),
+                _fmt(r["duration"]),
+                f"{p}={_fmt(r['summary'].get(p))}" if p else "-",
+                _params_text(r["params"]) + f" seed={r['seed']}",
+                r["parent_id"] or "",
+            ]
+        )
+    print_table(
+        ["id", "experiment", "status", "started", "secs", "primary", "params", "rerun of"],
+        rows,
+        empty="no runs yet (recap exp run NAME)",
+    )
+
+
+@app.command("show")
+def show_cmd(
+    run: Annotated[str, typer.Argument(help="A run id (or a unique prefix or suffix of one).")],
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also write the metric curves as a PNG to this file."),
+    ] = None,
+    json_: JsonOpt = False,
+):
+    """Show everything recorded about a run: params, metrics, flags, artifacts, environment."""
+    from recap import db
+    from recap.lab.plots import curve_png
+    from recap.lab.records import mark_stale, resolve_run, run_record
+
+    conn = db.connect()
+    mark_stale(conn)
+    rec = run_record(conn, resolve_run(conn, run))
+    png = curve_png(conn, rec["id"], plot) if plot else None
+    if json_:
+        print_json(rec | ({"plot": str(png)} if png else {}))
+        return
+    env = rec["environment"]
+    lines = [
+        f"run {rec['id']}  ({rec['experiment']})",
+        f"status    {rec['status']}",
+        f"started   {rec['started']}   ended {_fmt(rec['ended'])}   "
+        f"duration {_fmt(rec['duration'])} s",
+        f"seed      {rec['seed']}   device {_fmt(rec['device'])}",
+        f"params    {_params_text(rec['params']) or '-'}",
+        f"git       {_fmt(rec['git_commit'])}"
+        + (" (dirty, diff " + (rec["git_diff_hash"] or "")[:12] + ")" if rec["git_dirty"] else ""),
+        f"folder    {(rec['folder_hash'] or '-')[:16]}   cache key "
+        f"{(rec['cache_key'] or '-')[:16]}",
+        f"python    {env.get('python', '-')}   torch {_fmt(env.get('torch'))}   "
+        f"cuda {_fmt(env.get('cuda'))}   gpu {_fmt(env.get('gpu'))}",
+    ]
+    if rec["parent_id"]:
+        lines.append(f"rerun of  {rec['parent_id']}")
+    lines.append(f"log       {rec['log_path']}")
+    typer.echo("\n".join(lines))
+    summary = {k: v for k, v in rec["summary"].items() if k != "flags"}
+    if summary:
+        typer.echo("summary")
+        for k, v in summary.items():
+            typer.echo(f"  {k} = {_fmt(v)}")
+    for name, message in rec["flags"].items():
+        typer.echo(f"FLAG {name}: {message}")
+    if rec["metrics"]:
+        typer.echo("metrics (count, last, min, max)")
+        for k, m in rec["metrics"].items():
+            typer.echo(
+                f"  {k}: {m['count']}, {_fmt(m['last'])}, {_fmt(m['min'])}, {_fmt(m['max'])}"
+            )
+    if rec["artifacts"]:
+        typer.echo("artifacts")
+        for a in rec["artifacts"]:
+            typer.echo(f"  {a['path']}  {a['kind']}  {a['size']} B  sha256 {a['sha256'][:16]}")
+    if rec["error"]:
+        typer.echo("error\n" + rec["error"].rstrip())
+    if png:
+        typer.echo(f"curves: {png}")
+    elif plot:
+        typer.echo("curves: none (the run logged no metrics)")
+
+
+@app.command("compare")
+def compare_cmd(
+    runs: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
+    all_: Annotated[bool, typer.Option("--all", help="Also list rows that are the same.")] = False,
+    json_: JsonOpt = False,
+):
+    """Compare runs side by side: params, metrics and environment, differences marked '*'."""
+    from recap import db
+    from recap.errors import InvalidInput
+    from recap.lab.compare import compare_runs
+
+    if len(runs) < 2:
+        raise InvalidInput("compare needs at least two runs")
+    result = compare_runs(db.connect(), runs)
+    if json_:
+        print_json(result)
+        return
+    rows = [
+        [("*" if r["differs"] else ""), r["section"], r["key"], *map(_fmt, r["values"])]
+        for r in result["rows"]
+        if all_ or r["differs"] or r["section"] != "environment"
+    ]
+    print_table(["", "section", "key", *result["runs"]], rows)
+    n = sum(r["differs"] for r in result["rows"])
+    typer.echo(f"{n} difference{'s' if n != 1 else ''}")
+
+
+def link_cmd(
+    entry: Annotated[str, typer.Argument(help="The entry (id or slug).")],
+    run: Annotated[str | None, typer.Option("--run", help="A run id.")] = None,
+    exp: Annotated[str | None, typer.Option("--exp", help="An experiment name.")] = None,
+    bookmark: Annotated[str | None, typer.Option("--bookmark", help="A bookmark id.")] = None,
+    note: Annotated[str, typer.Option("--note", help="A note on the link.")] = "",
+    json_: JsonOpt = False,
+):
+    """Link an entry to a run, an experiment or a bookmark."""
+    from recap import db
+    from recap.lab.links import link_entry
+
+    link = link_entry(db.connect(), entry, run=run, exp=exp, bookmark=bookmark, note=note)
+    if json_:
+        print_json(link)
+        return
+    what = next(f"{k} {link[k]}" for k in ("run", "experiment", "bookmark") if k in link)
+    typer.echo(
+        f"{'linked' if link['created'] else 'updated link of'} entry {link['slug']} -> {what}"
+    )
+
+
+def rerun_cmd(
+    ref: Annotated[str, typer.Argument(help="An entry (id or slug) or a run id.")],
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda or auto (default: the device each run recorded).")
+    ] = None,
+    json_: JsonOpt = False,
+):
+    """Replay linked runs with their recorded params and seed; exit non-zero if one differs."""
+    from recap import db
+    from recap.errors import NotReproduced
+    from recap.lab.rerun import rerun
+
+    result = rerun(
+        db.connect(), ref, device=device, warn=lambda m: typer.echo(f"warning: {m}", err=True)
+    )
+    if json_:
+        print_json(result)
+    else:
+        rows = []
+        for r in result["runs"]:
+            for v in r["verdicts"]:
+                rows.append(
+                    [
+                        r["experiment"],
+                        r["original"],
+                        r["rerun"] or "-",
+                        v["metric"],
+                        _fmt(v["recorded"], 12),
+                        _fmt(v["now"], 12),
+                        _fmt(v["tolerance"]),
+                        v["verdict"],
+                    ]
+                )
+        print_table(
+            ["experiment", "run", "rerun", "metric", "recorded", "now", "tolerance", "verdict"],
+            rows,
+            empty="nothing was rerun",
+        )
+    if not result["reproduced"]:
+        bad = sum(1 for r in result["runs"] for v in r["verdicts"] if v["verdict"] != "ok")
+        raise NotReproduced(
+            f"{result['target']}: did not reproduce "
+            f"({bad} metric{'s' if bad != 1 else ''} off, "
+            f"{len(result['runs'])} run{'s' if len(result['runs']) != 1 else ''}"
+            " replayed)"
+        )
+    if not json_:
+        typer.echo(f"{result['target']}: reproduced")
 
 
 def register(root: typer.Typer) -> None:
@@ -12,3 +367,5 @@ def register(root: typer.Typer) -> None:
 
     exp_export.register(app)
     root.add_typer(app, name="exp")
+    root.command("link")(link_cmd)
+    root.command("rerun")(rerun_cmd)

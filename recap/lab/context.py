@@ -51,15 +51,29 @@ class RunContext:
 
     # -- reporting ----------------------------------------------------------------------------
     def _emit(self, event: dict) -> None:
-        self._events.write(json.dumps(event, default=_jsonable) + "\n")
+        self._events.write(_ENCODER.encode(event) + "\n")
 
-    def log_metric(self, key: str, value: float, step: int | None = None,
-                   epoch: int | None = None) -> None:
-        self._emit({"type": "metric", "key": key, "value": float(value), "step": step,
-                    "epoch": epoch, "time": time.time()})
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, epoch: int | None = None
+    ) -> None:
+        # The hot path of a training loop: one reused encoder, no per-call set-up.
+        self._events.write(
+            _ENCODER.encode(
+                {
+                    "type": "metric",
+                    "key": key,
+                    "value": float(value),
+                    "step": step,
+                    "epoch": epoch,
+                    "time": time.time(),
+                }
+            )
+            + "\n"
+        )
 
-    def log_metrics(self, values: dict[str, float], step: int | None = None,
-                    epoch: int | None = None) -> None:
+    def log_metrics(
+        self, values: dict[str, float], step: int | None = None, epoch: int | None = None
+    ) -> None:
         for key, value in values.items():
             self.log_metric(key, value, step=step, epoch=epoch)
 
@@ -73,15 +87,17 @@ class RunContext:
         self.flags[name] = message
         self._emit({"type": "flag", "name": name, "message": message})
 
-    def save_artifact(self, path: str | Path, kind: str = "file",
-                      metadata: dict | None = None) -> Path:
+    def save_artifact(
+        self, path: str | Path, kind: str = "file", metadata: dict | None = None
+    ) -> Path:
         """Record a file the run wrote (inside the output folder) as an artifact."""
         path = Path(path)
         full = path if path.is_absolute() else self.out_dir / path
         full = full.resolve()
         rel = full.relative_to(self.out_dir.resolve())
-        self._emit({"type": "artifact", "path": rel.as_posix(), "kind": kind,
-                    "metadata": metadata or {}})
+        self._emit(
+            {"type": "artifact", "path": rel.as_posix(), "kind": kind, "metadata": metadata or {}}
+        )
         return full
 
     def path(self, name: str) -> Path:
@@ -129,8 +145,12 @@ def read_events(out_dir: Path) -> list[dict]:
 
 
 def _jsonable(value):
+    """numpy / torch scalars, paths and anything else as JSON-able values."""
     if hasattr(value, "item"):
         return value.item()
     if isinstance(value, Path):
         return value.as_posix()
     return str(value)
+
+
+_ENCODER = json.JSONEncoder(default=_jsonable)

@@ -1,0 +1,139 @@
+"""`recap rerun ENTRY|RUN`: replay with recorded params and seed, verdict per metric."""
+
+from __future__ import annotations
+
+import json
+
+from test_lab_support import add_toy, make_exp
+
+from recap.timeutil import stamp
+
+
+def setup_entry(cli, db, log_root, *run_args):
+    add_toy(log_root)
+    db.execute(
+        "INSERT INTO entry (slug, title, week, date, created, updated) "
+        "VALUES ('w3', 'Weekly Recap', '2021-W03', '2021-01-24', ?, ?)",
+        (stamp(), stamp()),
+    )
+    db.commit()
+    rec = json.loads(cli("exp", "run", "toy-regression", *run_args, "--json").stdout)
+    assert cli("link", "w3", "--run", rec["id"]).exit_code == 0
+    return rec
+
+
+def test_rerun_entry_reproduces(cli, db, log_root):
+    rec = setup_entry(cli, db, log_root, "-p", "noise=0.3", "--seed", "7")
+    r = cli("rerun", "w3")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == [
+        "experiment",
+        "run",
+        "rerun",
+        "metric",
+        "recorded",
+        "now",
+        "tolerance",
+        "verdict",
+    ]
+    body = [line.split() for line in lines[2:-1]]
+    assert [row[3] for row in body] == ["val_mse", "intercept", "slope", "train_mse"]
+    assert all(row[-1] == "ok" and row[1] == rec["id"] for row in body)
+    assert lines[-1] == "entry w3: reproduced"
+    assert r.stderr == ""
+    new = db.execute("SELECT * FROM run WHERE parent_id = ?", (rec["id"],)).fetchall()
+    assert len(new) == 1 and new[0]["status"] == "succeeded"
+    # Same recorded params and seed, never served from the cache.
+    assert json.loads(new[0]["params"]) == rec["params"] and new[0]["seed"] == 7
+    assert new[0]["id"] != rec["id"] and new[0]["cache_key"] == rec["cache_key"]
+    assert body[0][2] == new[0]["id"]
+
+
+def test_rerun_a_run_by_id_json(cli, db, log_root):
+    rec = setup_entry(cli, db, log_root)
+    r = cli("rerun", rec["id"], "--json")
+    assert r.exit_code == 0
+    data = json.loads(r.stdout)
+    assert data["reproduced"] is True and data["target"] == f"run {rec['id']}"
+    v = data["runs"][0]["verdicts"][0]
+    assert v == {
+        "metric": "val_mse",
+        "recorded": rec["summary"]["val_mse"],
+        "now": rec["summary"]["val_mse"],
+        "tolerance": 1e-9,
+        "verdict": "ok",
+    }
+
+
+def test_rerun_not_reproduced_when_folder_changed(cli, db, log_root):
+    rec = setup_entry(cli, db, log_root)
+    main = log_root / "experiments" / "toy-regression" / "main.py"
+    main.write_text(main.read_text().replace('range(p["epochs"])', 'range(p["epochs"] + 3)'))
+    r = cli("rerun", "w3")
+    assert r.exit_code == 6
+    assert "warning: toy-regression: the experiment folder changed since run" in r.stderr
+    assert "error: entry w3: did not reproduce" in r.stderr
+    rows = [line.split() for line in r.stdout.splitlines()[2:]]
+    verdicts = {row[3]: row[-1] for row in rows}
+    assert verdicts["val_mse"] == "DIFFERS"
+    new = db.execute("SELECT * FROM run WHERE parent_id = ?", (rec["id"],)).fetchone()
+    assert new["status"] == "succeeded" and new["folder_hash"] != rec["folder_hash"]
+
+
+def test_rerun_failing_run_is_not_reproduced(cli, db, log_root):
+    rec = setup_entry(cli, db, log_root)
+    main = log_root / "experiments" / "toy-regression" / "main.py"
+    main.write_text(
+        main.read_text().replace(
+            "    p = ctx.params\n", "    p = ctx.params\n    raise OSError('disk')\n"
+        )
+    )
+    r = cli("rerun", "w3", "--json")
+    assert r.exit_code == 6
+    data = json.loads(r.stdout)
+    assert data["reproduced"] is False and data["runs"][0]["status"] == "failed"
+    assert data["runs"][0]["verdicts"][0]["verdict"] == "failed"
+    assert (
+        db.execute("SELECT status FROM run WHERE parent_id = ?", (rec["id"],)).fetchone()[0]
+        == "failed"
+    )
+
+
+def test_rerun_uses_tolerance(cli, db, log_root):
+    # A noisy metric within tolerance reproduces; the strict one does not.
+    make_exp(
+        log_root,
+        "noisy",
+        "import random\nctx.set_summary('score', 1.0)\n"
+        "ctx.set_summary('jitter', random.SystemRandom().random() * 1e-3)\n"
+        "ctx.set_summary('note', 'text is not judged')\n",
+        extra="[tolerances]\njitter = 0.01\n",
+    )
+    db.execute(
+        "INSERT INTO entry (slug, title, date, created, updated) "
+        "VALUES ('n', 'N', '2021-01-24', ?, ?)",
+        (stamp(), stamp()),
+    )
+    db.commit()
+    rec = json.loads(cli("exp", "run", "noisy", "--json").stdout)
+    cli("link", "n", "--exp", "noisy")
+    r = cli("rerun", "n", "--json")
+    assert r.exit_code == 0, r.output
+    verdicts = json.loads(r.stdout)["runs"][0]["verdicts"]
+    assert [(v["metric"], v["verdict"]) for v in verdicts] == [("score", "ok"), ("jitter", "ok")]
+    assert json.loads(r.stdout)["runs"][0]["original"] == rec["id"]
+
+
+def test_rerun_errors(cli, db, log_root):
+    add_toy(log_root)
+    r = cli("rerun", "nothing")
+    assert r.exit_code == 2 and "no run and no entry 'nothing'" in r.stderr
+    db.execute(
+        "INSERT INTO entry (slug, title, date, created, updated) "
+        "VALUES ('empty', 'E', '2021-01-24', ?, ?)",
+        (stamp(), stamp()),
+    )
+    db.commit()
+    r = cli("rerun", "empty")
+    assert r.exit_code == 2 and "links no runs" in r.stderr
