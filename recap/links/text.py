@@ -1,0 +1,33 @@
+"""Untrusted text from pages, feeds and imports, reduced to plain text before it is stored.
+
+Later code (the site, ``recap show``) may rely on this: a stored title or description never holds
+markup, only the characters a reader would see. Escaping for output is still done by recap.markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+_TAG = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_WS = re.compile(r"\s+")
+
+
+def plain(value, limit: int = 2000) -> str:
+    """Tags (with script/style bodies) removed, entities decoded, whitespace folded, capped."""
+    if not value:
+        return ""
+    value = str(value)
+    if "<" in value:
+        value = _TAG.sub(" ", value)
+    if "&" in value:
+        value = html.unescape(value)
+        # Decoding may reveal new tags ("&lt;b&gt;"): those are text the author meant to show,
+        # but stripping them too keeps the stored field free of anything tag-shaped.
+        if "<" in value:
+            value = _TAG.sub(" ", value)
+    value = _WS.sub(" ", _CTRL.sub("", value)).strip()
+    if len(value) > limit:
+        value = value[: limit - 1].rstrip() + "…"
+    return value
