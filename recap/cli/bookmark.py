@@ -13,6 +13,25 @@ app = typer.Typer(help="Bookmarks: capture, find, tidy, import, export and check
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+def _json(obj) -> None:
+    """print_json, flushed: the in-process test runner reads stdout without closing it."""
+    import sys
+
+    from recap.cli.output import print_json
+
+    print_json(obj)
+    sys.stdout.flush()
+
+
+def _table(*args, **kw) -> None:
+    import sys
+
+    from recap.cli.output import print_table
+
+    print_table(*args, **kw)
+    sys.stdout.flush()
+
+
 def _conn():
     from recap.db import connect
 
@@ -20,13 +39,12 @@ def _conn():
 
 
 def _print_rows(rows, json_: bool, empty: str = "no bookmarks") -> None:
-    from recap.cli.output import print_json, print_table
     from recap.links.store import as_dict, tags_of
 
     if json_:
-        print_json([as_dict(r) for r in rows])
+        _json([as_dict(r) for r in rows])
         return
-    print_table(
+    _table(
         ["id", "added", "title", "url", "tags"],
         [(r["id"], r["added"][:10], r["title"] or "-", r["url"], ",".join(tags_of(r)))
          for r in rows],
@@ -68,9 +86,7 @@ def add_cmd(
         typer.echo(f"warning: could not fetch the page ({res['fetch_error']}); saved as given",
                    err=True)
     if json_:
-        from recap.cli.output import print_json
-
-        print_json({"status": res["status"], **res["bookmark"]})
+        _json({"status": res["status"], **res["bookmark"]})
         return
     b = res["bookmark"]
     what = "added" if res["status"] == "added" else "updated (already saved; tags merged)"
@@ -95,11 +111,9 @@ def list_cmd(
     rows = list_bookmarks(_conn(), tag=tag, since=since, week=week, unread=unread,
                           broken=broken, archived=archived, limit=limit)
     if broken and not json_:
-        from recap.cli.output import print_table
-
-        print_table(["id", "status", "url", "checked"],
-                    [(r["id"], r["http_status"] or r["check_error"], r["url"],
-                      (r["checked_at"] or "")[:16]) for r in rows], empty="no broken links")
+        _table(["id", "status", "url", "checked"],
+               [(r["id"], r["http_status"] or r["check_error"], r["url"],
+                 (r["checked_at"] or "")[:16]) for r in rows], empty="no broken links")
         return
     _print_rows(rows, json_)
 
@@ -135,9 +149,7 @@ def edit_cmd(
     row = edit(_conn(), id, url=url, title=title, description=description, note=note,
                read=read, archived=archive)
     if json_:
-        from recap.cli.output import print_json
-
-        print_json(as_dict(row))
+        _json(as_dict(row))
     else:
         typer.echo(f"updated {row['id']}: {row['title'] or row['url']}")
 
@@ -179,9 +191,7 @@ def dupes_cmd(
     conn = _conn()
     groups = dupes(conn)
     if json_ and not merge:
-        from recap.cli.output import print_json
-
-        print_json([[as_dict(r) for r in g] for g in groups])
+        _json([[as_dict(r) for r in g] for g in groups])
         return
     if not groups:
         typer.echo("no near-duplicates")
@@ -214,9 +224,7 @@ def import_cmd(
     with bar:
         rep = import_file(_conn(), file, format, tags=tag or [], progress=update)
     if json_:
-        from recap.cli.output import print_json
-
-        print_json(rep)
+        _json(rep)
         return
     typer.echo(f"{rep['file']} ({rep['format']}): read {rep['read']}, added {rep['added']}, "
                f"merged as duplicates {rep['merged']} ({rep['changed']} changed), "
@@ -263,9 +271,7 @@ def check_cmd(
                               progress=update)
     bad = [r for r in results if not r["ok"]]
     if json_:
-        from recap.cli.output import print_json
-
-        print_json(results)
+        _json(results)
     else:
         for r in bad:
             typer.echo(f"{r['id']}: {r['status'] or r['error']} {r['url']}")

@@ -9,6 +9,25 @@ import typer
 app = typer.Typer(help="Feeds whose items become unread bookmarks.", no_args_is_help=True)
 
 
+def _json(obj) -> None:
+    """print_json, flushed: the in-process test runner reads stdout without closing it."""
+    import sys
+
+    from recap.cli.output import print_json
+
+    print_json(obj)
+    sys.stdout.flush()
+
+
+def _table(*args, **kw) -> None:
+    import sys
+
+    from recap.cli.output import print_table
+
+    print_table(*args, **kw)
+    sys.stdout.flush()
+
+
 def _conn():
     from recap.db import connect
 
@@ -31,17 +50,16 @@ def add_cmd(
 @app.command("list")
 def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False):
     """List feeds with their last pull, error and item counts."""
-    from recap.cli.output import print_json, print_table
     from recap.links.feeds import list_feeds
 
     feeds = list_feeds(_conn())
     if json_:
-        print_json(feeds)
+        _json(feeds)
         return
-    print_table(["id", "title", "url", "items", "unread", "last pull", "error"],
-                [(f["id"], f["title"] or "-", f["url"], f["items"], f["unread"],
-                  (f["last_pull"] or "never")[:16], f["last_error"] or "") for f in feeds],
-                empty="no feeds (add one with 'recap feed add URL')")
+    _table(["id", "title", "url", "items", "unread", "last pull", "error"],
+           [(f["id"], f["title"] or "-", f["url"], f["items"], f["unread"],
+             (f["last_pull"] or "never")[:16], f["last_error"] or "") for f in feeds],
+           empty="no feeds (add one with 'recap feed add URL')")
 
 
 @app.command("rm")
@@ -72,9 +90,7 @@ def pull_cmd(
                        progress=lambda d, t, _u: bar.update(task, completed=d, total=t))
     failed = [r for r in results if r["status"] == "failed"]
     if json_:
-        from recap.cli.output import print_json
-
-        print_json(results)
+        _json(results)
     else:
         for r in results:
             if r["status"] == "failed":

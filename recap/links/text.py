@@ -9,7 +9,15 @@ from __future__ import annotations
 import html
 import re
 
-_TAG = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
+_TAG = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<(/?)([a-zA-Z][\w:-]*)?[^>]*>",
+                  re.S | re.I)
+# Inline elements vanish without a trace ("<b>key</b>points" is one word); others end a word.
+_INLINE = {"a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "i", "kbd", "mark", "q", "s",
+           "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var"}
+
+
+def _drop(m: re.Match) -> str:
+    return "" if (m.group(3) or "").lower() in _INLINE else " "
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _WS = re.compile(r"\s+")
 
@@ -20,13 +28,13 @@ def plain(value, limit: int = 2000) -> str:
         return ""
     value = str(value)
     if "<" in value:
-        value = _TAG.sub(" ", value)
+        value = _TAG.sub(_drop, value)
     if "&" in value:
         value = html.unescape(value)
         # Decoding may reveal new tags ("&lt;b&gt;"): those are text the author meant to show,
         # but stripping them too keeps the stored field free of anything tag-shaped.
         if "<" in value:
-            value = _TAG.sub(" ", value)
+            value = _TAG.sub(_drop, value)
     value = _WS.sub(" ", _CTRL.sub("", value)).strip()
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"
