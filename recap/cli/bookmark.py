@@ -53,7 +53,13 @@ def _print_rows(rows, json_: bool, empty: str = "no bookmarks") -> None:
 
 
 def _progress(label: str):
-    """A rich progress bar on stderr, as a (callback, context manager) pair."""
+    """A rich progress bar on stderr, as a (callback, context manager) pair; silent when
+    stderr is not a terminal, so logs and pipes get only the report."""
+    import contextlib
+    import sys
+
+    if not sys.stderr.isatty():
+        return (lambda *a: None), contextlib.nullcontext()
     from rich.console import Console
     from rich.progress import Progress
 

@@ -78,16 +78,13 @@ def pull_cmd(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
     """Fetch every feed concurrently; new items become unread bookmarks."""
-    from rich.console import Console
-    from rich.progress import Progress
-
+    from recap.cli.bookmark import _progress
     from recap.errors import PartialFailure
     from recap.links.feeds import pull
 
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("pulling feeds", total=None)
-        results = pull(_conn(), refs=refs,
-                       progress=lambda d, t, _u: bar.update(task, completed=d, total=t))
+    update, bar = _progress("pulling feeds")
+    with bar:
+        results = pull(_conn(), refs=refs, progress=update)
     failed = [r for r in results if r["status"] == "failed"]
     if json_:
         _json(results)
