@@ -1,7 +1,5 @@
 """`recap bookmark ...` commands."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """`recap feed ...` commands."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
