@@ -232,8 +232,8 @@ def test_import_killed_halfway_leaves_intact_db_and_reimport_completes(tmp_path,
     got = db.execute("SELECT count(*), count(DISTINCT url_key), min(id), max(id) FROM bookmark"
                      ).fetchone()
     assert tuple(got) == (n, n, 1, n)
-    assert db.execute("SELECT title, description, tags, added FROM bookmark WHERE url = ?",
-                      ("https://big.example/12345",)).fetchone() == (
+    assert tuple(db.execute("SELECT title, description, tags, added FROM bookmark WHERE url = ?",
+                            ("https://big.example/12345",)).fetchone()) == (
         "Page 12345", "description 12345", '["t4"]', "2020-09-13T15:52:25.000Z")
     assert db.execute("SELECT count(*) FROM bookmark_fts WHERE bookmark_fts MATCH 'page'"
                       ).fetchone()[0] == n
