@@ -105,6 +105,14 @@ def test_add_online_caps_size_and_never_hangs(db, log_root):
             res = store.add_bookmark(conn, srv.url("/slow"), client=client, tags=["t"])
         assert (datetime.now() - t0).total_seconds() < 2.5
         assert "Timeout" in res["fetch_error"] and res["bookmark"]["title"] == ""
+        # A server that drips bytes forever trips the total deadline, not just the timeouts.
+        srv.routes["/drip"] = Route(b"<html><head>" + b" " * 4000, drip=0.05)
+        t0 = datetime.now()
+        from recap.links.fetch import fetch_page
+
+        page = fetch_page(srv.url("/drip"), deadline=0.5)
+        assert (datetime.now() - t0).total_seconds() < 2
+        assert page["error"] == "gave up reading after 0.5 s"
     # Unreachable: stored as given, with the error reported.
     res = store.add_bookmark(conn, "http://127.0.0.1:9/nothing")
     assert res["fetch_error"] and res["status"] == "added"

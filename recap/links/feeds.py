@@ -23,6 +23,7 @@ from recap.links.urlkey import check_web_url, url_key
 from recap.timeutil import stamp
 
 MAX_FEED_BYTES = 10_000_000
+DEADLINE = 60.0  # seconds to read one feed's body (httpx's timeouts are per operation)
 
 
 def _is_url(ref: str) -> bool:
@@ -100,8 +101,11 @@ def fetch_feed(feed: dict, client) -> dict:
         if not path.is_file():
             return {"error": f"file not found: {url}"}
         return {"body": path.read_bytes()[:MAX_FEED_BYTES], "headers": {}}
+    import time
+
     import httpx
 
+    stop = time.monotonic() + DEADLINE
     headers = {}
     if feed.get("etag"):
         headers["If-None-Match"] = feed["etag"]
@@ -118,6 +122,8 @@ def fetch_feed(feed: dict, client) -> dict:
                 body += chunk
                 if len(body) > MAX_FEED_BYTES:
                     return {"error": f"larger than {MAX_FEED_BYTES} bytes"}
+                if time.monotonic() > stop:
+                    return {"error": f"gave up reading after {DEADLINE:g} s"}
             return {"body": bytes(body), "url": str(resp.url),
                     "headers": {k.lower(): v for k, v in resp.headers.items()}}
     except httpx.HTTPError as exc:

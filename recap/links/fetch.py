@@ -14,6 +14,9 @@ from recap.links.text import plain
 
 MAX_BYTES = 1_000_000
 TIMEOUT = 5.0
+# httpx's timeouts are per operation; a server dripping one byte at a time would never trip
+# them, so reading a body also has a total deadline.
+DEADLINE = 15.0
 USER_AGENT = "recap (bookmark metadata; +https://github.com/)"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -83,10 +86,14 @@ def parse_meta(body: bytes, charset: str | None = None) -> dict:
     return {"title": title, "description": plain(desc, 2000)}
 
 
-def fetch_page(url: str, client=None, max_bytes: int = MAX_BYTES) -> dict:
+def fetch_page(url: str, client=None, max_bytes: int = MAX_BYTES,
+               deadline: float = DEADLINE) -> dict:
     """``{"title", "description", "final_url", "status", "error"}`` for ``url``; never raises."""
+    import time
+
     import httpx
 
+    stop = time.monotonic() + deadline
     own = client is None
     client = client or make_client()
     out: dict = {"title": "", "description": "", "final_url": None, "status": None, "error": None}
@@ -105,6 +112,9 @@ def fetch_page(url: str, client=None, max_bytes: int = MAX_BYTES) -> dict:
             for chunk in resp.iter_bytes():
                 body += chunk
                 if len(body) >= max_bytes:  # the title is near the top; the rest is not needed
+                    break
+                if time.monotonic() > stop:
+                    out["error"] = f"gave up reading after {deadline:g} s"
                     break
             out.update(parse_meta(bytes(body[:max_bytes]), resp.charset_encoding))
     except httpx.HTTPError as exc:
