@@ -1,7 +1,282 @@
 """`recap bookmark ...` commands."""
 
-from __future__ import annotations
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Bookmarks: capture, find, tidy, import, export and check links.", no_args_is_help=True)
+app = typer.Typer(help="Bookmarks: capture, find, tidy, import, export and check links.",
+                  no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _json(obj) -> None:
+    """print_json, flushed: the in-process test runner reads stdout without closing it."""
+    import sys
+
+    from recap.cli.output import print_json
+
+    print_json(obj)
+    sys.stdout.flush()
+
+
+def _table(*args, **kw) -> None:
+    import sys
+
+    from recap.cli.output import print_table
+
+    print_table(*args, **kw)
+    sys.stdout.flush()
+
+
+def _conn():
+    from recap.db import connect
+
+    return connect()
+
+
+def _print_rows(rows, json_: bool, empty: str = "no bookmarks") -> None:
+    from recap.links.store import as_dict, tags_of
+
+    if json_:
+        _json([as_dict(r) for r in rows])
+        return
+    _table(
+        ["id", "added", "title", "url", "tags"],
+        [(r["id"], r["added"][:10], r["title"] or "-", r["url"], ",".join(tags_of(r)))
+         for r in rows],
+        empty=empty,
+    )
+
+
+def _progress(label: str):
+    """A rich progress bar on stderr, as a (callback, context manager) pair; silent when
+    stderr is not a terminal, so logs and pipes get only the report."""
+    import contextlib
+    import sys
+
+    if not sys.stderr.isatty():
+        return (lambda *a: None), contextlib.nullcontext()
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    task = bar.add_task(label, total=None)
+
+    def update(done, total, *_):
+        bar.update(task, completed=done, total=total)
+
+    return update, bar
+
+
+@app.command("add")
+def add_cmd(
+    url: Annotated[str, typer.Argument(help="The link (http or https).")],
+    title: Annotated[str | None, typer.Option("--title", help="Title (else the page's).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")]
+    = None,
+    note: Annotated[str | None, typer.Option("--note", "-n", help="Your comment.")] = None,
+    entry: Annotated[str | None, typer.Option("--entry", help="Link it to this entry.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Do not fetch the page.")] = False,
+    json_: JsonOpt = False,
+):
+    """Save a link (adding one that is already saved updates it: tags merged, date kept)."""
+    from recap.links.store import add_bookmark
+
+    res = add_bookmark(_conn(), url, title=title, tags=tag or [], note=note, entry=entry,
+                       offline=offline)
+    if res["fetch_error"]:
+        typer.echo(f"warning: could not fetch the page ({res['fetch_error']}); saved as given",
+                   err=True)
+    if json_:
+        _json({"status": res["status"], **res["bookmark"]})
+        return
+    b = res["bookmark"]
+    what = "added" if res["status"] == "added" else "updated (already saved; tags merged)"
+    tags = f" [{', '.join(b['tags'])}]" if b["tags"] else ""
+    typer.echo(f"{what} {b['id']}: {b['title'] or b['url']}{tags}")
+
+
+@app.command("list")
+def list_cmd(
+    tag: Annotated[str | None, typer.Option("--tag", "-t", help="Only this tag.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Added on/after (date).")] = None,
+    week: Annotated[str | None, typer.Option("--week", help="ISO week, e.g. 2021-W03.")] = None,
+    unread: Annotated[bool, typer.Option("--unread", help="Only unread.")] = False,
+    broken: Annotated[bool, typer.Option("--broken", help="Only dead links.")] = False,
+    archived: Annotated[bool, typer.Option("--archived", help="Include archived.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    json_: JsonOpt = False,
+):
+    """List bookmarks, newest first."""
+    from recap.links.store import list_bookmarks
+
+    rows = list_bookmarks(_conn(), tag=tag, since=since, week=week, unread=unread,
+                          broken=broken, archived=archived, limit=limit)
+    if broken and not json_:
+        _table(["id", "status", "url", "checked"],
+               [(r["id"], r["http_status"] or r["check_error"], r["url"],
+                 (r["checked_at"] or "")[:16]) for r in rows], empty="no broken links")
+        return
+    _print_rows(rows, json_)
+
+
+@app.command("search")
+def search_cmd(
+    query: Annotated[str, typer.Argument(help="Words, or an FTS5 query.")],
+    limit: Annotated[int, typer.Option("--limit", help="At most this many.")] = 100,
+    json_: JsonOpt = False,
+):
+    """Full-text search over titles, descriptions, notes, URLs and tags, best first."""
+    from recap.links.store import search
+
+    _print_rows(search(_conn(), query, limit=limit), json_, empty="no matches")
+
+
+@app.command("edit")
+def edit_cmd(
+    id: Annotated[str, typer.Argument(help="Bookmark id.")],
+    url: Annotated[str | None, typer.Option("--url", help="New URL.")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="New title.")] = None,
+    description: Annotated[str | None, typer.Option("--description", help="New description.")]
+    = None,
+    note: Annotated[str | None, typer.Option("--note", "-n", help="New note.")] = None,
+    read: Annotated[bool | None, typer.Option("--read/--unread", help="Mark read/unread.")] = None,
+    archive: Annotated[bool | None, typer.Option("--archive/--unarchive", help="Archive.")]
+    = None,
+    json_: JsonOpt = False,
+):
+    """Change a bookmark's URL, title, description, note, read or archived state."""
+    from recap.links.store import as_dict, edit
+
+    row = edit(_conn(), id, url=url, title=title, description=description, note=note,
+               read=read, archived=archive)
+    if json_:
+        _json(as_dict(row))
+    else:
+        typer.echo(f"updated {row['id']}: {row['title'] or row['url']}")
+
+
+@app.command("tag")
+def tag_cmd(
+    ids: Annotated[list[str], typer.Argument(help="Bookmark ids.")],
+    add: Annotated[list[str] | None, typer.Option("--add", "-a", help="Tag to add.")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", "-r", help="Tag to remove.")]
+    = None,
+):
+    """Add or remove tags on one or more bookmarks."""
+    from recap.links.store import retag, tags_of
+
+    for row in retag(_conn(), ids, add=add or [], remove=remove or []):
+        typer.echo(f"{row['id']}: {', '.join(tags_of(row)) or '(no tags)'}")
+
+
+@app.command("rm")
+def rm_cmd(ids: Annotated[list[str], typer.Argument(help="Bookmark ids.")]):
+    """Delete bookmarks (ids are never reused)."""
+    from recap.links.store import remove
+
+    gone = remove(_conn(), ids)
+    typer.echo(f"removed {len(gone)} bookmark{'s' if len(gone) != 1 else ''}: "
+               + ", ".join(map(str, gone)))
+
+
+@app.command("dupes")
+def dupes_cmd(
+    merge: Annotated[bool, typer.Option("--merge", help="Merge each group into its oldest.")]
+    = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before merging.")] = False,
+    json_: JsonOpt = False,
+):
+    """Near-duplicates the URL key does not merge (http/https, www, index pages), to confirm."""
+    from recap.links.store import as_dict, dupes
+
+    conn = _conn()
+    groups = dupes(conn)
+    if json_ and not merge:
+        _json([[as_dict(r) for r in g] for g in groups])
+        return
+    if not groups:
+        typer.echo("no near-duplicates")
+        return
+    for g in groups:
+        typer.echo(" = ".join(f"{r['id']} {r['url']}" for r in g))
+    if merge:
+        from recap.links.store import merge as merge_rows
+
+        if not yes and not typer.confirm(f"merge these {len(groups)} groups?"):
+            raise typer.Exit(1)
+        for g in groups:
+            kept = merge_rows(conn, g[0]["id"], [r["id"] for r in g[1:]])
+            typer.echo(f"merged into {kept['id']}: {kept['url']}")
+
+
+@app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="Netscape HTML, Pinboard/buku/recap JSON, "
+                                               "buku Markdown or buku .db.")],
+    format: Annotated[str | None, typer.Option("--format", help="Force the format.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Add this tag to all.")]
+    = None,
+    json_: JsonOpt = False,
+):
+    """Import bookmarks; ends with a report (read, added, merged, skipped with reasons)."""
+    from recap.links.exchange import import_file
+
+    update, bar = _progress(f"importing {file.name}")
+    with bar:
+        rep = import_file(_conn(), file, format, tags=tag or [], progress=update)
+    if json_:
+        _json(rep)
+        return
+    typer.echo(f"{rep['file']} ({rep['format']}): read {rep['read']}, added {rep['added']}, "
+               f"merged as duplicates {rep['merged']} ({rep['changed']} changed), "
+               f"skipped {len(rep['skipped'])}")
+    for s in rep["skipped"]:
+        typer.echo(f"  skipped {s['url'] or '(empty)'!s:.80}: {s['reason']}")
+
+
+@app.command("export")
+def export_cmd(
+    file: Annotated[str, typer.Argument(help="Output file ('-' for stdout).")],
+    format: Annotated[str | None, typer.Option("--format", help="html, json or md "
+                                                               "(default: from the suffix).")]
+    = None,
+):
+    """Export every bookmark to Netscape HTML (browsers, buku), JSON or Markdown."""
+    from recap.links.exchange import export
+
+    fmt = format or {".html": "html", ".htm": "html", ".json": "json", ".md": "md"}.get(
+        Path(file).suffix.lower(), "html")
+    data, n = export(_conn(), fmt)
+    if file == "-":
+        typer.echo(data, nl=False)
+        return
+    from recap.fsutil import atomic_write
+
+    atomic_write(Path(file), data)
+    typer.echo(f"exported {n} bookmarks to {file} ({fmt})", err=True)
+
+
+@app.command("check")
+def check_cmd(
+    id: Annotated[list[str] | None, typer.Option("--id", help="Only these bookmarks.")] = None,
+    per_host: Annotated[int, typer.Option("--per-host", help="Requests at once per host.")] = 2,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 10.0,
+    json_: JsonOpt = False,
+):
+    """Check links (HEAD, then GET): stores status and time; see 'list --broken'."""
+    from recap.links.check import check_links
+
+    update, bar = _progress("checking links")
+    with bar:
+        results = check_links(_conn(), ids=id, per_host=per_host, timeout=timeout,
+                              progress=update)
+    bad = [r for r in results if not r["ok"]]
+    if json_:
+        _json(results)
+    else:
+        for r in bad:
+            typer.echo(f"{r['id']}: {r['status'] or r['error']} {r['url']}")
+        typer.echo(f"checked {len(results)}: {len(results) - len(bad)} ok, {len(bad)} broken")
