@@ -345,3 +345,25 @@ def test_git_state_is_recorded(cli, db, log_root):
     assert r.exit_code == 0, r.output  # a comment changes no number
     assert "the experiment folder changed since run" in r.stderr
     assert "the commit changed since run" in r.stderr
+
+
+def test_cached_run_stays_light(log_root):
+    """`recap exp run` is benchmarked as a whole process: a cached hit loads nothing heavy."""
+    import subprocess
+    import sys
+
+    from test_lab_support import env
+
+    add_toy(log_root)
+    code = (
+        "import sys\nfrom recap.cli import main\n"
+        "for _ in range(2):\n"
+        "    try:\n        main(['exp', 'run', 'toy-regression'])\n"
+        "    except SystemExit:\n        pass\n"
+        "heavy = ('sqlmodel', 'sqlalchemy', 'torch', 'numpy', 'matplotlib', 'rich', 'fastai')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env())
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "[]" and any(line.startswith("cached:") for line in lines)
