@@ -137,3 +137,10 @@ def test_rerun_errors(cli, db, log_root):
     db.commit()
     r = cli("rerun", "empty")
     assert r.exit_code == 2 and "links no runs" in r.stderr
+
+
+def test_rerun_short_ref_never_guesses_a_run(cli, db, log_root):
+    rec = setup_entry(cli, db, log_root)
+    r = cli("rerun", rec["id"][-3:])  # no such entry, and too short to name a run
+    assert r.exit_code == 2 and "no run and no entry" in r.stderr
+    assert db.execute("SELECT count(*) FROM run").fetchone()[0] == 1

@@ -25,6 +25,8 @@ def resolve_run(conn: sqlite3.Connection, ref: str) -> str:
         raise InvalidInput("empty run id")
     if conn.execute("SELECT 1 FROM run WHERE id = ?", (ref,)).fetchone():
         return ref
+    if len(ref) < 4:  # too short to name a run by its tail without surprises
+        raise NotFound(f"no run {ref!r} (give at least 4 characters of its id)")
     like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = conn.execute(
         "SELECT id FROM run WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' LIMIT 3",
