@@ -128,7 +128,8 @@ def bench_cached_rerun() -> list[dict]:
     shutil.copytree(
         REPO / "experiments" / "toy-regression", root / "experiments" / "toy-regression"
     )
-    env = {"RECAP_ROOT": str(root), "PYTHONPATH": str(REPO)}
+    # Bytecode caching on, as in any installed package (the warm-up run writes it).
+    env = {"RECAP_ROOT": str(root), "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": ""}
     cmd = [*RECAP, "exp", "run", "toy-regression"]
     subprocess.run(cmd, env={**os.environ, **env}, check=True, capture_output=True)
     cached = time_cmd(cmd, runs=7, env=env)

@@ -67,3 +67,20 @@ def test_device_auto_without_importing_torch(monkeypatch):
     assert env.resolve_device("cuda") == "cuda" and env.resolve_device("cpu") == "cpu"
     with pytest.raises(InvalidInput):
         env.resolve_device("gpu")
+
+
+def test_package_versions_match_importlib_metadata():
+    from importlib import metadata
+
+    from recap.lab import env
+
+    names = (*env.KEY_PACKAGES, "pytest", "no-such-package-xyz")
+
+    def version(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    assert env.package_versions(names) == {n: version(n) for n in names}
+    assert env.package_versions(names)["pytest"] is not None

@@ -27,15 +27,44 @@ KEY_PACKAGES = (
 )
 
 
-def package_versions(names=KEY_PACKAGES) -> dict[str, str | None]:
-    from importlib import metadata
+def _norm(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
 
-    out = {}
-    for name in names:
+
+def package_versions(names=KEY_PACKAGES) -> dict[str, str | None]:
+    """Installed versions, found the way importlib.metadata finds them (first on sys.path).
+
+    One directory listing per sys.path entry instead of a metadata search per package: this runs
+    on every ``recap exp run``, cached hits included, and the ML environment has hundreds of
+    distributions.
+    """
+    wanted = {_norm(n): n for n in names}
+    out: dict[str, str | None] = dict.fromkeys(names)
+    unsure = set()
+    for entry in sys.path:
         try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
+            listing = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for fn in listing:
+            if not fn.endswith((".dist-info", ".egg-info")):
+                continue
+            name, _, version = fn.rsplit(".", 1)[0].partition("-")
+            key = wanted.get(_norm(name))
+            if key is None or out[key] is not None or key in unsure:
+                continue
+            if version and fn.endswith(".dist-info"):
+                out[key] = version
+            else:
+                unsure.add(key)  # an egg-info without a version in its name: ask metadata
+    if unsure:
+        from importlib import metadata
+
+        for key in unsure:
+            try:
+                out[key] = metadata.version(key)
+            except metadata.PackageNotFoundError:
+                out[key] = None
     return out
 
 
