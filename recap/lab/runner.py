@@ -469,6 +469,8 @@ def _finish(
     rows = []
     for rel, ev in artifacts.items():
         full = out_dir / rel
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            continue  # an artifact is a file of this run's folder, nothing else
         if full.is_file():
             rows.append(
                 (
