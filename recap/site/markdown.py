@@ -196,7 +196,8 @@ def flags_block(run_id: str, summary: dict) -> str:
     flags = summary.get("flags")
     if not isinstance(flags, dict) or not flags:
         return ""
-    out = [f'!!! warning "Run {markup.text(run_id, 80).replace(chr(34), "")} was flagged"', ""]
+    who = f"Run {run_id}" if RUN_ID.match(run_id) else "This run"
+    out = [f'!!! warning "{who} was flagged"', ""]
     for name, message in flags.items():
         out.append(f"    - **{markup.text(str(name), 80)}**: {markup.text(str(message))}")
     return "\n".join(out) + "\n"

@@ -144,13 +144,14 @@ def _post(conn, entry, name, bookmarks, runs, linked_exps, experiments, allowed,
         meta["search"] = {"exclude": True}
 
     body = md.strip_scripts(entry["body"] or "").replace("\r\n", "\n")
+    # The excerpt is the user's introduction: find it before generated sections are added.
+    body = md.add_excerpt_break(body)
     links = md.links_section(bookmarks, heading=not md._heading_before(body, LINKS_MARKER,
                                                                         "link"))
     body = md.place(body, LINKS_MARKER, links)
     section = _runs_section(conn, runs, linked_exps, experiments, files, folder, metric_keys,
                             heading=not md._heading_before(body, RUNS_MARKER, "run"))
     body = md.place(body, RUNS_MARKER, section)
-    body = md.add_excerpt_break(body)
     if entry["toc"]:
         body = md.add_toc(body)
     return md.front_matter(meta) + body.strip("\n") + "\n"
