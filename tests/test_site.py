@@ -62,8 +62,9 @@ def seed(root: Path, *, hostile: bool = False) -> None:
     body = ("## Introduction\n\nThis week the zebracorn model learned to count.\n\n"
             "## Style Transfer\n\nMore tuning.\n\n<!-- recap:links -->\n\n<!-- recap:runs -->\n\n"
             "## Conclusion\n\nMore next week.\n")
+    tags = ["unity", "fastai"] + (['<b id="injected3">tag</b>'] if hostile else [])
     week = add_entry(conn, "weekly-recap-2021-w03", "Weekly Recap 3", body,
-                     tags=["unity", "fastai"], description="What I did in week 3.")
+                     tags=tags, description="What I did in week 3.")
     add_bookmark(conn, "https://docs.fast.ai/tutorial.vision.html", "fastai vision tutorial",
                  tags=["fastai", "ml"], note="keypoints scale to [-1, 1]", entry_id=week)
     add_bookmark(conn, "https://www.unity.com/barracuda", "Barracuda docs", tags=["unity"],
@@ -139,7 +140,7 @@ def test_post_has_front_matter_links_runs_and_plot(log_root, cli):
     # The run table, the flag, the plot and the rerun command.
     runs = body[body.index("## Runs"):]
     assert "| [pets](../../../experiments/pets.md) | r\\-0001 | finished |" in runs
-    assert "accuracy \\= 0\\.912" in runs
+    assert "accuracy = 0\\.912" in runs
     assert '!!! warning "Run r-0001 was flagged"' in runs
     assert "**sanity**: not better than the mean" in runs
     assert "![Training curves of run r\\-0001](curves-r-0001.png)" in runs
@@ -250,13 +251,13 @@ def test_hostile_text_is_inert(log_root, cli):
         text = read(log_root, rel)
         body = text.split("---\n", 2)[2]
         assert "<script" not in text and "<img" not in text and "<b " not in text
-        assert "javascript:" not in text.replace("javascript\\:", "")
-        assert "](javascript" not in text
+        assert "](javascript" not in text and "(<javascript" not in text
         assert body.count("<!-- more -->") <= 1
-        assert "{:" not in text
+        assert "{:" not in text.replace("\\{:", "")
         for line in body.splitlines():
             assert not line.startswith("# Heading") and not line.startswith("---")
-    assert "window.\\_\\_pwned\\=4" not in read(log_root, POST) or "js url" in read(log_root, POST)
+    # A javascript: URL is never linked: its title is plain text.
+    assert "\n- js url\n" in read(log_root, POST)
 
 
 def test_slug_and_names_cannot_escape(log_root, cli):

@@ -23,6 +23,33 @@ SAFE_ALIAS = re.compile(r"^[A-Za-z0-9._~%+-]+$")
 RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
 
 
+# Exactly the characters Python-Markdown (with the tables extension) treats as escapable: a
+# backslash before any other character would be shown literally on the page.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>])")
+_WS = re.compile(r"\s+")
+
+
+def inline(value: str | None, limit: int | None = 300) -> str:
+    """Untrusted one-line text as inert Markdown for MkDocs: HTML entity-escaped (so no tag can
+    open), then every Markdown-structure character backslash-escaped."""
+    value = _WS.sub(" ", str(value or "")).strip()
+    if limit and len(value) > limit:
+        value = value[: limit - 1].rstrip() + "…"
+    # quote=False: quotes are harmless in text, and '&#x27;' would be broken by escaping '#'.
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
+
+
+def link(title: str | None, href: str | None) -> str:
+    """[title](<href>) when the URL is safe (http, https, mailto), else the escaped title."""
+    label = inline(title or href or "")
+    safe = markup.url(href)
+    return f"[{label}](<{safe}>)" if safe else label
+
+
+def domain(href: str | None) -> str:
+    return inline(markup.domain(href).replace("\\", ""))
+
+
 def safe_name(value: str, fallback: str) -> str:
     """A file-name-safe slug (lower case, [a-z0-9._-]); never empty, never '.' or '..'."""
     name = SAFE_NAME.sub("-", (value or "").lower()).strip("-.")[:80]
@@ -140,20 +167,20 @@ def links_section(bookmarks: list, *, heading: bool = True) -> str:
         groups.setdefault(str(tags[0]) if tags else "", []).append(b)
     out = ["## Links", ""] if heading else []
     for tag in sorted(groups, key=lambda t: (t == "", t.lower())):
-        out += [f"### {markup.text(tag) if tag else 'Other'}", ""]
+        out += [f"### {inline(tag) if tag else 'Other'}", ""]
         out += [bookmark_line(b) for b in groups[tag]]
         out.append("")
     return "\n".join(out)
 
 
 def bookmark_line(b) -> str:
-    parts = [markup.link(b["title"] or b["url"], b["url"])]
-    dom = markup.domain(b["url"])
+    parts = [link(b["title"] or b["url"], b["url"])]
+    dom = domain(b["url"])
     if dom:
         parts.append(f"({dom})")
     line = "- " + " ".join(parts)
     if b["note"]:
-        line += " — " + markup.text(b["note"])
+        line += " — " + inline(b["note"])
     return line
 
 
@@ -184,7 +211,7 @@ def params_text(params: dict, limit: int = 4) -> str:
     text = ", ".join(f"{k}={fmt_value(v)}" for k, v in items)
     if len(params) > limit:
         text += ", …"
-    return markup.text(text, limit=120)
+    return inline(text, limit=120)
 
 
 def rerun_command(run_id: str) -> str:
@@ -199,5 +226,5 @@ def flags_block(run_id: str, summary: dict) -> str:
     who = f"Run {run_id}" if RUN_ID.match(run_id) else "This run"
     out = [f'!!! warning "{who} was flagged"', ""]
     for name, message in flags.items():
-        out.append(f"    - **{markup.text(str(name), 80)}**: {markup.text(str(message))}")
+        out.append(f"    - **{inline(str(name), 80)}**: {inline(str(message))}")
     return "\n".join(out) + "\n"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path, PurePosixPath
 
-from recap import markup, paths
+from recap import paths
 from recap.journal.render import LINKS_MARKER, RUNS_MARKER
 from recap.site import markdown as md
 from recap.site.manifest import Deferred, SyncResult, sync
@@ -168,11 +168,11 @@ def _runs_section(conn, runs, linked_exps, experiments, files, folder, metric_ke
         for r in runs:
             exp = experiments.get(r["experiment_id"])
             out.append("| " + " | ".join([
-                _exp_link(exp, "../../../"), markup.text(r["id"], 80), markup.text(r["status"]),
+                _exp_link(exp, "../../../"), md.inline(r["id"], 80), md.inline(r["status"]),
                 md.params_text(md.json_dict(r["params"])), _primary_text(r, exp)]) + " |")
         out.append("")
         for r in runs:
-            rid = markup.text(r["id"], 80)
+            rid = md.inline(r["id"], 80)
             out += [f"#### Run {rid}", ""]
             flags = md.flags_block(r["id"], md.json_dict(r["summary"]))
             if flags:
@@ -191,7 +191,7 @@ def _runs_section(conn, runs, linked_exps, experiments, files, folder, metric_ke
 def _exp_link(exp: _Experiment | None, prefix: str) -> str:
     if exp is None:
         return "?"
-    return f"[{markup.text(exp.name, 80)}]({prefix}{exp.page})"
+    return f"[{md.inline(exp.name, 80)}]({prefix}{exp.page})"
 
 
 def _primary_text(run, exp: _Experiment | None) -> str:
@@ -203,7 +203,7 @@ def _primary_text(run, exp: _Experiment | None) -> str:
     value = summary.get(key)
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "—"
-    return markup.text(f"{key} = {md.fmt_value(value)}", 80)
+    return md.inline(f"{key} = {md.fmt_value(value)}", 80)
 
 
 def _run_plot(conn, run, files, folder, metric_keys) -> str | None:
@@ -320,25 +320,25 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
     runs = conn.execute("SELECT * FROM run WHERE experiment_id = ? ORDER BY started DESC, id DESC "
                         f"LIMIT {LATEST_RUNS}", (exp.id,)).fetchall()
     out = [md.front_matter({"title": md.attr_text(exp.name)}).rstrip("\n"), "",
-           f"# {markup.text(exp.name, 120)}", ""]
+           f"# {md.inline(exp.name, 120)}", ""]
     facts = []
     if exp.project:
-        facts.append(f"Project: {markup.text(exp.project)}")
+        facts.append(f"Project: {md.inline(exp.project)}")
     if exp.primary:
-        facts.append(f"primary metric: {markup.text(exp.primary)}"
-                     + (f" ({markup.text(exp.direction)})" if exp.direction else ""))
+        facts.append(f"primary metric: {md.inline(exp.primary)}"
+                     + (f" ({md.inline(exp.direction)})" if exp.direction else ""))
     if facts:
         out += ["; ".join(facts) + ".", ""]
     if exp.description:
-        out += [markup.text(exp.description, 1000), ""]
+        out += [md.inline(exp.description, 1000), ""]
     out += ["## Question", "", _question(exp.question) or "(no README.md in the folder yet)", ""]
     out += ["## Latest runs", ""]
     if runs:
         out += ["| Run | Status | Started | Key params | Primary metric |", "|---|---|---|---|---|"]
         for r in runs:
             out.append("| " + " | ".join([
-                markup.text(r["id"], 80), markup.text(r["status"]),
-                markup.text((r["started"] or "")[:16].replace("T", " ")),
+                md.inline(r["id"], 80), md.inline(r["status"]),
+                md.inline((r["started"] or "")[:16].replace("T", " ")),
                 md.params_text(md.json_dict(r["params"])), _primary_text(r, exp)]) + " |")
         out.append("")
         for r in runs:
@@ -355,7 +355,7 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
         key = _fingerprint(exp.primary, [(rid, metric_keys.get(rid)) for rid in plotted])
         files[rel] = Deferred(key, lambda ids=plotted, k=exp.primary, n=exp.name:
                               _draw_experiment(conn, ids, k, n))
-        out += ["## Metric", "", f"![{markup.text(exp.primary)} of the latest runs]"
+        out += ["## Metric", "", f"![{md.inline(exp.primary)} of the latest runs]"
                 f"({rel.split('/', 1)[1]})", ""]
     out += ["## How to rerun", "", "```bash"]
     if md.RUN_ID.match(exp.name):
@@ -372,9 +372,9 @@ def _experiments_index(conn, exps: dict[int, _Experiment]) -> str:
            "| Experiment | Project | Runs | Description |", "|---|---|---|---|"]
     for exp in sorted(exps.values(), key=lambda e: e.name.lower()):
         out.append("| " + " | ".join([
-            f"[{markup.text(exp.name, 80)}]({exp.page.rsplit('/', 1)[1]})",
-            markup.text(exp.project), str(counts.get(exp.id, 0)),
-            markup.text(exp.description, 160)]) + " |")
+            f"[{md.inline(exp.name, 80)}]({exp.page.rsplit('/', 1)[1]})",
+            md.inline(exp.project), str(counts.get(exp.id, 0)),
+            md.inline(exp.description, 160)]) + " |")
     return "\n".join(out) + "\n"
 
 
@@ -391,7 +391,7 @@ def _links_page(conn) -> str:
     out = [md.front_matter({"title": "Links"}).rstrip("\n"), "", "# Links", "",
            "Every bookmark, by tag, newest first.", ""]
     for tag in sorted(groups, key=lambda t: (t == "", t.lower())):
-        out += [f"## {markup.text(tag) if tag else 'Untagged'}", "", *groups[tag], ""]
+        out += [f"## {md.inline(tag) if tag else 'Untagged'}", "", *groups[tag], ""]
     return "\n".join(out)
 
 
