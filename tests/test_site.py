@@ -163,6 +163,19 @@ def test_imported_post_keeps_images_drops_scripts_and_redirects(log_root, cli):
                                    "slow_style_transfer.png").read_bytes()
 
 
+def test_missing_image_becomes_a_note_with_a_warning(log_root, cli):
+    conn = recap_db.connect(log_root / "recap.db")
+    add_entry(conn, "old", "Old", 'Text.\n\n![](./images/gone.png)\n\n<img src="pic.png" />\n\n'
+              "![remote](https://example.org/x.png)\n")
+    conn.close()
+    r = render(cli)
+    assert "entry old: image(s) not found" in r.stderr and "./images/gone.png" in r.stderr
+    text = read(log_root, "docs/blog/posts/old/old.md")
+    assert "*(image not found: \\./images/gone\\.png)*" in text
+    assert "*(image not found: pic\\.png)*" in text
+    assert "![remote](https://example.org/x.png)" in text
+
+
 def test_drafts_and_hidden_stay_out(log_root, cli):
     seed(log_root)
     render(cli)

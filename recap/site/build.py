@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ def _config(root: Path, redirects: dict[str, str], *, strict: bool = True, **ove
     """mkdocs.yml loaded, with the entries' aliases added to the redirects plugin."""
     require("mkdocs", "site")
     require("material", "site")
+    # mkdocs-redirects would print a banner about MkDocs 2 on every build.
+    os.environ.setdefault("DISABLE_MKDOCS_2_WARNING", "true")
     from mkdocs.config import load_config
     from mkdocs.exceptions import ConfigurationError
 

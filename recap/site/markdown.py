@@ -56,6 +56,34 @@ def safe_name(value: str, fallback: str) -> str:
     return name or fallback
 
 
+MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+HTML_IMAGE = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"'][^>]*>", re.I)
+
+
+def local_ref(ref: str) -> str | None:
+    """A relative reference to a local file ('./images/x.png'), without its query or anchor."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", ref) or ref.startswith(("/", "#", "//")):
+        return None
+    return ref.split("#", 1)[0].split("?", 1)[0] or None
+
+
+def missing_images(body: str, exists) -> tuple[str, list[str]]:
+    """Replace images whose local file does not exist (``exists(ref)`` is False) by a note, so a
+    post imported without its images still builds. Returns (body, missing refs)."""
+    missing: list[str] = []
+
+    def check(m, ref):
+        local = local_ref(ref)
+        if local is None or exists(local):
+            return m.group(0)
+        missing.append(ref)
+        return f"*(image not found: {inline(ref, 200)})*"
+
+    body = MD_IMAGE.sub(lambda m: check(m, m.group(2)), body)
+    body = HTML_IMAGE.sub(lambda m: check(m, m.group(1)), body)
+    return body, missing
+
+
 def strip_scripts(body: str) -> str:
     return SCRIPT.sub("", body)
 

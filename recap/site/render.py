@@ -88,8 +88,13 @@ def render(root: Path, conn: sqlite3.Connection, *, include_drafts: bool = False
                      [experiments[r["experiment_id"]] for r in exp_links.get(entry["id"], [])
                       if r["experiment_id"] in experiments],
                      experiments, allowed, warnings, bool(author), files, folder, metric_keys)
-        files[post_path] = text.encode()
         _copy_media(root, entry["slug"], folder, files, warnings)
+        text, missing = md.missing_images(
+            text, lambda ref, f=folder: _resolves(docs, f, ref, files))
+        if missing:
+            warnings.append(f"entry {entry['slug']}: image(s) not found, shown as a note: "
+                            + ", ".join(missing) + f" (put them in media/{entry['slug']}/)")
+        files[post_path] = text.encode()
         for alias in _json_list(entry["aliases"]) + ([entry["permalink"]]
                                                     if entry["permalink"] else []):
             key = _redirect_key(str(alias))
@@ -429,6 +434,17 @@ def _redirect_key(alias: str) -> str | None:
     else:
         parts[-1] = last.rsplit(".", 1)[0] + ".md"
     return str(PurePosixPath(*parts))
+
+
+def _resolves(docs: Path, folder: str, ref: str, files) -> bool:
+    """Whether a relative reference from a post in ``folder`` lands on a file of the site."""
+    import posixpath
+    from urllib.parse import unquote
+
+    target = posixpath.normpath(posixpath.join(folder, unquote(ref)))
+    if target.startswith("../") or target in files:
+        return target in files
+    return (docs / target).is_file()
 
 
 def _copy_media(root: Path, slug: str, folder: str, files, warnings) -> None:
