@@ -346,3 +346,43 @@ def test_deploy_dry_run_pushes_nothing(log_root, cli):
     assert r.exit_code == 0, r.output
     assert "would push" in r.stdout and "gh-pages" in r.stdout and "(dry run)" in r.stdout
     assert not (log_root / ".git").exists()
+
+
+@pytest.mark.slow
+def test_serve_previews_drafts(log_root):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    seed(log_root)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recap", "site", "serve", "--addr", f"127.0.0.1:{port}"],
+        env={**os.environ, "RECAP_ROOT": str(log_root)}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/blog/2021/01/24/secret-draft/"
+        deadline, page = time.monotonic() + 90, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    page = resp.read().decode()
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None, proc.stdout.read1().decode() if proc.poll() is not None else ""
+        assert "Draftword" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    # The draft was written for the preview; the next build takes it out again.
+    assert (log_root / "docs/blog/posts/secret-draft/secret-draft.md").exists()
+    from recap.site.build import render_root
+
+    render_root(log_root, progress=False)
+    assert not (log_root / "docs/blog/posts/secret-draft").exists()
