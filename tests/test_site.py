@@ -314,6 +314,8 @@ def test_unknown_category_is_left_out_with_a_warning(log_root, cli):
 @pytest.mark.slow
 def test_publish_builds_strict_site_with_redirects(log_root, cli):
     seed(log_root)
+    with open(log_root / "recap.toml", "a") as fh:
+        fh.write('author = "Jane <b>Doe</b>"\n')
     r = cli("publish")
     assert r.exit_code == 0, r.output
     site = log_root / "site"
@@ -326,6 +328,7 @@ def test_publish_builds_strict_site_with_redirects(log_root, cli):
     assert not list(site.rglob("*secret-draft*")) and not list(site.rglob("*hidden-post*"))
     assert "Draftword" not in (site / "search/search_index.json").read_text()
     assert (site / "feed_rss_created.xml").exists() and (site / "tags/index.html").exists()
+    assert "Jane &lt;b&gt;Doe&lt;/b&gt;" in post.read_text()
 
 
 @pytest.mark.slow
