@@ -116,6 +116,8 @@ def test_rss_feed_parses_with_the_right_dates(site):
     assert not feed.bozo, feed.bozo_exception
     dates = {e.title: date(*e.published_parsed[:3]) for e in feed.entries}
     assert dates == {"Weekly Recap 3": date(2021, 1, 24), "Weekly Recap": date(2021, 1, 10)}
+    summaries = {e.title: e.summary for e in feed.entries}
+    assert summaries["Weekly Recap"] == "A summary of what I've been working on."
 
 
 def test_redirect_of_an_alias_lands_on_the_post(page, site):

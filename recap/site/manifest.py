@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recap import paths
-from recap.fsutil import atomic_write, sha256_file, write_if_changed
+from recap.fsutil import sha256_file, write_if_changed
 
 MANIFEST = ".recap-manifest.json"
 
@@ -35,6 +35,24 @@ class SyncResult:
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)  # one-line reasons, naming the file
     warnings: list[str] = field(default_factory=list)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write through a temporary file and a rename: never half-written. Unlike fsutil's
+    atomic_write there is no fsync: generated files are remade from the database, and fsync of
+    hundreds of posts dominated a full render."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load(docs: Path) -> dict:
@@ -79,7 +97,7 @@ def sync(docs: Path, desired: dict[str, bytes | Deferred]) -> SyncResult:
         if on_disk == sha:
             result.unchanged += 1
         else:
-            atomic_write(target, data)
+            _replace(target, data)
             result.written.append(rel)
         files[rel] = sha
     for rel in sorted(set(old["files"]) - set(files)):

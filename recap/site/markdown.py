@@ -120,7 +120,9 @@ def front_matter(meta: dict) -> str:
 
 def attr_text(value: str) -> str:
     """Text that themes print raw into HTML (titles, descriptions): entity-escaped, one line."""
-    return html.escape(" ".join((value or "").split()), quote=True)
+    # Themes quote attributes with '"', so an apostrophe is harmless and is kept (it would show as
+    # '&#x27;' in RSS readers, which escape the feed's text once more).
+    return html.escape(" ".join((value or "").split()), quote=False).replace('"', "&quot;")
 
 
 def _code_mask(lines: list[str]) -> list[bool]:
