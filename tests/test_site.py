@@ -389,3 +389,22 @@ def test_serve_previews_drafts(log_root):
 
     render_root(log_root, progress=False)
     assert not (log_root / "docs/blog/posts/secret-draft").exists()
+
+
+@pytest.mark.slow
+def test_repository_site_builds_strict(tmp_path, monkeypatch):
+    """The repository's own mkdocs.yml (the repo is a log too) builds with every guide page."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    repo = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(config_file=str(repo / "mkdocs.yml"), site_dir=str(tmp_path / "site"),
+                      strict=True)
+    cfg.plugins.on_startup(command="build", dirty=False)
+    try:
+        build(cfg)
+    finally:
+        cfg.plugins.on_shutdown()
+    assert (tmp_path / "site/guide/site/index.html").exists()
+    assert (tmp_path / "site/blog/index.html").exists()
