@@ -1,0 +1,234 @@
+"""fastai learners for the three fastai-to-Unity tasks, one run-context callback, seeds, devices.
+
+Later families plug in here: style transfer brings its own model, loss and loop (``make_learner``
+takes any ``loss_func`` and the callback reports any fastai loop), pose brings many key points
+(``n_points``), Blender renders arrive as a manifest (``recap.ml.data.read_manifest``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from fastai.callback.core import Callback
+from fastai.learner import Recorder
+
+from recap.ml import data as mldata
+from recap.ml import models
+
+TASKS = ("classify", "multilabel", "keypoint")
+Y_RANGE = (-1.1, 1.1)
+
+
+def seed_everything(seed: int, device: str = "cpu") -> None:
+    """Seed python, numpy and torch; deterministic kernels where torch has them."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    # warn_only: a few CUDA kernels have no deterministic version; they warn instead of failing.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if device == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.cuda.manual_seed_all(seed)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def resolve_device(requested: str | None) -> str:
+    """"cuda" when asked for and present (or "auto" and present), else "cpu"."""
+    if requested in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        return "cpu"
+    return requested
+
+
+class RecapCallback(Callback):
+    """Report each epoch's losses, metrics and throughput to the run context (the only reporter).
+
+    Runs after fastai's Recorder, so it reads exactly what Recorder computed.
+    """
+
+    order = Recorder.order + 1
+
+    def __init__(self, ctx, prefix: str = ""):
+        self.ctx, self.prefix = ctx, prefix
+
+    def before_epoch(self):
+        self._t0, self._n = time.perf_counter(), 0
+
+    def after_batch(self):
+        if self.training:
+            self._n += len(self.learn.xb[0])
+
+    def after_epoch(self):
+        names = self.recorder.metric_names[1:-1]  # drop "epoch" and "time"
+        values = dict(zip(names, self.recorder.values[-1], strict=False))
+        elapsed = time.perf_counter() - self._t0
+        if elapsed > 0:
+            values["images_per_s"] = self._n / elapsed
+        values = {self.prefix + k: float(v) for k, v in values.items() if v is not None}
+        self.ctx.log_metrics(values, step=int(self.train_iter), epoch=int(self.epoch))
+
+
+class ChannelsLast(Callback):
+    """Feed the model NHWC batches (with a channels_last model: faster convolutions, bf16)."""
+
+    order = 5
+
+    def before_fit(self):
+        self.learn.model.to(memory_format=torch.channels_last)
+
+    def before_batch(self):
+        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last)
+                              for x in self.learn.xb)
+
+
+@dataclass
+class TaskData:
+    """What a learner needs to know about the data, and what the bundle must record."""
+
+    task: str
+    size: int
+    labels: list[str] = field(default_factory=list)
+    n_points: int = 0
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
+
+
+def channel_stats(files, size: int) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the training images scaled to [0, 1] (explicit normalisation:
+    fastai only adds ImageNet statistics for pretrained models)."""
+    from PIL import Image
+
+    acc = np.zeros(3)
+    acc2 = np.zeros(3)
+    n = 0
+    for f in files:
+        a = np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR),
+                       dtype=np.float64) / 255.0
+        acc += a.sum((0, 1))
+        acc2 += (a ** 2).sum((0, 1))
+        n += a.shape[0] * a.shape[1]
+    mean = acc / n
+    std = np.sqrt(np.maximum(acc2 / n - mean ** 2, 1e-12))
+    return [round(float(m), 6) for m in mean], [round(float(s), 6) for s in std]
+
+
+def task_data(df, task: str, size: int) -> TaskData:
+    train = df[df["split"] == "train"]
+    mean, std = channel_stats(train["file"], size)
+    td = TaskData(task=task, size=size, mean=mean, std=std)
+    if task == "classify":
+        td.labels = sorted(set(df["label"]))
+    elif task == "multilabel":
+        td.labels = sorted({lab for ls in df["labels"] for lab in ls.split()})
+    else:
+        td.n_points = len(mldata.points_of(df["points"].iloc[0]))
+    return td
+
+
+def _get_points(row):
+    return torch.tensor(mldata.points_of(row["points"]))
+
+
+def make_dls(df, td: TaskData, batch_size: int, device: str):
+    """fastai DataLoaders over the train/valid rows (test rows are held out for parity)."""
+    from fastai.data.block import CategoryBlock, DataBlock, MultiCategoryBlock
+    from fastai.data.transforms import ColReader, IndexSplitter, Normalize
+    from fastai.vision.augment import Resize
+    from fastai.vision.data import ImageBlock, PointBlock
+
+    rows = df[df["split"] != "test"].reset_index(drop=True)
+    valid_idx = rows.index[rows["split"] == "valid"].tolist()
+    if td.task == "classify":
+        y_block, get_y = CategoryBlock(vocab=td.labels), ColReader("label")
+    elif td.task == "multilabel":
+        y_block = MultiCategoryBlock(vocab=td.labels)
+        get_y = ColReader("labels", label_delim=" ")
+    else:
+        y_block, get_y = PointBlock, _get_points
+    block = DataBlock(
+        blocks=(ImageBlock, y_block),
+        get_x=ColReader("file"),
+        get_y=get_y,
+        splitter=IndexSplitter(valid_idx),
+        item_tfms=Resize(td.size, method="squish"),
+        batch_tfms=Normalize.from_stats(td.mean, td.std),
+    )
+    return block.dataloaders(rows, bs=batch_size, num_workers=0, device=torch.device(device))
+
+
+def arch_for(td: TaskData, width: int, depth: int) -> dict:
+    if td.task == "keypoint":
+        return {"name": "keypoint_cnn", "n_out": 2 * td.n_points, "width": width, "depth": depth,
+                "size": td.size, "y_range": list(Y_RANGE)}
+    return {"name": "small_cnn", "n_out": len(td.labels), "width": width, "depth": depth}
+
+
+def pixel_error(td: TaskData):
+    """A fastai metric: mean distance in pixels between predicted and true key points."""
+    half = td.size / 2
+
+    def px_error(pred, targ):
+        d = (pred.view(-1, 2) - targ.view(-1, 2)) * half
+        return d.float().norm(dim=-1).mean()
+
+    return px_error
+
+
+def make_learner(dls, td: TaskData, arch: dict, ctx=None, lr: float = 3e-3, loss_func=None,
+                 model=None, precision: str = "fp32", channels_last: bool = False,
+                 threshold: float = 0.5):
+    """A fastai Learner for the task (or any model + loss: style transfer passes its own)."""
+    from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle)
+    from fastai.learner import Learner
+    from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, MSELossFlat
+    from fastai.metrics import accuracy, accuracy_multi
+    from fastai.optimizer import Adam
+
+    model = model if model is not None else models.build(arch)
+    if loss_func is None:
+        loss_func = {"classify": CrossEntropyLossFlat(),
+                     "multilabel": BCEWithLogitsLossFlat(thresh=threshold),
+                     "keypoint": MSELossFlat()}[td.task]
+    metrics = {"classify": [accuracy],
+               "multilabel": [_named(lambda p, t: accuracy_multi(p, t, thresh=threshold),
+                                     "accuracy_multi")],
+               "keypoint": [pixel_error(td)]}.get(td.task, [])
+    cbs = [RecapCallback(ctx)] if ctx is not None else []
+    if channels_last:
+        cbs.append(ChannelsLast())
+    learn = Learner(dls, model, loss_func=loss_func, opt_func=Adam, lr=lr, metrics=metrics,
+                    cbs=cbs)
+    if precision in ("bf16", "fp16"):
+        import fastai.callback.fp16  # noqa: F401  (adds Learner.to_bf16 / to_fp16)
+    if precision == "bf16":
+        learn.to_bf16()
+    elif precision == "fp16":
+        learn.to_fp16()
+    return learn
+
+
+def _named(fn, name):
+    fn.__name__ = name
+    return fn
+
+
+def fit(learn, epochs: int, lr: float) -> None:
+    """One-cycle training without progress bars (the run context is the report)."""
+    from fastcore.basics import noop
+
+    learn.logger = noop  # Recorder would print a table line per epoch
+    learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
+    learn.fit_one_cycle(epochs, lr)
+
+
+def final_metrics(learn) -> dict[str, float]:
+    names = learn.recorder.metric_names[1:-1]
+    return {n: float(v) for n, v in zip(names, learn.recorder.values[-1], strict=False)}
