@@ -81,6 +81,7 @@ def test_classify_tiny_run_exports_a_barracuda_bundle_with_parity(classify_run):
     # one callback reported every epoch; artifacts were recorded
     epochs = [e for e in events if e["type"] == "metric" and e["key"] == "valid_loss"]
     assert [e["epoch"] for e in epochs] == list(range(4))
+    assert len([e for e in events if e.get("key") == "images_per_s"]) == 4  # fit only
     keys = {e["key"] for e in events if e["type"] == "metric"}
     assert {"train_loss", "valid_loss", "accuracy", "images_per_s"} <= keys
     kinds = {e["path"]: e["kind"] for e in events if e["type"] == "artifact"}

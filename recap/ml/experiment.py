@@ -96,9 +96,7 @@ def run_experiment(ctx, folder: Path, task: str) -> dict:
         final = train.final_metrics(learn)
 
         # Everything after training happens on the CPU in float32: that is what gets exported.
-        if precision != "fp32":
-            learn.to_fp32()
-        learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, train.ChannelsLast)])
+        train.training_only_cbs(learn)
         learn.dls.to(torch.device("cpu"))
         model = export.cpu_eval(learn.model)
 

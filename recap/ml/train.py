@@ -59,19 +59,27 @@ class RecapCallback(Callback):
     def __init__(self, ctx, prefix: str = ""):
         self.ctx, self.prefix = ctx, prefix
 
-    def before_epoch(self):
+    def before_train(self):
         self._t0, self._n = time.perf_counter(), 0
 
     def after_batch(self):
         if self.training:
             self._n += len(self.learn.xb[0])
 
+    def after_train(self):
+        # training phase only (validation excluded), so it compares with a plain loop's figure
+        if self.dls.device.type == "cuda":
+            torch.cuda.synchronize()
+        self._elapsed = time.perf_counter() - self._t0
+
     def after_epoch(self):
+        # get_preds / predict fire fit and epoch events too (with a GatherPredsCallback added)
+        if any(type(cb).__name__ == "GatherPredsCallback" for cb in self.learn.cbs):
+            return
         names = self.recorder.metric_names[1:-1]  # drop "epoch" and "time"
         values = dict(zip(names, self.recorder.values[-1], strict=False))
-        elapsed = time.perf_counter() - self._t0
-        if elapsed > 0:
-            values["images_per_s"] = self._n / elapsed
+        if getattr(self, "_elapsed", 0) > 0:
+            values["images_per_s"] = self._n / self._elapsed
         values = {self.prefix + k: float(v) for k, v in values.items() if v is not None}
         self.ctx.log_metrics(values, step=int(self.train_iter), epoch=int(self.epoch))
 
@@ -87,6 +95,36 @@ class ChannelsLast(Callback):
     def before_batch(self):
         self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last)
                               for x in self.learn.xb)
+
+
+class BF16(Callback):
+    """bfloat16 autocast on any device (fastai's MixedPrecision only autocasts on CUDA).
+
+    bf16 has fp32's range, so no gradient scaler is needed.
+    """
+
+    order = 10
+
+    def __init__(self, device_type: str):
+        self.device_type, self._ac = device_type, None
+
+    def before_batch(self):
+        self._ac = torch.autocast(self.device_type, dtype=torch.bfloat16)
+        self._ac.__enter__()
+
+    def after_pred(self):
+        self.learn.pred = self.pred.float()
+
+    def _exit(self):
+        if self._ac is not None:
+            self._ac.__exit__(None, None, None)
+            self._ac = None
+
+    def after_loss(self):
+        self._exit()
+
+    def after_batch(self):
+        self._exit()
 
 
 @dataclass
@@ -137,7 +175,7 @@ def _get_points(row):
     return torch.tensor(mldata.points_of(row["points"]))
 
 
-def make_dls(df, td: TaskData, batch_size: int, device: str):
+def make_dls(df, td: TaskData, batch_size: int, device: str, num_workers: int = 0):
     """fastai DataLoaders over the train/valid rows (test rows are held out for parity)."""
     from fastai.data.block import CategoryBlock, DataBlock, MultiCategoryBlock
     from fastai.data.transforms import ColReader, IndexSplitter, Normalize
@@ -161,7 +199,8 @@ def make_dls(df, td: TaskData, batch_size: int, device: str):
         item_tfms=Resize(td.size, method="squish"),
         batch_tfms=Normalize.from_stats(td.mean, td.std),
     )
-    return block.dataloaders(rows, bs=batch_size, num_workers=0, device=torch.device(device))
+    return block.dataloaders(rows, bs=batch_size, num_workers=num_workers,
+                             device=torch.device(device))
 
 
 def arch_for(td: TaskData, width: int, depth: int) -> dict:
@@ -204,14 +243,15 @@ def make_learner(dls, td: TaskData, arch: dict, ctx=None, lr: float = 3e-3, loss
     cbs = [RecapCallback(ctx)] if ctx is not None else []
     if channels_last:
         cbs.append(ChannelsLast())
-    learn = Learner(dls, model, loss_func=loss_func, opt_func=Adam, lr=lr, metrics=metrics,
-                    cbs=cbs)
-    if precision in ("bf16", "fp16"):
-        import fastai.callback.fp16  # noqa: F401  (adds Learner.to_bf16 / to_fp16)
     if precision == "bf16":
-        learn.to_bf16()
-    elif precision == "fp16":
-        learn.to_fp16()
+        cbs.append(BF16(dls.device.type))
+    return Learner(dls, model, loss_func=loss_func, opt_func=Adam, lr=lr, metrics=metrics,
+                   cbs=cbs)
+
+
+def training_only_cbs(learn):
+    """Drop the callbacks that change numerics or layout (before predicting and exporting)."""
+    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, (BF16, ChannelsLast))])
     return learn
 
 
