@@ -85,10 +85,10 @@ def run_experiment(ctx, folder: Path, task: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="recap-data-") as tmp:
         df = _load_data(p, task, ctx.seed, Path(tmp))
         td = train.task_data(df, task, int(p["size"]))
-        dls = train.make_dls(df, td, int(p["batch_size"]), device)
+        fast = train.tensor_dls(df, td, int(p["batch_size"]), device, seed=ctx.seed)
         arch = train.arch_for(td, int(p["width"]), int(p["depth"]))
         threshold = float(p.get("threshold", 0.5))
-        learn = train.make_learner(dls, td, arch, ctx=ctx, lr=float(p["lr"]),
+        learn = train.make_learner(fast, td, arch, ctx=ctx, lr=float(p["lr"]),
                                    precision=precision,
                                    channels_last=bool(p.get("channels_last", False)),
                                    threshold=threshold)
@@ -97,7 +97,8 @@ def run_experiment(ctx, folder: Path, task: str) -> dict:
 
         # Everything after training happens on the CPU in float32: that is what gets exported.
         train.training_only_cbs(learn)
-        learn.dls.to(torch.device("cpu"))
+        # fastai's own pipeline from files (what learn.predict uses, and a port must match)
+        learn.dls = train.make_dls(df, td, int(p["batch_size"]), "cpu")
         model = export.cpu_eval(learn.model)
 
         held_out = df[df["split"] == "test"]

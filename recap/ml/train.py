@@ -68,7 +68,7 @@ class RecapCallback(Callback):
 
     def after_train(self):
         # training phase only (validation excluded), so it compares with a plain loop's figure
-        if self.dls.device.type == "cuda":
+        if getattr(self.dls, "device", torch.device("cpu")).type == "cuda":
             torch.cuda.synchronize()
         self._elapsed = time.perf_counter() - self._t0
 
@@ -203,6 +203,83 @@ def make_dls(df, td: TaskData, batch_size: int, device: str, num_workers: int = 
                              device=torch.device(device))
 
 
+def decode_images(files, size: int) -> torch.Tensor:
+    """Every image decoded once to (N, 3, size, size) uint8 (PIL bilinear squish, as ``Resize``)."""
+    from PIL import Image
+
+    out = torch.empty(len(files), 3, size, size, dtype=torch.uint8)
+    for i, f in enumerate(files):
+        img = Image.open(f).convert("RGB")
+        if img.size != (size, size):
+            img = img.resize((size, size), Image.BILINEAR)
+        out[i] = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)
+    return out
+
+
+def targets(rows, td: TaskData) -> torch.Tensor:
+    """Training targets as fastai's blocks encode them (index, multi-hot, points in [-1, 1])."""
+    if td.task == "classify":
+        index = {lab: i for i, lab in enumerate(td.labels)}
+        return torch.tensor([index[lab] for lab in rows["label"]], dtype=torch.long)
+    if td.task == "multilabel":
+        index = {lab: i for i, lab in enumerate(td.labels)}
+        y = torch.zeros(len(rows), len(td.labels))
+        for r, labels in enumerate(rows["labels"]):
+            for lab in labels.split():
+                y[r, index[lab]] = 1.0
+        return y
+    pts = np.stack([mldata.points_of(s) for s in rows["points"]])
+    return torch.from_numpy(pts * 2 / td.size - 1).float()
+
+
+class TensorBatches:
+    """Batches cut from images decoded once and kept on the device, normalised there.
+
+    fastai's per-item pipeline costs about a millisecond an image, more than a small CNN's
+    training step, so the core trains from this; ``learn.predict`` and parity still go through
+    the DataBlock pipeline (files -> PIL -> Resize -> Normalize), the path a port must match.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, td: TaskData, bs: int, shuffle: bool,
+                 seed: int = 0):
+        self.x, self.y, self.bs, self.shuffle = x, y, bs, shuffle
+        self.drop_last = shuffle  # as fastai: the training loader drops a ragged last batch
+        self.mean = torch.tensor(td.mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(td.std).view(1, 3, 1, 1)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.device = torch.device("cpu")
+        self.n = len(x)
+
+    def to(self, device):
+        self.device = torch.device(device)
+        self.x, self.y = self.x.to(self.device), self.y.to(self.device)
+        self.mean, self.std = self.mean.to(self.device), self.std.to(self.device)
+        return self
+
+    def __len__(self):
+        return self.n // self.bs if self.drop_last else -(-self.n // self.bs)
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.gen) if self.shuffle else torch.arange(self.n)
+        order = order.to(self.device)
+        for i in range(len(self)):
+            idx = order[i * self.bs:(i + 1) * self.bs]
+            xb = (self.x[idx].float() / 255 - self.mean) / self.std
+            yield xb, self.y[idx]
+
+
+def tensor_dls(df, td: TaskData, batch_size: int, device: str, seed: int = 0):
+    """Train/valid DataLoaders over in-memory tensors (see :class:`TensorBatches`)."""
+    from fastai.data.core import DataLoaders
+
+    loaders = []
+    for split, shuffle in (("train", True), ("valid", False)):
+        rows = df[df["split"] == split]
+        loaders.append(TensorBatches(decode_images(rows["file"], td.size), targets(rows, td), td,
+                                     batch_size, shuffle, seed))
+    return DataLoaders(*loaders, device=torch.device(device))
+
+
 def arch_for(td: TaskData, width: int, depth: int) -> dict:
     if td.task == "keypoint":
         return {"name": "keypoint_cnn", "n_out": 2 * td.n_points, "width": width, "depth": depth,
@@ -229,7 +306,6 @@ def make_learner(dls, td: TaskData, arch: dict, ctx=None, lr: float = 3e-3, loss
     from fastai.learner import Learner
     from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, MSELossFlat
     from fastai.metrics import accuracy, accuracy_multi
-    from fastai.optimizer import Adam
 
     model = model if model is not None else models.build(arch)
     if loss_func is None:
@@ -244,9 +320,18 @@ def make_learner(dls, td: TaskData, arch: dict, ctx=None, lr: float = 3e-3, loss
     if channels_last:
         cbs.append(ChannelsLast())
     if precision == "bf16":
-        cbs.append(BF16(dls.device.type))
-    return Learner(dls, model, loss_func=loss_func, opt_func=Adam, lr=lr, metrics=metrics,
+        cbs.append(BF16(torch.device(getattr(dls, "device", None) or "cpu").type))
+    return Learner(dls, model, loss_func=loss_func, opt_func=adamw, lr=lr, metrics=metrics,
                    cbs=cbs)
+
+
+def adamw(params, lr, **kwargs):
+    """torch's AdamW (fused per-tensor kernels) behind fastai's optimiser interface; fastai's own
+    Adam steps each parameter in Python, which costs more than a small CNN's whole step."""
+    from fastai.optimizer import OptimWrapper
+
+    return OptimWrapper(params, torch.optim.AdamW, lr=lr, betas=(0.9, 0.99), eps=1e-5,
+                        weight_decay=0.01)
 
 
 def training_only_cbs(learn):
