@@ -35,6 +35,7 @@ def test_links_markdown_groups_by_tag_and_escapes_untrusted_text(db):
         _add(conn, "https://unity.example/onnx", when, title="<b>ONNX</b> in Unity",
              tags=["unity"]),
         _add(conn, "https://plain.example/x", when, note="no tags, no title"),
+        _add(conn, "https://pose.example/2", when, title="Second pose link", tags=["pose"]),
     ]
     conn.execute("INSERT INTO entry (slug, title, week, date, created, updated) VALUES "
                  "('w3', 'Week 3', '2021-W03', '2021-01-22', 'x', 'x')")
@@ -43,11 +44,13 @@ def test_links_markdown_groups_by_tag_and_escapes_untrusted_text(db):
         conn.execute("INSERT INTO link (entry_id, bookmark_id, created) VALUES (1, ?, 'x')",
                      (bid,))
     md = links_markdown(conn, 1)
+    # "pose" is shared by two links, so the ml+pose one is grouped under pose, not ml.
     assert md == (
         "## Links\n\n"
-        "### ml\n\n"
+        "### pose\n\n"
         "- [Pose \\*transformers\\*](<https://www.arxiv.org/abs/1>) (arxiv\\.org): "
-        "read \\[this\\]\\(javascript\\:alert\\(1\\)\\)\n\n"
+        "read \\[this\\]\\(javascript\\:alert\\(1\\)\\)\n"
+        "- [Second pose link](<https://pose.example/2>) (pose\\.example)\n\n"
         "### unity\n\n"
         "- [&lt;b&gt;ONNX&lt;/b&gt; in Unity](<https://unity.example/onnx>) (unity\\.example)\n\n"
         "### Untagged\n\n"

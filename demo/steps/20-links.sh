@@ -24,3 +24,13 @@ show recap bookmark tag 1 --add barracuda
 show recap bookmark export "$DEMO_DIR/bookmarks-export.html"
 show recap bookmark export "$DEMO_DIR/bookmarks-export.md"
 head -n 8 "$DEMO_DIR/bookmarks-export.md"
+
+step "Into the week: bookmarks linked to an entry fill its Links section"
+# The log step made a 2021-W04 entry with a links marker; link two bookmarks to it with notes.
+if recap show weekly-recap-2021-w04 >/dev/null 2>&1; then
+  show recap bookmark add "https://arxiv.org/abs/1812.08008" --offline \
+    --entry weekly-recap-2021-w04 --note "part affinity fields, for the key-point model"
+  show recap bookmark add "https://pytorch.org/docs/stable/onnx.html" --offline \
+    --entry weekly-recap-2021-w04
+  recap show weekly-recap-2021-w04 | sed -n '/^## Links/,/^## Conclusion/p'
+fi

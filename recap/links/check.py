@@ -48,10 +48,11 @@ def check_links(conn, client=None, now: datetime | None = None, ids=None, worker
         return []
     own = client is None
     if own:
+        import httpx
+
         from recap.links.fetch import make_client
 
-        client = make_client(timeout=timeout, limits=__import__("httpx").Limits(
-            max_connections=workers * 2))
+        client = make_client(timeout=timeout, limits=httpx.Limits(max_connections=workers * 2))
     locks: dict[str, threading.BoundedSemaphore] = {}
     guard = threading.Lock()
 

@@ -154,7 +154,7 @@ def parse_feed(body: bytes, base: str | None, headers: dict) -> dict:
         return {"error": f"broken feed ({type(exc).__name__}: {exc})"}
     site = parsed.feed.get("link") or ""
     root = base if base and _is_url(base) else site
-    items, skipped = [], []
+    items = []
     for e in parsed.entries:
         link = e.get("link") or ""
         if not link:
@@ -166,7 +166,7 @@ def parse_feed(body: bytes, base: str | None, headers: dict) -> dict:
                       "description": plain(e.get("summary"), 2000),
                       "tags": [t.get("term") for t in e.get("tags", []) if t.get("term")],
                       "published": when})
-    return {"title": plain(parsed.feed.get("title"), 300), "items": items, "skipped": skipped,
+    return {"title": plain(parsed.feed.get("title"), 300), "items": items,
             "encoding": parsed.get("encoding")}
 
 

@@ -229,9 +229,12 @@ def search(conn, query: str, limit: int | None = 100) -> list[sqlite3.Row]:
     from recap.db import fts_error
 
     expr = fts_expression(query)
-    sql = ("SELECT b.*, bm25(bookmark_fts, 10.0, 3.0, 3.0, 2.0, 5.0) AS rank FROM bookmark_fts"
-           " JOIN bookmark b ON b.id = bookmark_fts.rowid WHERE bookmark_fts MATCH ?"
-           " ORDER BY rank, b.id" + (f" LIMIT {int(limit)}" if limit else ""))
+    # Rank inside the FTS table first (its own "rank" column, weighted: title, description,
+    # note, url, tags) and join the rows afterwards: about twice as fast as bm25() over a join.
+    sql = ("SELECT b.*, f.rank FROM (SELECT rowid, rank FROM bookmark_fts"
+           " WHERE bookmark_fts MATCH ? AND rank MATCH 'bm25(10.0, 3.0, 3.0, 2.0, 5.0)'"
+           " ORDER BY rank" + (f" LIMIT {int(limit)}" if limit else "") + ") f"
+           " JOIN bookmark b ON b.id = f.rowid ORDER BY f.rank, b.id")
     try:
         return conn.execute(sql, (expr,)).fetchall()
     except sqlite3.OperationalError as exc:

@@ -26,9 +26,11 @@ def week_bookmark_ids(conn: sqlite3.Connection, week: str) -> list[int]:
 def links_markdown(conn: sqlite3.Connection, entry_id: int) -> str:
     """A "## Links" section grouped by tag ("### tag", untagged last); "" if nothing is linked.
 
-    A bookmark with several tags is listed once, under its first tag in sorted order, so the
-    post never repeats a link.
+    A bookmark with several tags is listed once, so the post never repeats a link: under the
+    tag that most of this entry's bookmarks share (topics cluster), ties broken alphabetically.
     """
+    from collections import Counter
+
     from recap import markup
 
     rows = conn.execute(
@@ -36,9 +38,10 @@ def links_markdown(conn: sqlite3.Connection, entry_id: int) -> str:
         " WHERE l.entry_id = ? ORDER BY b.added, b.id", (int(entry_id),)).fetchall()
     if not rows:
         return ""
+    counts = Counter(t for r in rows for t in tags_of(r))
     groups: dict[str | None, list[str]] = {}
     for r in rows:
-        tags = tags_of(r)
+        tags = sorted(tags_of(r), key=lambda t: (-counts[t], t))
         item = f"- {markup.link(r['title'] or r['url'], r['url'])} ({markup.domain(r['url'])})"
         if r["note"]:
             item += f": {markup.text(r['note'], limit=None)}"

@@ -1,0 +1,247 @@
+"""ML core benchmarks: exported-model latency and training throughput, medians, side by side.
+
+1. Latency on the CPU, batch 1: onnxruntime vs torch eager for each task's exported model
+   (barracuda and sentis profiles, tiny and full architectures). Target: onnxruntime >= 1.5x faster.
+2. Training throughput (training images/s, validation excluded) of the core (fastai learner +
+   the run-context callback over TensorBatches) vs a plain PyTorch loop over the same model,
+   decoded images, batch size and optimiser, in fp32 and in channels_last + bf16 autocast.
+   Target: core/plain >= 1.0. The plain loop cuts batches the fastest way (device tensors by a
+   permutation); the idiomatic torch DataLoader figure is printed beside it.
+
+    python benchmarks/bench_ml.py --device cpu      # 2 CPU cores: about 2 minutes
+    python benchmarks/bench_ml.py --device cuda     # one H100: a few minutes
+
+Latency uses untrained weights: the arithmetic does not depend on their values. Results go to
+build/bench/ml-<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import save, time_fn  # noqa: E402
+
+CONFIG = {
+    "cpu": {"n_images": 640, "size": 32, "width": 16, "depth": 3, "batch_size": 64, "epochs": 3,
+            "repeats": 3},
+    "cuda": {"n_images": 16384, "size": 64, "width": 32, "depth": 4, "batch_size": 256,
+             "epochs": 4, "repeats": 3},
+}
+ARCHS = {"tiny": {"size": 32, "width": 16, "depth": 3},
+         "full": {"size": 64, "width": 32, "depth": 4}}
+
+
+class Collector:
+    """A stand-in run context that keeps what the callback reports."""
+
+    def __init__(self):
+        self.metrics: list[tuple[str, float, int | None]] = []
+
+    def log_metrics(self, values, step=None, epoch=None):
+        self.metrics += [(k, float(v), epoch) for k, v in values.items()]
+
+
+def latency(results: list[dict], quick: bool) -> None:
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    from PIL import Image
+
+    from recap.ml import export, train
+
+    threads = torch.get_num_threads()
+    print(f"\n-- latency, CPU, batch 1, {threads} threads (onnxruntime vs torch eager)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for task in ("classify", "multilabel", "keypoint"):
+            for arch_name, a in ARCHS.items():
+                td = train.TaskData(task=task, size=a["size"], labels=["a", "b", "c"],
+                                    n_points=1 if task == "keypoint" else 0,
+                                    mean=[0.5] * 3, std=[0.25] * 3)
+                torch.manual_seed(0)
+                arch = train.arch_for(td, a["width"], a["depth"])
+                from recap.ml import models
+
+                model = export.cpu_eval(models.build(arch))
+                Image.new("RGB", (a["size"], a["size"])).save(tmp / "g.png")
+                meta = export.describe(task, a["size"], td.labels, td.mean, td.std,
+                                       n_points=td.n_points, threshold=0.5)
+                for profile in ("barracuda", "sentis"):
+                    dest = tmp / f"{task}-{arch_name}-{profile}"
+                    export.export_bundle(model, meta, dest, profile, tmp / "g.png")
+                    opts = ort.SessionOptions()
+                    opts.intra_op_num_threads = threads
+                    sess = ort.InferenceSession(str(dest / "model.onnx"), opts,
+                                                providers=["CPUExecutionProvider"])
+                    x = np.random.default_rng(0).standard_normal(
+                        (1, 3, a["size"], a["size"])).astype(np.float32)
+                    xt = torch.from_numpy(x)
+                    calls = 20 if quick else 100
+
+                    def run_ort(sess=sess, x=x, calls=calls):
+                        for _ in range(calls):
+                            sess.run(None, {"input": x})
+
+                    def run_torch(model=model, xt=xt, calls=calls):
+                        with torch.inference_mode():
+                            for _ in range(calls):
+                                model(xt)
+
+                    t_ort = time_fn(run_ort, runs=5 if quick else 9) / calls
+                    t_torch = time_fn(run_torch, runs=5 if quick else 9) / calls
+                    speedup = t_torch / t_ort
+                    name = f"latency {task} {arch_name} {profile}"
+                    print(f"{name}: onnxruntime {t_ort * 1e3:.3f} ms, torch eager "
+                          f"{t_torch * 1e3:.3f} ms, onnxruntime {speedup:.2f}x faster "
+                          f"(target >= 1.5x)", flush=True)
+                    results.append({"name": name, "onnxruntime_s": t_ort, "torch_s": t_torch,
+                                    "speedup": speedup, "target": ">= 1.5"})
+
+
+def _plain_epochs(x, y, td, arch, cfg, device, precision, channels_last,
+                  loader: bool) -> list[float]:
+    """A plain PyTorch loop over the same decoded images: Adam, one-cycle, cross-entropy.
+
+    ``loader=True``: the idiomatic torch DataLoader over a TensorDataset (per-item collate);
+    ``loader=False``: batches cut from device-resident tensors by a random permutation (the
+    fastest plain loop, and what the core's TensorBatches does).
+    """
+    import torch
+
+    from recap.ml import models
+
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    model = models.build(arch).to(dev)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    mean = torch.tensor(td.mean, device=dev).view(1, 3, 1, 1)
+    std = torch.tensor(td.std, device=dev).view(1, 3, 1, 1)
+    bs = cfg["batch_size"]
+    if loader:
+        batches = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=bs,
+                                              shuffle=True, drop_last=True)
+    else:
+        xd, yd = x.to(dev), y.to(dev)
+
+        def batches_fn():
+            order = torch.randperm(len(xd), device=dev)
+            for i in range(len(xd) // bs):
+                idx = order[i * bs:(i + 1) * bs]
+                yield xd[idx], yd[idx]
+    steps = len(x) // bs
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.99), eps=1e-5,
+                            weight_decay=0.01)  # what the core uses
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=cfg["epochs"] * steps)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    speeds = []
+    for _ in range(cfg["epochs"]):
+        model.train()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0, n = time.perf_counter(), 0
+        for xb, yb in (batches if loader else batches_fn()):
+            xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
+            xb = (xb.float() / 255 - mean) / std
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                out = model(xb)
+            loss = loss_fn(out.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            n += len(xb)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        speeds.append(n / (time.perf_counter() - t0))
+    return speeds
+
+
+def _core_epochs(df, td, arch, cfg, device, precision, channels_last) -> list[float]:
+    import torch
+
+    from recap.ml import train
+
+    torch.manual_seed(0)
+    dls = train.tensor_dls(df, td, cfg["batch_size"], device)
+    ctx = Collector()
+    learn = train.make_learner(dls, td, arch, ctx=ctx, lr=3e-3, precision=precision,
+                               channels_last=channels_last)
+    train.fit(learn, cfg["epochs"], 3e-3)
+    return [v for k, v, _ in ctx.metrics if k == "images_per_s"]
+
+
+def throughput(results: list[dict], device: str, quick: bool) -> None:
+    import torch
+
+    from recap.ml import data, train
+
+    cfg = dict(CONFIG[device])
+    if quick:
+        cfg.update(n_images=cfg["n_images"] // 2, epochs=2, repeats=1)
+    torch.use_deterministic_algorithms(False)
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True  # speed, not bitwise reruns, is measured here
+    print(f"\n-- training throughput on {device} ({cfg['n_images']} {cfg['size']}px images, "
+          f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, median after the first)",
+          flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        df = data.make_shapes(Path(tmp), cfg["n_images"], cfg["size"], seed=0)
+        td = train.task_data(df, "classify", cfg["size"])
+        arch = train.arch_for(td, cfg["width"], cfg["depth"])
+        rows = df[df["split"] == "train"]
+        x, y = train.decode_images(rows["file"], td.size), train.targets(rows, td)
+        for precision, cl in (("fp32", False), ("bf16", True)):
+            variant = "fp32" if precision == "fp32" else "channels_last+bf16"
+            args = (td, arch, cfg, device, precision, cl)
+            # interleaved repeats: a shared machine's load drifts, so neither side gets the
+            # quiet minute; the first epoch of each fit is warm-up and left out
+            core_s, plain_s = [], []
+            for _ in range(cfg["repeats"]):
+                core_s += _core_epochs(df, *args)[1:]
+                plain_s += _plain_epochs(x, y, *args, loader=False)[1:]
+            core, plain = statistics.median(core_s), statistics.median(plain_s)
+            plain_dl = statistics.median(_plain_epochs(x, y, *args, loader=True)[1:])
+            name = f"train {device} {variant}"
+            print(f"{name}: core {core:.0f} img/s, plain loop {plain:.0f} img/s "
+                  f"(torch DataLoader {plain_dl:.0f}), core/plain {core / plain:.2f} "
+                  f"(target >= 1.0)", flush=True)
+            results.append({"name": name, "core_images_per_s": core,
+                            "plain_images_per_s": plain, "plain_dataloader_images_per_s": plain_dl,
+                            "ratio": core / plain, "target": ">= 1.0", "config": cfg})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--quick", action="store_true", help="fewer images, epochs and repeats")
+    ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-train", action="store_true")
+    args = ap.parse_args()
+    try:
+        import fastai  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import torch
+    except ImportError:
+        sys.exit("bench_ml needs the ml extra: pip install 'recap[ml]'")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: no CUDA device here")
+    results: list[dict] = []
+    if not args.skip_latency:
+        latency(results, args.quick)
+    if not args.skip_train:
+        throughput(results, args.device, args.quick)
+    save(results, f"ml-{args.device}")
+
+
+if __name__ == "__main__":
+    main()

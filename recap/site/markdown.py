@@ -1,0 +1,260 @@
+"""Pieces of generated Markdown: front matter, the links and runs sections, body clean-up.
+
+Two kinds of text meet here. The entry body is the user's own Markdown and is kept as written,
+except for ``<script>`` elements (imported posts carry analytics snippets that must not be
+republished). Everything else (bookmark titles and notes, run params, flags, experiment
+descriptions from the database) is untrusted and goes through :mod:`recap.markup`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import date
+
+from recap import markup
+
+MORE = "<!-- more -->"
+SCRIPT = re.compile(r"<script\b.*?(?:</script\s*>|\Z)", re.S | re.I)
+FENCE = re.compile(r"^\s*(```|~~~)")
+SAFE_NAME = re.compile(r"[^a-z0-9._-]+")
+SAFE_ALIAS = re.compile(r"^[A-Za-z0-9._~%+-]+$")
+RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
+
+
+# Exactly the characters Python-Markdown (with the tables extension) treats as escapable: a
+# backslash before any other character would be shown literally on the page.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>])")
+_WS = re.compile(r"\s+")
+
+
+def inline(value: str | None, limit: int | None = 300) -> str:
+    """Untrusted one-line text as inert Markdown for MkDocs: HTML entity-escaped (so no tag can
+    open), then every Markdown-structure character backslash-escaped."""
+    value = _WS.sub(" ", str(value or "")).strip()
+    if limit and len(value) > limit:
+        value = value[: limit - 1].rstrip() + "…"
+    # quote=False: quotes are harmless in text, and '&#x27;' would be broken by escaping '#'.
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
+
+
+def link(title: str | None, href: str | None) -> str:
+    """[title](<href>) when the URL is safe (http, https, mailto), else the escaped title."""
+    label = inline(title or href or "")
+    safe = markup.url(href)
+    return f"[{label}](<{safe}>)" if safe else label
+
+
+def domain(href: str | None) -> str:
+    return inline(markup.domain(href).replace("\\", ""))
+
+
+def safe_name(value: str, fallback: str) -> str:
+    """A file-name-safe slug (lower case, [a-z0-9._-]); never empty, never '.' or '..'."""
+    name = SAFE_NAME.sub("-", (value or "").lower()).strip("-.")[:80]
+    return name or fallback
+
+
+MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+HTML_IMAGE = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"'][^>]*>", re.I)
+
+
+def local_ref(ref: str) -> str | None:
+    """A relative reference to a local file ('./images/x.png'), without its query or anchor."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", ref) or ref.startswith(("/", "#", "//")):
+        return None
+    return ref.split("#", 1)[0].split("?", 1)[0] or None
+
+
+def missing_images(body: str, exists) -> tuple[str, list[str]]:
+    """Replace images whose local file does not exist (``exists(ref)`` is False) by a note, so a
+    post imported without its images still builds. Returns (body, missing refs)."""
+    missing: list[str] = []
+
+    def check(m, ref):
+        local = local_ref(ref)
+        if local is None or exists(local):
+            return m.group(0)
+        missing.append(ref)
+        return f"*(image not found: {inline(ref, 200)})*"
+
+    body = MD_IMAGE.sub(lambda m: check(m, m.group(2)), body)
+    body = HTML_IMAGE.sub(lambda m: check(m, m.group(1)), body)
+    return body, missing
+
+
+def strip_scripts(body: str) -> str:
+    return SCRIPT.sub("", body)
+
+
+def _yaml_str(value: str) -> str:
+    # JSON strings are valid YAML scalars, so quoting can never open a YAML structure.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def front_matter(meta: dict) -> str:
+    """YAML front matter from a flat-ish dict of str / bool / date / list / dict values."""
+    lines = ["---"]
+
+    def emit(key, value, indent=""):
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            for k, v in value.items():
+                emit(k, v, indent + "  ")
+        elif isinstance(value, list):
+            lines.append(f"{indent}{key}:")
+            lines.extend(f"{indent}  - {_yaml_str(str(v))}" for v in value)
+        elif isinstance(value, bool):
+            lines.append(f"{indent}{key}: {'true' if value else 'false'}")
+        elif isinstance(value, date):
+            lines.append(f"{indent}{key}: {value.isoformat()}")
+        else:
+            lines.append(f"{indent}{key}: {_yaml_str(str(value))}")
+
+    for key, value in meta.items():
+        emit(key, value)
+    lines.append("---")
+    return "\n".join(lines) + "\n\n"
+
+
+def attr_text(value: str) -> str:
+    """Text that themes print raw into HTML (titles, descriptions): entity-escaped, one line."""
+    # Themes quote attributes with '"', so an apostrophe is harmless and is kept (it would show as
+    # '&#x27;' in RSS readers, which escape the feed's text once more).
+    return html.escape(" ".join((value or "").split()), quote=False).replace('"', "&quot;")
+
+
+def _code_mask(lines: list[str]) -> list[bool]:
+    """True for lines inside fenced code blocks (markers there are text, not structure)."""
+    mask, inside = [], False
+    for line in lines:
+        if FENCE.match(line):
+            mask.append(True)
+            inside = not inside
+            continue
+        mask.append(inside)
+    return mask
+
+
+def add_excerpt_break(body: str) -> str:
+    """Put ``<!-- more -->`` after the introduction: before the second ``## `` heading, else after
+    the first paragraph. A body that already has one keeps it."""
+    if MORE in body:
+        return body
+    lines = body.split("\n")
+    mask = _code_mask(lines)
+    headings = [i for i, line in enumerate(lines) if not mask[i] and line.startswith("## ")]
+    if len(headings) >= 2:
+        at = headings[1]
+    else:
+        start = headings[0] + 1 if headings else 0
+        at = None
+        seen_text = False
+        for i in range(start, len(lines)):
+            if lines[i].strip() and not lines[i].startswith("#"):
+                seen_text = True
+            elif seen_text and not lines[i].strip() and not mask[i]:
+                at = i
+                break
+        if at is None:
+            return body if not seen_text else body.rstrip("\n") + f"\n\n{MORE}\n"
+    return "\n".join(lines[:at]).rstrip("\n") + f"\n\n{MORE}\n\n" + "\n".join(lines[at:]).lstrip(
+        "\n"
+    )
+
+
+def add_toc(body: str) -> str:
+    """The generated table of contents (the toc extension's [TOC]) right after the excerpt."""
+    if MORE in body:
+        head, tail = body.split(MORE, 1)
+        return f"{head}{MORE}\n\n[TOC]\n{tail}"
+    return "[TOC]\n\n" + body
+
+
+def place(body: str, marker: str, section: str) -> str:
+    """Replace ``marker`` with ``section``; append the section when the marker is absent."""
+    if marker in body:
+        return body.replace(marker, section.strip("\n"), 1).replace(marker, "")
+    if not section:
+        return body
+    return body.rstrip("\n") + "\n\n" + section.strip("\n") + "\n"
+
+
+def _heading_before(body: str, marker: str, word: str) -> bool:
+    """Whether the user already wrote a heading like '## Links' just above the marker."""
+    head = body.split(marker, 1)[0].rstrip().rsplit("\n", 1)[-1]
+    return head.startswith("#") and word.lower() in head.lower()
+
+
+def links_section(bookmarks: list, *, heading: bool = True) -> str:
+    """The week's links grouped by their first tag: title (linked), domain, note."""
+    if not bookmarks:
+        return ""
+    groups: dict[str, list] = {}
+    for b in bookmarks:
+        tags = [t for t in _json_list(b["tags"]) if str(t).strip()]
+        groups.setdefault(str(tags[0]) if tags else "", []).append(b)
+    out = ["## Links", ""] if heading else []
+    for tag in sorted(groups, key=lambda t: (t == "", t.lower())):
+        out += [f"### {inline(tag) if tag else 'Other'}", ""]
+        out += [bookmark_line(b) for b in groups[tag]]
+        out.append("")
+    return "\n".join(out)
+
+
+def bookmark_line(b) -> str:
+    parts = [link(b["title"] or b["url"], b["url"])]
+    dom = domain(b["url"])
+    if dom:
+        parts.append(f"({dom})")
+    line = "- " + " ".join(parts)
+    if b["note"]:
+        line += " — " + inline(b["note"])
+    return line
+
+
+def _json_list(raw) -> list:
+    try:
+        value = json.loads(raw or "[]")
+    except (TypeError, ValueError):
+        return []
+    return value if isinstance(value, list) else []
+
+
+def json_dict(raw) -> dict:
+    try:
+        value = json.loads(raw or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def fmt_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def params_text(params: dict, limit: int = 4) -> str:
+    items = list(params.items())[:limit]
+    text = ", ".join(f"{k}={fmt_value(v)}" for k, v in items)
+    if len(params) > limit:
+        text += ", …"
+    return inline(text, limit=120)
+
+
+def rerun_command(run_id: str) -> str:
+    return f"recap rerun {run_id}" if RUN_ID.match(run_id) else ""
+
+
+def flags_block(run_id: str, summary: dict) -> str:
+    """A run's flags (e.g. the key-point sanity check) as a warning admonition."""
+    flags = summary.get("flags")
+    if not isinstance(flags, dict) or not flags:
+        return ""
+    who = f"Run {run_id}" if RUN_ID.match(run_id) else "This run"
+    out = [f'!!! warning "{who} was flagged"', ""]
+    for name, message in flags.items():
+        out.append(f"    - **{inline(str(name), 80)}**: {inline(str(message))}")
+    return "\n".join(out) + "\n"

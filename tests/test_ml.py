@@ -1,0 +1,263 @@
+"""The ML core end to end on the CPU: train tiny models, export bundles, check parity and sanity.
+
+Each experiment runs through its own ``run(ctx)`` with a standalone run context (as the lab
+runner will call it); what the user relies on is asserted: parity verdicts, files onnxruntime
+loads, the opset really written, the key-point flag on a model that learned one spot.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXPERIMENTS = REPO / "experiments"
+
+pytest.importorskip("fastai")
+pytest.importorskip("onnxruntime")
+
+
+def run_experiment(name: str, out: Path, **params):
+    from recap.lab.context import RunContext, read_events
+
+    spec = importlib.util.spec_from_file_location(f"exp_{name}", EXPERIMENTS / name / "main.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with RunContext.standalone(out, {"preset": "tiny", **params}, seed=0) as ctx:
+        summary = module.run(ctx)
+    return summary, ctx, read_events(out)
+
+
+@pytest.fixture(scope="module")
+def classify_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("classify") / "run"
+    return (out, *run_experiment("fastai-unity-classify", out, profile="barracuda"))
+
+
+def onnx_opset(path: Path) -> int:
+    import onnx
+
+    model = onnx.load(str(path))
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+@pytest.mark.slow
+def test_classify_tiny_run_exports_a_barracuda_bundle_with_parity(classify_run):
+    import onnxruntime as ort
+
+    out, summary, ctx, events = classify_run
+    # the primary metric and parity are in the summary; parity holds to the stated tolerances
+    assert summary["accuracy"] > 0.5  # three classes: chance is 1/3
+    assert summary["parity_ok"] == 1 and summary["parity_agreement"] == 1.0
+    assert summary["parity_max_prob_diff"] <= 1e-4
+    assert summary["parity_max_raw_diff_onnx"] <= 1e-4
+    assert summary["parity_max_raw_diff_torchscript"] <= 1e-4
+    assert ctx.summary == summary and not ctx.flags
+    # barracuda really is opset 9, one file (no external weights beside it)
+    bundle = out / "bundle"
+    assert onnx_opset(bundle / "model.onnx") == 9
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "golden.json", "golden.png", "model.json", "model.onnx", "operators.json"]
+    meta = json.loads((bundle / "model.json").read_text())
+    assert meta["task"] == "classify" and meta["opset"] == 9 and meta["profile"] == "barracuda"
+    assert meta["labels"] == ["circle", "square", "triangle"]
+    assert meta["output"]["activation"] == "softmax"
+    assert len(meta["preprocess"]["mean"]) == 3 and meta["preprocess"]["resize"]["size"] == [32, 32]
+    from recap.fsutil import sha256_file
+
+    assert meta["sha256"] == sha256_file(bundle / "model.onnx")
+    # the golden input, run through onnxruntime, gives the expected outputs
+    golden = json.loads((bundle / "golden.json").read_text())
+    sess = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = np.asarray(golden["input"], np.float32).reshape(golden["input_shape"])
+    raw = sess.run(None, {meta["input"]["name"]: x})[0]
+    assert np.abs(raw.reshape(-1) - np.asarray(golden["raw_output"])).max() <= 1e-4
+    assert golden["expected"]["label"] in meta["labels"]
+    # one callback reported every epoch; artifacts were recorded
+    epochs = [e for e in events if e["type"] == "metric" and e["key"] == "valid_loss"]
+    assert [e["epoch"] for e in epochs] == list(range(4))
+    assert len([e for e in events if e.get("key") == "images_per_s"]) == 4  # fit only
+    keys = {e["key"] for e in events if e["type"] == "metric"}
+    assert {"train_loss", "valid_loss", "accuracy", "images_per_s"} <= keys
+    kinds = {e["path"]: e["kind"] for e in events if e["type"] == "artifact"}
+    assert kinds["bundle/model.onnx"] == "onnx" and kinds["parity.json"] == "report"
+    assert kinds["torchscript/model.pt"] == "torchscript" and kinds["model.pth"] == "weights"
+    report = json.loads((out / "parity.json").read_text())
+    assert report["ok"] and len(report["images"]) == 16
+
+
+@pytest.mark.slow
+def test_multilabel_tiny_run_sentis_opset_15_and_parity(tmp_path):
+    out = tmp_path / "run"
+    summary, ctx, _ = run_experiment("fastai-unity-multilabel", out)
+    assert summary["parity_ok"] == 1, json.loads((out / "parity.json").read_text())["summary"]
+    assert summary["accuracy_multi"] > 0.6
+    assert onnx_opset(out / "bundle" / "model.onnx") == 15
+    meta = json.loads((out / "bundle" / "model.json").read_text())
+    assert meta["output"]["activation"] == "sigmoid" and meta["threshold"] == 0.5
+
+
+@pytest.mark.slow
+def test_keypoint_model_on_a_moving_marker_beats_the_mean(tmp_path):
+    summary, ctx, _ = run_experiment("fastai-unity-keypoint", tmp_path / "run")
+    assert summary["parity_ok"] == 1 and summary["parity_max_px_diff"] <= 0.5
+    assert summary["keypoint_vs_mean_ratio"] >= 2 and summary["keypoint_sane"] == 1
+    assert "keypoint_sanity" not in ctx.flags
+
+
+@pytest.mark.slow
+def test_keypoint_sanity_flag_when_the_marker_never_moves(tmp_path):
+    summary, ctx, events = run_experiment("fastai-unity-keypoint", tmp_path / "run",
+                                          marker="fixed", epochs=2)
+    assert summary["keypoint_sane"] == 0
+    assert "not 2x better" in ctx.flags["keypoint_sanity"]
+    assert any(e["type"] == "flag" and e["name"] == "keypoint_sanity" for e in events)
+    # the model itself still exports faithfully: parity is about the port, not the model
+    assert summary["parity_ok"] == 1
+
+
+def _register_run(db, log_root: Path, src: Path) -> str:
+    run_id = "20260101-000000-abcd"
+    db.execute("INSERT INTO experiment (name, folder) VALUES ('fastai-unity-classify', "
+               "'experiments/fastai-unity-classify')")
+    db.execute("INSERT INTO run (id, experiment_id, status, params, seed, started) VALUES "
+               "(?, 1, 'done', '{\"preset\": \"tiny\"}', 0, '2026-01-01T00:00:00Z')", (run_id,))
+    db.commit()
+    shutil.copytree(src, log_root / "runs" / "fastai-unity-classify" / run_id)
+    return run_id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["sentis", "torchscript"])
+def test_exp_export_reexports_a_run_and_records_artifacts(cli, db, log_root, classify_run,
+                                                          profile):
+    run_id = _register_run(db, log_root, classify_run[0])
+    r = cli("exp", "export", run_id[:10], "--profile", profile)
+    assert r.exit_code == 0, r.output
+    assert f"exported {profile}" in r.stdout and ": ok)" in r.stdout
+    dest = log_root / "runs" / "fastai-unity-classify" / run_id / f"export-{profile}"
+    meta = json.loads((dest / "model.json").read_text())
+    assert meta["profile"] == profile
+    if profile == "sentis":
+        assert onnx_opset(dest / "model.onnx") == 15
+    assert json.loads((dest / "parity.json").read_text())["ok"]
+    rows = {r["path"]: r for r in db.execute("SELECT * FROM artifact WHERE run_id = ?", (run_id,))}
+    model_file = "model.pt" if profile == "torchscript" else "model.onnx"
+    row = rows[f"export-{profile}/{model_file}"]
+    from recap.fsutil import sha256_file
+
+    assert row["sha256"] == sha256_file(dest / model_file) and row["size"] > 0
+    assert f"export-{profile}/model.json" in rows
+    # exporting again replaces the rows instead of failing on the unique path
+    assert cli("exp", "export", run_id, "--profile", profile).exit_code == 0
+    again = db.execute("SELECT count(*) FROM artifact WHERE run_id = ?", (run_id,)).fetchone()[0]
+    assert again == len(rows)
+
+
+def test_exp_export_errors_are_one_line(cli, db):
+    r = cli("exp", "export", "nope", "--profile", "unity")
+    assert r.exit_code == 2 and "unknown profile 'unity'" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = cli("exp", "export", "nope")
+    assert r.exit_code == 2 and "no run 'nope'" in r.stderr
+
+
+def test_operator_report_fails_export_on_an_unsupported_operator(tmp_path):
+    import torch
+    from PIL import Image
+
+    from recap.ml import export
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.GELU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    Image.new("RGB", (8, 8)).save(tmp_path / "g.png")
+    meta = export.describe("classify", 8, list("abcd"), [0.5] * 3, [0.25] * 3)
+    with pytest.raises(export.ExportError, match="Erf"):
+        export.export_bundle(model, meta, tmp_path / "bundle", "barracuda", tmp_path / "g.png")
+    assert not (tmp_path / "bundle").exists()  # nothing half-written
+    report = json.loads((tmp_path / "bundle-operators.json").read_text())
+    assert report["unsupported"] == ["Erf"] and report["engine"] == "barracuda"
+    # the same graph is fine for Sentis, which imports Erf
+    export.export_bundle(model, meta, tmp_path / "bundle", "sentis", tmp_path / "g.png")
+    assert onnx_opset(tmp_path / "bundle" / "model.onnx") == 15
+
+
+def test_reference_postprocessing():
+    from recap.ml import reference
+
+    meta = {"task": "classify", "labels": ["a", "b"], "output": {"activation": "softmax"}}
+    r = reference.postprocess(np.array([0.0, np.log(3.0)]), meta)
+    assert r["label"] == "b" and np.allclose(r["probabilities"], [0.25, 0.75])
+    meta = {"task": "multilabel", "labels": ["a", "b", "c"], "threshold": 0.5,
+            "output": {"activation": "sigmoid"}}
+    assert reference.postprocess(np.array([2.0, -2.0, 0.1]), meta)["labels"] == ["a", "c"]
+    meta = {"task": "keypoint", "output": {"activation": "none"},
+            "keypoints": {"image_size": [32, 64]}}
+    pts = reference.postprocess(np.array([-1.0, -1.0, 0.0, 1.0]), meta)["points"]
+    assert pts.tolist() == [[0.0, 0.0], [16.0, 64.0]]
+    meta = {"preprocess": {"scale": 1 / 255, "mean": [0.5] * 3, "std": [0.5] * 3}}
+    x = reference.preprocess(np.full((2, 2, 3), 255, np.uint8), meta)
+    assert x.shape == (1, 3, 2, 2) and np.allclose(x, 1.0)
+
+
+def test_missing_ml_extra_is_one_line(monkeypatch, tmp_path):
+    import sys
+
+    from recap.errors import MissingExtra
+    from recap.lab.context import RunContext
+
+    monkeypatch.setitem(sys.modules, "fastai", None)  # import fastai -> ImportError
+    spec = importlib.util.spec_from_file_location(
+        "exp_cls", EXPERIMENTS / "fastai-unity-classify" / "main.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(MissingExtra, match=r"pip install 'recap\[ml\]'"):
+        module.run(RunContext.standalone(tmp_path, {"preset": "tiny"}))
+
+
+def test_experiment_tomls_document_every_param():
+    import tomllib
+
+    for name in ("fastai-unity-classify", "fastai-unity-multilabel", "fastai-unity-keypoint"):
+        spec = tomllib.loads((EXPERIMENTS / name / "experiment.toml").read_text())
+        assert spec["name"] == name and spec["entry"] == "main.py:run"
+        assert spec["params"]["preset"]["choices"] == ["tiny", "full"]
+        for param, p in spec["params"].items():
+            assert p["type"] in ("int", "float", "str", "bool") and p["help"], param
+            assert "default" in p, param
+        readme = (EXPERIMENTS / name / "README.md").read_text()
+        for param in spec["params"]:
+            assert f"`{param}`" in readme, (name, param)
+
+
+def test_import_recap_cli_loads_no_ml_module():
+    import subprocess
+    import sys
+
+    code = ("import sys, recap.cli, recap.cli.exp_export, recap.ml; "
+            "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_recap_exp_run_classify_tiny(cli, db, log_root):
+    from recap.cli import app
+
+    exp = next((g for g in app.registered_groups if g.name == "exp"), None)
+    names = {c.name for c in exp.typer_instance.registered_commands} if exp else set()
+    if "run" not in names:
+        pytest.skip("the lab runner (recap exp run) has not landed yet")
+    shutil.copytree(EXPERIMENTS / "fastai-unity-classify",
+                    log_root / "experiments" / "fastai-unity-classify", dirs_exist_ok=True)
+    r = cli("exp", "run", "fastai-unity-classify", "-p", "preset=tiny")
+    assert r.exit_code == 0, r.output
+    row = db.execute("SELECT summary FROM run ORDER BY started DESC LIMIT 1").fetchone()
+    assert json.loads(row["summary"])["parity_ok"] == 1
