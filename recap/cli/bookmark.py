@@ -93,7 +93,8 @@ def add_cmd(
         _json({"status": res["status"], **res["bookmark"]})
         return
     b = res["bookmark"]
-    what = "added" if res["status"] == "added" else "updated (already saved; tags merged)"
+    what = ("added" if res["status"] == "added"
+            else f"updated (already saved{'; tags merged' if tag else ''})")
     tags = f" [{', '.join(b['tags'])}]" if b["tags"] else ""
     typer.echo(f"{what} {b['id']}: {b['title'] or b['url']}{tags}")
 
