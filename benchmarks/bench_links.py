@@ -28,20 +28,31 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RECAP, REPO, peer, report, save, time_cmd, time_fn  # noqa: E402
 
-WORDS = ("vision pose keypoint style unity unreal onnx barracuda sentis blender render "
-         "synthetic dataset training loss metric export model network layer convolution "
-         "attention diffusion segmentation detection camera shader texture mesh rig "
-         "animation tutorial paper release notes benchmark python torch fastai").split()
+WORDS = (
+    "vision pose keypoint style unity unreal onnx barracuda sentis blender render "
+    "synthetic dataset training loss metric export model network layer convolution "
+    "attention diffusion segmentation detection camera shader texture mesh rig "
+    "animation tutorial paper release notes benchmark python torch fastai"
+).split()
 
 
 def env_for(root: Path, home: Path) -> dict:
-    return {**os.environ, "RECAP_ROOT": str(root), "HOME": str(home),
-            "XDG_DATA_HOME": str(home / "xdg"), "PYTHONPATH": str(REPO)}
+    return {
+        **os.environ,
+        "RECAP_ROOT": str(root),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "xdg"),
+        "PYTHONPATH": str(REPO),
+    }
 
 
 def new_root(base: Path, name: str) -> Path:
-    subprocess.run([*RECAP, "init", str(base / name)], check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(
+        [*RECAP, "init", str(base / name)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     return base / name
 
 
@@ -51,8 +62,14 @@ def median_of(make_cmd, runs: int, env: dict, warmup: int = 1) -> float:
     for i in range(warmup + runs):
         cmd = make_cmd(i)
         t0 = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            cmd,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
         if i >= warmup:
             samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
@@ -67,8 +84,13 @@ def fake_rows(n: int, seed: int = 1):
         title = " ".join(words).capitalize()
         desc = " ".join(rnd.choices(WORDS, k=12))
         tags = sorted(set(rnd.sample(WORDS, 2)))
-        yield (f"https://site{i % 500}.example/{words[0]}/{i}", title, desc, tags,
-               1500000000 + i * 60)
+        yield (
+            f"https://site{i % 500}.example/{words[0]}/{i}",
+            title,
+            desc,
+            tags,
+            1500000000 + i * 60,
+        )
 
 
 def write_netscape(path: Path, n: int) -> None:
@@ -77,8 +99,10 @@ def write_netscape(path: Path, n: int) -> None:
     with open(path, "w") as fh:
         fh.write("<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<DL><p>\n")
         for url, title, desc, tags, ts in fake_rows(n):
-            fh.write(f'<DT><A HREF="{url}" ADD_DATE="{ts}" TAGS="{",".join(tags)}">'
-                     f"{html.escape(title)}</A>\n<DD>{html.escape(desc)}\n")
+            fh.write(
+                f'<DT><A HREF="{url}" ADD_DATE="{ts}" TAGS="{",".join(tags)}">'
+                f"{html.escape(title)}</A>\n<DD>{html.escape(desc)}\n"
+            )
         fh.write("</DL><p>\n")
 
 
@@ -86,12 +110,19 @@ def fill_buku(home: Path, n: int) -> None:
     """buku's own schema (as it creates it), the same rows as the recap import."""
     buku = peer("buku")
     env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "xdg")}
-    subprocess.run([buku, "--nostdin", "--offline", "-a", "https://seed.example/"], env=env,
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [buku, "--nostdin", "--offline", "-a", "https://seed.example/"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     db = sqlite3.connect(home / "xdg" / "buku" / "bookmarks.db")
     db.execute("DELETE FROM bookmarks")
-    db.executemany("INSERT INTO bookmarks (URL, metadata, tags, desc, flags) VALUES (?,?,?,?,0)",
-                   [(u, t, "," + ",".join(tg) + ",", d) for u, t, d, tg, _ in fake_rows(n)])
+    db.executemany(
+        "INSERT INTO bookmarks (URL, metadata, tags, desc, flags) VALUES (?,?,?,?,0)",
+        [(u, t, "," + ",".join(tg) + ",", d) for u, t, d, tg, _ in fake_rows(n)],
+    )
     db.commit()
     db.close()
 
@@ -102,16 +133,38 @@ def bench_add(tmp: Path, runs: int, prefill: int) -> list[dict]:
     env = env_for(root, home)
     src = tmp / "prefill.html"
     write_netscape(src, prefill)
-    subprocess.run([*RECAP, "bookmark", "import", str(src)], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*RECAP, "bookmark", "import", str(src)], env=env, check=True, stdout=subprocess.DEVNULL
+    )
     fill_buku(home, prefill)
     buku = peer("buku")
-    ours = median_of(lambda i: [*RECAP, "bookmark", "add", f"https://new.example/r/{i}",
-                                "--offline", "-t", "bench"], runs, env)
-    theirs = median_of(lambda i: [buku, "--nostdin", "--offline", "-a",
-                                  f"https://new.example/b/{i}", "bench"], runs, env)
-    return [report(f"bookmark add --offline ({prefill} rows)", ours, theirs,
-                   "<= 1.0x buku", peer_name="buku")]
+    ours = median_of(
+        lambda i: [
+            *RECAP,
+            "bookmark",
+            "add",
+            f"https://new.example/r/{i}",
+            "--offline",
+            "-t",
+            "bench",
+        ],
+        runs,
+        env,
+    )
+    theirs = median_of(
+        lambda i: [buku, "--nostdin", "--offline", "-a", f"https://new.example/b/{i}", "bench"],
+        runs,
+        env,
+    )
+    return [
+        report(
+            f"bookmark add --offline ({prefill} rows)",
+            ours,
+            theirs,
+            "<= 1.0x buku",
+            peer_name="buku",
+        )
+    ]
 
 
 def bench_search(tmp: Path, runs: int, n: int) -> list[dict]:
@@ -121,21 +174,41 @@ def bench_search(tmp: Path, runs: int, n: int) -> list[dict]:
     src = tmp / "big.html"
     write_netscape(src, n)
     t0 = time.perf_counter()
-    subprocess.run([*RECAP, "bookmark", "import", str(src)], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*RECAP, "bookmark", "import", str(src)], env=env, check=True, stdout=subprocess.DEVNULL
+    )
     imported = time.perf_counter() - t0
     out = [report(f"bookmark import of {n} (Netscape HTML)", imported, None, "reported")]
     fill_buku(home, n)
     buku = peer("buku")
-    theirs = time_cmd([buku, "--nostdin", "--np", "--sany", "transformer"], runs=runs, env=env,
-                      stdin=subprocess.DEVNULL)
-    ours_all = time_cmd([*RECAP, "bookmark", "search", "transformer", "--limit", "0"],
-                        runs=runs, env=env)
+    theirs = time_cmd(
+        [buku, "--nostdin", "--np", "--sany", "transformer"],
+        runs=runs,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    ours_all = time_cmd(
+        [*RECAP, "bookmark", "search", "transformer", "--limit", "0"], runs=runs, env=env
+    )
     ours = time_cmd([*RECAP, "bookmark", "search", "transformer"], runs=runs, env=env)
-    out.append(report(f"search transformer, all matches ({n} rows)", ours_all, theirs,
-                      "<= 0.25x buku", peer_name="buku"))
-    out.append(report(f"search transformer, default --limit 100 ({n} rows)", ours, theirs,
-                      "<= 0.25x buku", peer_name="buku"))
+    out.append(
+        report(
+            f"search transformer, all matches ({n} rows)",
+            ours_all,
+            theirs,
+            "<= 0.25x buku",
+            peer_name="buku",
+        )
+    )
+    out.append(
+        report(
+            f"search transformer, default --limit 100 ({n} rows)",
+            ours,
+            theirs,
+            "<= 0.25x buku",
+            peer_name="buku",
+        )
+    )
     os.environ["RECAP_ROOT"] = str(root)
     sys.path.insert(0, str(REPO))
     from recap.db import connect
@@ -157,19 +230,25 @@ def write_feeds(folder: Path, feeds: int, items: int) -> list[Path]:
     rnd = random.Random(7)
     paths = []
     for f in range(feeds):
-        parts = [f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
-                 f"<title>Feed {f}</title><link>https://feed{f}.example/</link>"
-                 f"<description>Feed {f}</description>"]
+        parts = [
+            f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+            f"<title>Feed {f}</title><link>https://feed{f}.example/</link>"
+            f"<description>Feed {f}</description>"
+        ]
         for i in range(items):
             words = " ".join(rnd.sample(WORDS, 8))
-            desc = html.escape(f"<p>{words} <b>{rnd.choice(WORDS)}</b> "
-                               f"<a href='https://x.example/{i}'>link</a></p>")
-            parts.append(f"<item><title>{words.title()}</title>"
-                         f"<link>https://feed{f}.example/posts/{i}?utm_source=rss</link>"
-                         f"<guid>https://feed{f}.example/posts/{i}</guid>"
-                         f"<pubDate>Mon, 18 Jan 2021 {i % 24:02d}:00:00 GMT</pubDate>"
-                         f"<category>{rnd.choice(WORDS)}</category>"
-                         f"<description>{desc}</description></item>")
+            desc = html.escape(
+                f"<p>{words} <b>{rnd.choice(WORDS)}</b> "
+                f"<a href='https://x.example/{i}'>link</a></p>"
+            )
+            parts.append(
+                f"<item><title>{words.title()}</title>"
+                f"<link>https://feed{f}.example/posts/{i}?utm_source=rss</link>"
+                f"<guid>https://feed{f}.example/posts/{i}</guid>"
+                f"<pubDate>Mon, 18 Jan 2021 {i % 24:02d}:00:00 GMT</pubDate>"
+                f"<category>{rnd.choice(WORDS)}</category>"
+                f"<description>{desc}</description></item>"
+            )
         parts.append("</channel></rss>\n")
         p = folder / f"feed{f:02d}.xml"
         p.write_text("".join(parts))
@@ -182,8 +261,9 @@ def bench_feeds(tmp: Path, runs: int, feeds: int, items: int) -> list[dict]:
     root = new_root(tmp, "feeds")
     env = env_for(root, tmp / "home-feeds")
     for p in paths:
-        subprocess.run([*RECAP, "feed", "add", str(p)], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*RECAP, "feed", "add", str(p)], env=env, check=True, stdout=subprocess.DEVNULL
+        )
     template = tmp / "feeds-template.db"
     shutil.copy(root / "recap.db", template)
     for suffix in ("-wal", "-shm"):
@@ -195,11 +275,17 @@ def bench_feeds(tmp: Path, runs: int, feeds: int, items: int) -> list[dict]:
         shutil.copy(template, root / "recap.db")
 
     ours = time_cmd([*RECAP, "feed", "pull"], runs=runs, env=env, setup=fresh)
-    script = ("import sys, feedparser\n"
-              "for p in sys.argv[1:]:\n    feedparser.parse(p)\n")
+    script = "import sys, feedparser\nfor p in sys.argv[1:]:\n    feedparser.parse(p)\n"
     theirs = time_cmd([sys.executable, "-c", script, *map(str, paths)], runs=runs)
-    return [report(f"feed pull of {feeds} feeds x {items} items", ours, theirs,
-                   "<= 1.3x feedparser", peer_name="feedparser.parse")]
+    return [
+        report(
+            f"feed pull of {feeds} feeds x {items} items",
+            ours,
+            theirs,
+            "<= 1.3x feedparser",
+            peer_name="feedparser.parse",
+        )
+    ]
 
 
 def main() -> None:

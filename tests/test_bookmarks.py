@@ -16,8 +16,22 @@ def rows(db, sql="SELECT * FROM bookmark ORDER BY id", *args):
 
 
 def test_add_offline_stores_url_key_tags_note(cli, db):
-    r = cli("bookmark", "add", "HTTP://Example.com:80/paper/?utm_source=tw#intro", "--offline",
-            "-t", "ML", "-t", "vision", "-t", "ml", "--note", "read section 3", "--title", "Paper")
+    r = cli(
+        "bookmark",
+        "add",
+        "HTTP://Example.com:80/paper/?utm_source=tw#intro",
+        "--offline",
+        "-t",
+        "ML",
+        "-t",
+        "vision",
+        "-t",
+        "ml",
+        "--note",
+        "read section 3",
+        "--title",
+        "Paper",
+    )
     assert r.exit_code == 0, r.output
     assert r.stdout.strip() == "added 1: Paper [ml, vision]"
     (b,) = rows(db)
@@ -31,8 +45,15 @@ def test_add_offline_stores_url_key_tags_note(cli, db):
 def test_adding_same_key_merges_tags_and_keeps_first_date(cli, db):
     cli("bookmark", "add", "https://example.com/a", "--offline", "-t", "one")
     first = rows(db)[0]
-    r = cli("bookmark", "add", "https://example.com/a/?utm_campaign=x", "--offline", "-t", "two",
-            "--json")
+    r = cli(
+        "bookmark",
+        "add",
+        "https://example.com/a/?utm_campaign=x",
+        "--offline",
+        "-t",
+        "two",
+        "--json",
+    )
     assert r.exit_code == 0
     out = json.loads(r.stdout)
     assert out["status"] == "updated" and out["id"] == 1 and out["tags"] == ["one", "two"]
@@ -50,8 +71,10 @@ def test_ids_are_stable_after_deletion(cli, db):
     assert r.exit_code == 0 and "removed 1 bookmark: 2" in r.stdout
     cli("bookmark", "add", "https://d.example/", "--offline")
     assert [b["id"] for b in rows(db)] == [1, 3, 4]
-    assert db.execute("SELECT count(*) FROM bookmark_fts WHERE bookmark_fts MATCH 'b'"
-                      ).fetchone()[0] == 0
+    assert (
+        db.execute("SELECT count(*) FROM bookmark_fts WHERE bookmark_fts MATCH 'b'").fetchone()[0]
+        == 0
+    )
     r = cli("bookmark", "rm", "2")
     assert r.exit_code == 2 and r.stderr.startswith("error: no bookmark with id '2'")
 
@@ -64,9 +87,11 @@ def test_add_refuses_non_web_urls_in_one_line(cli, db, bad):
 
 
 def test_add_online_fetches_title_description_and_final_url(cli, db, monkeypatch):
-    page = ("<html><head><meta charset='iso-8859-1'><title> Caf\xe9 &amp; <b>Co</b> </title>"
-            "<meta name='description' content='A &lt;b&gt;page&lt;/b&gt; about caf\xe9s'>"
-            "</head><body>hi</body></html>").encode("latin-1")
+    page = (
+        "<html><head><meta charset='iso-8859-1'><title> Caf\xe9 &amp; <b>Co</b> </title>"
+        "<meta name='description' content='A &lt;b&gt;page&lt;/b&gt; about caf\xe9s'>"
+        "</head><body>hi</body></html>"
+    ).encode("latin-1")
     with serve() as srv:
         srv.routes["/old"] = Route(status=301, location="/new")
         srv.routes["/new"] = Route(page, ctype="text/html")
@@ -120,29 +145,47 @@ def test_add_online_caps_size_and_never_hangs(db, log_root):
 
 
 def test_entry_option_links_bookmark_once(cli, db):
-    db.execute("INSERT INTO entry (slug, title, week, date, created, updated) VALUES "
-               "('2021-w03', 'Week 3', '2021-W03', '2021-01-22', 'x', 'x')")
+    db.execute(
+        "INSERT INTO entry (slug, title, week, date, created, updated) VALUES "
+        "('2021-w03', 'Week 3', '2021-W03', '2021-01-22', 'x', 'x')"
+    )
     db.commit()
     for _ in range(2):
         r = cli("bookmark", "add", "https://example.com/x", "--offline", "--entry", "2021-w03")
         assert r.exit_code == 0
-    assert rows(db, "SELECT entry_id, bookmark_id FROM link") == [{"entry_id": 1,
-                                                                    "bookmark_id": 1}]
+    assert rows(db, "SELECT entry_id, bookmark_id FROM link") == [{"entry_id": 1, "bookmark_id": 1}]
     r = cli("bookmark", "add", "https://example.com/y", "--offline", "--entry", "nope")
     assert r.exit_code == 2 and "no entry" in r.stderr
     assert len(rows(db)) == 1  # nothing half-written
 
 
 def _seed(conn):
-    when = [datetime(2021, 1, 18, 9, tzinfo=UTC), datetime(2021, 1, 24, 23, tzinfo=UTC),
-            datetime(2021, 1, 25, 0, 30, tzinfo=UTC)]
-    store.add_bookmark(conn, "https://a.example/transformers", title="Transformers for pose",
-                       tags=["pose", "ml"], note="good survey", offline=True, now=when[0])
-    store.add_bookmark(conn, "https://b.example/cafe", title="Crème brûlée in Zürich",
-                       offline=True, now=when[1])
-    store.add_bookmark(conn, "https://c.example/onnx", title="ONNX export",
-                       tags=["unity"], note="mentions transformer once", offline=True,
-                       now=when[2])
+    when = [
+        datetime(2021, 1, 18, 9, tzinfo=UTC),
+        datetime(2021, 1, 24, 23, tzinfo=UTC),
+        datetime(2021, 1, 25, 0, 30, tzinfo=UTC),
+    ]
+    store.add_bookmark(
+        conn,
+        "https://a.example/transformers",
+        title="Transformers for pose",
+        tags=["pose", "ml"],
+        note="good survey",
+        offline=True,
+        now=when[0],
+    )
+    store.add_bookmark(
+        conn, "https://b.example/cafe", title="Crème brûlée in Zürich", offline=True, now=when[1]
+    )
+    store.add_bookmark(
+        conn,
+        "https://c.example/onnx",
+        title="ONNX export",
+        tags=["unity"],
+        note="mentions transformer once",
+        offline=True,
+        now=when[2],
+    )
 
 
 def test_list_filters_and_json(cli, db):
@@ -217,5 +260,7 @@ def test_dupes_lists_and_merges_near_duplicates(cli, db):
     r = cli("bookmark", "dupes", "--merge", "--yes")
     assert "merged into 1" in r.stdout
     assert [(b["id"], json.loads(b["tags"])) for b in rows(db)] == [
-        (1, ["http", "https"]), (3, ["https"])]
+        (1, ["http", "https"]),
+        (3, ["https"]),
+    ]
     assert cli("bookmark", "dupes").stdout.strip() == "no near-duplicates"

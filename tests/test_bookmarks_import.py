@@ -14,8 +14,18 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).parent / "data" / "links"
-FIELDS = ("url", "url_key", "title", "description", "note", "tags", "added", "updated",
-          "read_at", "archived")
+FIELDS = (
+    "url",
+    "url_key",
+    "title",
+    "description",
+    "note",
+    "tags",
+    "added",
+    "updated",
+    "read_at",
+    "archived",
+)
 
 
 def rows(db):
@@ -32,8 +42,12 @@ def test_firefox_export_folders_tags_dates_descriptions_and_skips(cli, db):
     rep = json.loads(r.stdout)
     assert (rep["format"], rep["read"], rep["added"], rep["merged"]) == ("html", 11, 7, 0)
     reasons = sorted(s["reason"] for s in rep["skipped"])
-    assert reasons == ["empty URL", "not a web page (data: URL)",
-                       "not a web page (javascript: URL)", "not a web page (place: URL)"]
+    assert reasons == [
+        "empty URL",
+        "not a web page (data: URL)",
+        "not a web page (javascript: URL)",
+        "not a web page (place: URL)",
+    ]
     b = by_key(db)
     assert len(b) == 7
     pose = b["https://github.com/CMU-Perceptual-Computing-Lab/openpose"]
@@ -57,7 +71,8 @@ def test_reimport_changes_nothing_and_chrome_merges(cli, db):
     before = rows(db)
     r = cli("bookmark", "import", DATA / "firefox.html")
     assert r.stdout.splitlines()[0].endswith(
-        "read 11, added 0, merged as duplicates 7 (0 changed), skipped 4")
+        "read 11, added 0, merged as duplicates 7 (0 changed), skipped 4"
+    )
     assert "skipped javascript:void" in r.stdout
     assert rows(db) == before
     r = cli("bookmark", "import", DATA / "chrome.html", "--json")
@@ -78,8 +93,10 @@ def test_pinboard_and_buku_markdown_json_and_db(cli, db, tmp_path):
     assert (rep["format"], rep["added"], len(rep["skipped"])) == ("pinboard", 2, 1)
     b = by_key(db)
     paper = b["https://arxiv.org/abs/1706.03762"]
-    assert (paper["title"], paper["description"]) == ("Attention Is All You Need",
-                                                      "The transformer paper.")
+    assert (paper["title"], paper["description"]) == (
+        "Attention Is All You Need",
+        "The transformer paper.",
+    )
     assert json.loads(paper["tags"]) == ["nlp", "transformer"]
     assert paper["added"] == "2017-06-12T17:57:00.000Z"
     assert b["https://docs.fast.ai/tutorial.vision.html"]["read_at"] is None  # toread
@@ -87,24 +104,37 @@ def test_pinboard_and_buku_markdown_json_and_db(cli, db, tmp_path):
     assert json.loads(r.stdout)["added"] == 3
     assert json.loads(by_key(db)["https://onnx.ai/"]["tags"]) == ["onnx"]
     # buku's JSON (buku -p -j) and its database file.
-    (tmp_path / "b.json").write_text(json.dumps([{"index": 1, "uri": "https://buku.example/1",
-                                                  "title": "One", "description": "d1",
-                                                  "tags": "a,b"}]))
+    (tmp_path / "b.json").write_text(
+        json.dumps(
+            [
+                {
+                    "index": 1,
+                    "uri": "https://buku.example/1",
+                    "title": "One",
+                    "description": "d1",
+                    "tags": "a,b",
+                }
+            ]
+        )
+    )
     r = cli("bookmark", "import", tmp_path / "b.json", "--json")
     assert json.loads(r.stdout)["format"] == "buku-json"
     bk = sqlite3.connect(tmp_path / "bookmarks.db")
-    bk.execute("CREATE TABLE bookmarks (id integer PRIMARY KEY, URL text NOT NULL UNIQUE, "
-               "metadata text default '', tags text default ',', desc text default '', "
-               "flags integer default 0)")
-    bk.execute("INSERT INTO bookmarks (URL, metadata, tags, desc) VALUES "
-               "('https://buku.example/2', 'Two', ',x,y,', 'd2')")
+    bk.execute(
+        "CREATE TABLE bookmarks (id integer PRIMARY KEY, URL text NOT NULL UNIQUE, "
+        "metadata text default '', tags text default ',', desc text default '', "
+        "flags integer default 0)"
+    )
+    bk.execute(
+        "INSERT INTO bookmarks (URL, metadata, tags, desc) VALUES "
+        "('https://buku.example/2', 'Two', ',x,y,', 'd2')"
+    )
     bk.commit()
     bk.close()
     r = cli("bookmark", "import", tmp_path / "bookmarks.db", "--json")
     assert json.loads(r.stdout)["format"] == "buku-db"
     two = by_key(db)["https://buku.example/2"]
-    assert (two["title"], two["description"], json.loads(two["tags"])) == ("Two", "d2",
-                                                                            ["x", "y"])
+    assert (two["title"], two["description"], json.loads(two["tags"])) == ("Two", "d2", ["x", "y"])
 
 
 def test_bad_import_files_are_one_line_errors(cli, db, tmp_path):
@@ -120,8 +150,16 @@ def test_bad_import_files_are_one_line_errors(cli, db, tmp_path):
 def test_export_then_import_keeps_every_field(cli, db, tmp_path, log_root, monkeypatch, fmt):
     cli("bookmark", "import", DATA / "firefox.html")
     cli("bookmark", "import", DATA / "pinboard.json")
-    cli("bookmark", "add", "https://notes.example/a", "--offline", "-t", "x", "--note",
-        'a "quoted" <note> & more')
+    cli(
+        "bookmark",
+        "add",
+        "https://notes.example/a",
+        "--offline",
+        "-t",
+        "x",
+        "--note",
+        'a "quoted" <note> & more',
+    )
     cli("bookmark", "edit", "2", "--archive")
     out = tmp_path / f"all.{fmt}"
     r = cli("bookmark", "export", out)
@@ -157,9 +195,10 @@ def test_markdown_export_is_inert_and_buku_shaped(cli, db, tmp_path):
     r = cli("bookmark", "export", "-", "--format", "md")
     lines = r.stdout.splitlines()
     assert len(lines) == 7
-    assert ("- [Attention Is All You Need — arXiv](<https://arxiv.org/abs/1706.03762?"
-            "utm_source=twitter&utm_medium=social>) <!-- TAGS: machine learning,transformer -->"
-            ) in lines
+    assert (
+        "- [Attention Is All You Need — arXiv](<https://arxiv.org/abs/1706.03762?"
+        "utm_source=twitter&utm_medium=social>) <!-- TAGS: machine learning,transformer -->"
+    ) in lines
     evil = next(ln for ln in lines if "evil.example" in ln)
     assert "](javascript" not in evil and "\\[me\\]" in evil
     (tmp_path / "x.md").write_text(r.stdout)
@@ -177,11 +216,21 @@ def test_netscape_export_opens_in_buku(cli, tmp_path):
     cli("bookmark", "import", DATA / "chrome.html")
     cli("bookmark", "export", tmp_path / "out.html")
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path)}
-    subprocess.run([str(buku), "--nostdin", "--offline", "--tacit", "-i",
-                    str(tmp_path / "out.html")], env=env, input="n\nn\nn\n", text=True,
-                   capture_output=True, timeout=60)
-    got = subprocess.run([str(buku), "--nostdin", "--np", "-p", "-j"], env=env,
-                         capture_output=True, text=True, timeout=60)
+    subprocess.run(
+        [str(buku), "--nostdin", "--offline", "--tacit", "-i", str(tmp_path / "out.html")],
+        env=env,
+        input="n\nn\nn\n",
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    got = subprocess.run(
+        [str(buku), "--nostdin", "--np", "-p", "-j"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     urls = {b["uri"] for b in json.loads(got.stdout)}
     assert "https://github.com/pytorch/examples/tree/main/fast_neural_style" in urls
     assert len(urls) == 4
@@ -190,20 +239,25 @@ def test_netscape_export_opens_in_buku(cli, tmp_path):
 def _big_html(path: Path, n: int) -> None:
     lines = ["<!DOCTYPE NETSCAPE-Bookmark-file-1>", "<DL><p>"]
     for i in range(n):
-        lines.append(f'<DT><A HREF="https://big.example/{i}" ADD_DATE="{1600000000 + i}" '
-                     f'TAGS="t{i % 7}">Page {i}</A>')
+        lines.append(
+            f'<DT><A HREF="https://big.example/{i}" ADD_DATE="{1600000000 + i}" '
+            f'TAGS="t{i % 7}">Page {i}</A>'
+        )
         lines.append(f"<DD>description {i}")
     path.write_text("\n".join(lines + ["</DL>"]))
 
 
-def test_import_killed_halfway_leaves_intact_db_and_reimport_completes(tmp_path, log_root,
-                                                                         db):
+def test_import_killed_halfway_leaves_intact_db_and_reimport_completes(tmp_path, log_root, db):
     n = 30000
     src = tmp_path / "big.html"
     _big_html(src, n)
     env = {**os.environ, "RECAP_ROOT": str(log_root)}
-    proc = subprocess.Popen([sys.executable, "-m", "recap", "bookmark", "import", str(src)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recap", "bookmark", "import", str(src)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     watch = sqlite3.connect(log_root / "recap.db", timeout=30)
     deadline = time.monotonic() + 120
     count = 0
@@ -224,16 +278,29 @@ def test_import_killed_halfway_leaves_intact_db_and_reimport_completes(tmp_path,
     assert partial % 500 == 0 and partial < n  # whole batches only
     db.execute("INSERT INTO bookmark_fts(bookmark_fts) VALUES ('integrity-check')")  # raises if bad
     db.commit()
-    r = subprocess.run([sys.executable, "-m", "recap", "bookmark", "import", str(src), "--json"],
-                       env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "recap", "bookmark", "import", str(src), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert (rep["added"], rep["merged"], rep["changed"]) == (n - partial, partial, 0)
-    got = db.execute("SELECT count(*), count(DISTINCT url_key), min(id), max(id) FROM bookmark"
-                     ).fetchone()
+    got = db.execute(
+        "SELECT count(*), count(DISTINCT url_key), min(id), max(id) FROM bookmark"
+    ).fetchone()
     assert tuple(got) == (n, n, 1, n)
-    assert tuple(db.execute("SELECT title, description, tags, added FROM bookmark WHERE url = ?",
-                            ("https://big.example/12345",)).fetchone()) == (
-        "Page 12345", "description 12345", '["t4"]', "2020-09-13T15:52:25.000Z")
-    assert db.execute("SELECT count(*) FROM bookmark_fts WHERE bookmark_fts MATCH 'page'"
-                      ).fetchone()[0] == n
+    assert tuple(
+        db.execute(
+            "SELECT title, description, tags, added FROM bookmark WHERE url = ?",
+            ("https://big.example/12345",),
+        ).fetchone()
+    ) == ("Page 12345", "description 12345", '["t4"]', "2020-09-13T15:52:25.000Z")
+    assert (
+        db.execute("SELECT count(*) FROM bookmark_fts WHERE bookmark_fts MATCH 'page'").fetchone()[
+            0
+        ]
+        == n
+    )

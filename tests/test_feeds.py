@@ -8,10 +8,15 @@ from pathlib import Path
 from test_links_server import Route, serve
 
 DATA = Path(__file__).parent / "data" / "links"
-GOOD = {"rss090.rdf": "application/rss+xml", "rss091.xml": "application/rss+xml",
-        "rss10.rdf": "application/rdf+xml", "rss20.xml": "application/rss+xml",
-        "atom.xml": "application/atom+xml", "wrong-encoding.xml": "text/xml",
-        "hostile.xml": "application/rss+xml"}
+GOOD = {
+    "rss090.rdf": "application/rss+xml",
+    "rss091.xml": "application/rss+xml",
+    "rss10.rdf": "application/rdf+xml",
+    "rss20.xml": "application/rss+xml",
+    "atom.xml": "application/atom+xml",
+    "wrong-encoding.xml": "text/xml",
+    "hostile.xml": "application/rss+xml",
+}
 BAD = ["truncated.xml", "empty.xml", "notafeed.html"]
 
 
@@ -21,9 +26,12 @@ def bookmarks(db):
 
 def _serve_all(srv):
     for name, ctype in GOOD.items():
-        srv.routes[f"/{name}"] = Route((DATA / name).read_bytes(), ctype=ctype,
-                                       etag=f'"{name}-v1"',
-                                       headers={"Last-Modified": "Mon, 18 Jan 2021 09:00:00 GMT"})
+        srv.routes[f"/{name}"] = Route(
+            (DATA / name).read_bytes(),
+            ctype=ctype,
+            etag=f'"{name}-v1"',
+            headers={"Last-Modified": "Mon, 18 Jan 2021 09:00:00 GMT"},
+        )
     for name in BAD:
         srv.routes[f"/{name}"] = Route((DATA / name).read_bytes(), ctype="application/rss+xml")
     srv.routes["/gone.xml"] = Route(b"gone", status=410)
@@ -33,8 +41,12 @@ def test_pull_all_formats_conditionally_and_name_failures(cli, db):
     with serve() as srv:
         _serve_all(srv)
         for name in [*GOOD, *BAD, "gone.xml"]:
-            r = cli("feed", "add", srv.url(f"/{name}"), *(["--tag", "Vision"] if
-                                                            name == "rss20.xml" else []))
+            r = cli(
+                "feed",
+                "add",
+                srv.url(f"/{name}"),
+                *(["--tag", "Vision"] if name == "rss20.xml" else []),
+            )
             assert r.exit_code == 0 and r.stdout.startswith("added feed")
         r = cli("feed", "add", srv.url("/rss20.xml"))
         assert r.stdout.startswith("already subscribed feed 4")
@@ -59,8 +71,10 @@ def test_pull_all_formats_conditionally_and_name_failures(cli, db):
         assert json.loads(pose["tags"]) == ["pose", "vision"]
         assert pose["description"] == "A survey of transformer-based pose estimation."
         assert pose["added"] == "2021-01-18T09:00:00.000Z"
-        assert b["https://atom.example/notes/blender-synthetic"]["title"] == \
-            "Synthetic data with Blender"
+        assert (
+            b["https://atom.example/notes/blender-synthetic"]["title"]
+            == "Synthetic data with Blender"
+        )
         assert b["http://news91.example/cafe"]["title"] == "Café opening"
         assert b["https://enc.example/cafe"]["title"] == "Café naïve résumé"
         assert b["http://old.example/items/2"]["title"] == "Second old item"
@@ -72,7 +86,11 @@ def test_pull_all_formats_conditionally_and_name_failures(cli, db):
         feeds = {f["url"]: f for f in json.loads(cli("feed", "list", "--json").stdout)}
         f = feeds[srv.url("/rss20.xml")]
         assert (f["title"], f["etag"], f["items"], f["unread"]) == (
-            "Vision Weekly", '"rss20.xml-v1"', 3, 3)
+            "Vision Weekly",
+            '"rss20.xml-v1"',
+            3,
+            3,
+        )
         assert f["modified"] == "Mon, 18 Jan 2021 09:00:00 GMT" and f["last_error"] is None
         assert feeds[srv.url("/truncated.xml")]["last_error"].startswith("broken feed")
         assert feeds[srv.url("/hostile.xml")]["title"] == "Hostile Feed"

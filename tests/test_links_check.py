@@ -23,8 +23,12 @@ def test_check_stores_status_and_lists_broken(cli, db):
         r = cli("bookmark", "check", "--json")
     assert r.exit_code == 0, r.output
     res = {x["url"].rsplit("/", 1)[1]: x for x in json.loads(r.stdout)}
-    assert (res["ok"]["status"], res["nohead"]["status"], res["gone"]["status"],
-            res["moved"]["status"]) == (200, 200, 404, 200)
+    assert (
+        res["ok"]["status"],
+        res["nohead"]["status"],
+        res["gone"]["status"],
+        res["moved"]["status"],
+    ) == (200, 200, 404, 200)
     assert res["refused"]["status"] is None and "ConnectError" in res["refused"]["error"]
     methods = [(m, p) for m, p, _ in srv.requests if p == "/nohead"]
     assert methods == [("HEAD", "/nohead"), ("GET", "/nohead")]

@@ -14,10 +14,18 @@ import httpx
 
 
 class Route:
-    def __init__(self, body: bytes | str = b"", status: int = 200, ctype: str = "text/html",
-                 headers: dict | None = None, etag: str | None = None, delay: float = 0,
-                 location: str | None = None, head_status: int | None = None,
-                 drip: float = 0):
+    def __init__(
+        self,
+        body: bytes | str = b"",
+        status: int = 200,
+        ctype: str = "text/html",
+        headers: dict | None = None,
+        etag: str | None = None,
+        delay: float = 0,
+        location: str | None = None,
+        head_status: int | None = None,
+        drip: float = 0,
+    ):
         self.body = body.encode() if isinstance(body, str) else body
         self.status, self.ctype, self.etag, self.delay = status, ctype, etag, delay
         self.headers = dict(headers or {})
@@ -68,7 +76,7 @@ def _handler(server: Server):
                     try:
                         if route.drip:  # a slow server: one small chunk at a time
                             for i in range(0, len(body), 16):
-                                self.wfile.write(body[i:i + 16])
+                                self.wfile.write(body[i : i + 16])
                                 self.wfile.flush()
                                 time.sleep(route.drip)
                         else:

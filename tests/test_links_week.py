@@ -30,19 +30,27 @@ def test_links_markdown_groups_by_tag_and_escapes_untrusted_text(db):
     conn = connect()
     when = datetime(2021, 1, 19, tzinfo=UTC)
     ids = [
-        _add(conn, "https://www.arxiv.org/abs/1", when, title="Pose *transformers*",
-             tags=["pose", "ml"], note="read [this](javascript:alert(1))"),
-        _add(conn, "https://unity.example/onnx", when, title="<b>ONNX</b> in Unity",
-             tags=["unity"]),
+        _add(
+            conn,
+            "https://www.arxiv.org/abs/1",
+            when,
+            title="Pose *transformers*",
+            tags=["pose", "ml"],
+            note="read [this](javascript:alert(1))",
+        ),
+        _add(
+            conn, "https://unity.example/onnx", when, title="<b>ONNX</b> in Unity", tags=["unity"]
+        ),
         _add(conn, "https://plain.example/x", when, note="no tags, no title"),
         _add(conn, "https://pose.example/2", when, title="Second pose link", tags=["pose"]),
     ]
-    conn.execute("INSERT INTO entry (slug, title, week, date, created, updated) VALUES "
-                 "('w3', 'Week 3', '2021-W03', '2021-01-22', 'x', 'x')")
+    conn.execute(
+        "INSERT INTO entry (slug, title, week, date, created, updated) VALUES "
+        "('w3', 'Week 3', '2021-W03', '2021-01-22', 'x', 'x')"
+    )
     assert links_markdown(conn, 1) == ""
     for bid in ids:
-        conn.execute("INSERT INTO link (entry_id, bookmark_id, created) VALUES (1, ?, 'x')",
-                     (bid,))
+        conn.execute("INSERT INTO link (entry_id, bookmark_id, created) VALUES (1, ?, 'x')", (bid,))
     md = links_markdown(conn, 1)
     # "pose" is shared by two links, so the ml+pose one is grouped under pose, not ml.
     assert md == (

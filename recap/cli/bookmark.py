@@ -5,8 +5,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Bookmarks: capture, find, tidy, import, export and check links.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Bookmarks: capture, find, tidy, import, export and check links.", no_args_is_help=True
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -44,8 +45,10 @@ def _print_rows(rows, json_: bool, empty: str = "no bookmarks") -> None:
         return
     _table(
         ["id", "added", "title", "url", "tags"],
-        [(r["id"], r["added"][:10], r["title"] or "-", r["url"], ",".join(tags_of(r)))
-         for r in rows],
+        [
+            (r["id"], r["added"][:10], r["title"] or "-", r["url"], ",".join(tags_of(r)))
+            for r in rows
+        ],
         empty=empty,
     )
 
@@ -74,8 +77,9 @@ def _progress(label: str):
 def add_cmd(
     url: Annotated[str, typer.Argument(help="The link (http or https).")],
     title: Annotated[str | None, typer.Option("--title", help="Title (else the page's).")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")]
-    = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")
+    ] = None,
     note: Annotated[str | None, typer.Option("--note", "-n", help="Your comment.")] = None,
     entry: Annotated[str | None, typer.Option("--entry", help="Link it to this entry.")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Do not fetch the page.")] = False,
@@ -84,16 +88,22 @@ def add_cmd(
     """Save a link (adding one that is already saved updates it: tags merged, date kept)."""
     from recap.links.store import add_bookmark
 
-    res = add_bookmark(_conn(), url, title=title, tags=tag or [], note=note, entry=entry,
-                       offline=offline)
+    res = add_bookmark(
+        _conn(), url, title=title, tags=tag or [], note=note, entry=entry, offline=offline
+    )
     if res["fetch_error"]:
-        typer.echo(f"warning: could not fetch the page ({res['fetch_error']}); saved as given",
-                   err=True)
+        typer.echo(
+            f"warning: could not fetch the page ({res['fetch_error']}); saved as given", err=True
+        )
     if json_:
         _json({"status": res["status"], **res["bookmark"]})
         return
     b = res["bookmark"]
-    what = "added" if res["status"] == "added" else "updated (already saved; tags merged)"
+    what = (
+        "added"
+        if res["status"] == "added"
+        else f"updated (already saved{'; tags merged' if tag else ''})"
+    )
     tags = f" [{', '.join(b['tags'])}]" if b["tags"] else ""
     typer.echo(f"{what} {b['id']}: {b['title'] or b['url']}{tags}")
 
@@ -112,12 +122,30 @@ def list_cmd(
     """List bookmarks, newest first."""
     from recap.links.store import list_bookmarks
 
-    rows = list_bookmarks(_conn(), tag=tag, since=since, week=week, unread=unread,
-                          broken=broken, archived=archived, limit=limit)
+    rows = list_bookmarks(
+        _conn(),
+        tag=tag,
+        since=since,
+        week=week,
+        unread=unread,
+        broken=broken,
+        archived=archived,
+        limit=limit,
+    )
     if broken and not json_:
-        _table(["id", "status", "url", "checked"],
-               [(r["id"], r["http_status"] or r["check_error"], r["url"],
-                 (r["checked_at"] or "")[:16]) for r in rows], empty="no broken links")
+        _table(
+            ["id", "status", "url", "checked"],
+            [
+                (
+                    r["id"],
+                    r["http_status"] or r["check_error"],
+                    r["url"],
+                    (r["checked_at"] or "")[:16],
+                )
+                for r in rows
+            ],
+            empty="no broken links",
+        )
         return
     _print_rows(rows, json_)
 
@@ -139,19 +167,27 @@ def edit_cmd(
     id: Annotated[str, typer.Argument(help="Bookmark id.")],
     url: Annotated[str | None, typer.Option("--url", help="New URL.")] = None,
     title: Annotated[str | None, typer.Option("--title", help="New title.")] = None,
-    description: Annotated[str | None, typer.Option("--description", help="New description.")]
-    = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="New description.")
+    ] = None,
     note: Annotated[str | None, typer.Option("--note", "-n", help="New note.")] = None,
     read: Annotated[bool | None, typer.Option("--read/--unread", help="Mark read/unread.")] = None,
-    archive: Annotated[bool | None, typer.Option("--archive/--unarchive", help="Archive.")]
-    = None,
+    archive: Annotated[bool | None, typer.Option("--archive/--unarchive", help="Archive.")] = None,
     json_: JsonOpt = False,
 ):
     """Change a bookmark's URL, title, description, note, read or archived state."""
     from recap.links.store import as_dict, edit
 
-    row = edit(_conn(), id, url=url, title=title, description=description, note=note,
-               read=read, archived=archive)
+    row = edit(
+        _conn(),
+        id,
+        url=url,
+        title=title,
+        description=description,
+        note=note,
+        read=read,
+        archived=archive,
+    )
     if json_:
         _json(as_dict(row))
     else:
@@ -162,8 +198,9 @@ def edit_cmd(
 def tag_cmd(
     ids: Annotated[list[str], typer.Argument(help="Bookmark ids.")],
     add: Annotated[list[str] | None, typer.Option("--add", "-a", help="Tag to add.")] = None,
-    remove: Annotated[list[str] | None, typer.Option("--remove", "-r", help="Tag to remove.")]
-    = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", "-r", help="Tag to remove.")
+    ] = None,
 ):
     """Add or remove tags on one or more bookmarks."""
     from recap.links.store import retag, tags_of
@@ -178,14 +215,16 @@ def rm_cmd(ids: Annotated[list[str], typer.Argument(help="Bookmark ids.")]):
     from recap.links.store import remove
 
     gone = remove(_conn(), ids)
-    typer.echo(f"removed {len(gone)} bookmark{'s' if len(gone) != 1 else ''}: "
-               + ", ".join(map(str, gone)))
+    typer.echo(
+        f"removed {len(gone)} bookmark{'s' if len(gone) != 1 else ''}: " + ", ".join(map(str, gone))
+    )
 
 
 @app.command("dupes")
 def dupes_cmd(
-    merge: Annotated[bool, typer.Option("--merge", help="Merge each group into its oldest.")]
-    = False,
+    merge: Annotated[
+        bool, typer.Option("--merge", help="Merge each group into its oldest.")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before merging.")] = False,
     json_: JsonOpt = False,
 ):
@@ -214,11 +253,14 @@ def dupes_cmd(
 
 @app.command("import")
 def import_cmd(
-    file: Annotated[Path, typer.Argument(help="Netscape HTML, Pinboard/buku/recap JSON, "
-                                               "buku Markdown or buku .db.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="Netscape HTML, Pinboard/buku/recap JSON, buku Markdown or buku .db."),
+    ],
     format: Annotated[str | None, typer.Option("--format", help="Force the format.")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Add this tag to all.")]
-    = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="Add this tag to all.")
+    ] = None,
     json_: JsonOpt = False,
 ):
     """Import bookmarks; ends with a report (read, added, merged, skipped with reasons)."""
@@ -230,9 +272,11 @@ def import_cmd(
     if json_:
         _json(rep)
         return
-    typer.echo(f"{rep['file']} ({rep['format']}): read {rep['read']}, added {rep['added']}, "
-               f"merged as duplicates {rep['merged']} ({rep['changed']} changed), "
-               f"skipped {len(rep['skipped'])}")
+    typer.echo(
+        f"{rep['file']} ({rep['format']}): read {rep['read']}, added {rep['added']}, "
+        f"merged as duplicates {rep['merged']} ({rep['changed']} changed), "
+        f"skipped {len(rep['skipped'])}"
+    )
     for s in rep["skipped"]:
         typer.echo(f"  skipped {s['url'] or '(empty)'!s:.80}: {s['reason']}")
 
@@ -240,15 +284,16 @@ def import_cmd(
 @app.command("export")
 def export_cmd(
     file: Annotated[str, typer.Argument(help="Output file ('-' for stdout).")],
-    format: Annotated[str | None, typer.Option("--format", help="html, json or md "
-                                                               "(default: from the suffix).")]
-    = None,
+    format: Annotated[
+        str | None, typer.Option("--format", help="html, json or md (default: from the suffix).")
+    ] = None,
 ):
     """Export every bookmark to Netscape HTML (browsers, buku), JSON or Markdown."""
     from recap.links.exchange import export
 
     fmt = format or {".html": "html", ".htm": "html", ".json": "json", ".md": "md"}.get(
-        Path(file).suffix.lower(), "html")
+        Path(file).suffix.lower(), "html"
+    )
     data, n = export(_conn(), fmt)
     if file == "-":
         typer.echo(data, nl=False)
@@ -271,8 +316,7 @@ def check_cmd(
 
     update, bar = _progress("checking links")
     with bar:
-        results = check_links(_conn(), ids=id, per_host=per_host, timeout=timeout,
-                              progress=update)
+        results = check_links(_conn(), ids=id, per_host=per_host, timeout=timeout, progress=update)
     bad = [r for r in results if not r["ok"]]
     if json_:
         _json(results)

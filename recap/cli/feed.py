@@ -35,8 +35,7 @@ def _conn():
 @app.command("add")
 def add_cmd(
     ref: Annotated[str, typer.Argument(help="Feed URL, or a local feed file.")],
-    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag for its items.")]
-    = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag for its items.")] = None,
 ):
     """Subscribe to a feed (RSS or Atom); its items become unread bookmarks on 'feed pull'."""
     from recap.links.feeds import add_feed
@@ -54,10 +53,22 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     if json_:
         _json(feeds)
         return
-    _table(["id", "title", "url", "items", "unread", "last pull", "error"],
-           [(f["id"], f["title"] or "-", f["url"], f["items"], f["unread"],
-             (f["last_pull"] or "never")[:16], f["last_error"] or "") for f in feeds],
-           empty="no feeds (add one with 'recap feed add URL')")
+    _table(
+        ["id", "title", "url", "items", "unread", "last pull", "error"],
+        [
+            (
+                f["id"],
+                f["title"] or "-",
+                f["url"],
+                f["items"],
+                f["unread"],
+                (f["last_pull"] or "never")[:16],
+                f["last_error"] or "",
+            )
+            for f in feeds
+        ],
+        empty="no feeds (add one with 'recap feed add URL')",
+    )
 
 
 @app.command("rm")
@@ -71,8 +82,7 @@ def rm_cmd(ref: Annotated[str, typer.Argument(help="Feed id or URL.")]):
 
 @app.command("pull")
 def pull_cmd(
-    refs: Annotated[list[str] | None, typer.Argument(help="Only these feeds (id or URL).")]
-    = None,
+    refs: Annotated[list[str] | None, typer.Argument(help="Only these feeds (id or URL).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
     """Fetch every feed concurrently; new items become unread bookmarks."""
@@ -91,8 +101,10 @@ def pull_cmd(
             if r["status"] == "failed":
                 continue
             extra = f", skipped {len(r['skipped'])}" if r["skipped"] else ""
-            typer.echo(f"{r['title'] or r['url']}: {r['status']}, {r['added']} new, "
-                       f"{r['merged']} already saved{extra}")
+            typer.echo(
+                f"{r['title'] or r['url']}: {r['status']}, {r['added']} new, "
+                f"{r['merged']} already saved{extra}"
+            )
     for r in failed:
         typer.echo(f"warning: feed {r['feed']} {r['url']}: {r['error']}", err=True)
     if not results and not json_:

@@ -33,9 +33,16 @@ def check_url(client, url: str) -> tuple[int | None, str | None]:
     return status, error
 
 
-def check_links(conn, client=None, now: datetime | None = None, ids=None, workers: int = 16,
-                per_host: int = 2, timeout: float = 10.0,
-                progress: Callable[[int, int], None] | None = None) -> list[dict]:
+def check_links(
+    conn,
+    client=None,
+    now: datetime | None = None,
+    ids=None,
+    workers: int = 16,
+    per_host: int = 2,
+    timeout: float = 10.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict]:
     """Check every non-archived bookmark (or ``ids``); stores status, error and check time."""
     from recap.db import transaction
     from recap.links.store import get_bookmark
@@ -62,8 +69,14 @@ def check_links(conn, client=None, now: datetime | None = None, ids=None, worker
             sem = locks.setdefault(host, threading.BoundedSemaphore(per_host))
         with sem:
             status, error = check_url(client, row["url"])
-        return {"id": row["id"], "url": row["url"], "title": row["title"], "status": status,
-                "error": error, "ok": error is None and status is not None and status < 400}
+        return {
+            "id": row["id"],
+            "url": row["url"],
+            "title": row["title"],
+            "status": status,
+            "error": error,
+            "ok": error is None and status is not None and status < 400,
+        }
 
     results = []
     try:
@@ -79,5 +92,6 @@ def check_links(conn, client=None, now: datetime | None = None, ids=None, worker
     with transaction(conn):
         conn.executemany(
             "UPDATE bookmark SET http_status = ?, check_error = ?, checked_at = ? WHERE id = ?",
-            [(r["status"], r["error"], when, r["id"]) for r in results])
+            [(r["status"], r["error"], when, r["id"]) for r in results],
+        )
     return results

@@ -26,9 +26,20 @@ BATCH = 500
 FORMATS = ("html", "pinboard", "buku-json", "buku-md", "buku-db", "json")
 EXPORT_FORMATS = ("html", "json", "md")
 # Top-level folders every browser makes; they say nothing about the links inside.
-ROOT_FOLDERS = {"bookmarks menu", "bookmarks toolbar", "bookmarks bar", "other bookmarks",
-                "mobile bookmarks", "unsorted bookmarks", "favorites bar", "bookmarks",
-                "menu", "toolbar", "unfiled", "other"}
+ROOT_FOLDERS = {
+    "bookmarks menu",
+    "bookmarks toolbar",
+    "bookmarks bar",
+    "other bookmarks",
+    "mobile bookmarks",
+    "unsorted bookmarks",
+    "favorites bar",
+    "bookmarks",
+    "menu",
+    "toolbar",
+    "unfiled",
+    "other",
+}
 
 
 def _epoch(value) -> str | None:
@@ -66,16 +77,20 @@ def _to_epoch(value: str | None) -> str:
 # The format is a flat stream of a few tags (DL, DT, H3, A, DD), so a tokenizer is enough and
 # several times faster than html.parser on a 100,000-bookmark file. Quoted attribute values may
 # hold '>' without ending the tag.
-_TOKEN = re.compile(r"""<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:[^>"']|"[^"]*"|'[^']*')*)>|<!--.*?-->""",
-                    re.S)
+_TOKEN = re.compile(
+    r"""<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:[^>"']|"[^"]*"|'[^']*')*)>|<!--.*?-->""", re.S
+)
 _ATTR = re.compile(r"""([a-zA-Z_:][-\w:.]*)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
 
 
 def _attrs(raw: str) -> dict:
     out = {}
     for m in _ATTR.finditer(raw):
-        val = m.group(2) if m.group(2) is not None else (
-            m.group(3) if m.group(3) is not None else (m.group(4) or ""))
+        val = (
+            m.group(2)
+            if m.group(2) is not None
+            else (m.group(3) if m.group(3) is not None else (m.group(4) or ""))
+        )
         out.setdefault(m.group(1).lower(), html.unescape(val) if "&" in val else val)
     return out
 
@@ -96,7 +111,7 @@ def parse_netscape(text: str) -> list[dict]:
     pos = 0
     for m in _TOKEN.finditer(text):
         if mode is not None and m.start() > pos:
-            buf.append(text[pos:m.start()])
+            buf.append(text[pos : m.start()])
         pos = m.end()
         name = (m.group(2) or "").lower()
         if not name:  # a comment
@@ -158,29 +173,48 @@ def parse_pinboard(data: list) -> list[dict]:
     out = []
     for p in data:
         added = _iso(p.get("time"))
-        out.append({
-            "url": str(p.get("href") or ""),
-            "title": plain(p.get("description")),
-            "description": plain(p.get("extended")),
-            "tags": norm_tags(str(p.get("tags") or "").split()),
-            "added": added,
-            "read_at": None if str(p.get("toread", "no")).lower() == "yes" else added,
-        })
+        out.append(
+            {
+                "url": str(p.get("href") or ""),
+                "title": plain(p.get("description")),
+                "description": plain(p.get("extended")),
+                "tags": norm_tags(str(p.get("tags") or "").split()),
+                "added": added,
+                "read_at": None if str(p.get("toread", "no")).lower() == "yes" else added,
+            }
+        )
     return out
 
 
 def parse_buku_json(data: list) -> list[dict]:
-    return [{
-        "url": str(b.get("uri") or b.get("url") or ""),
-        "title": plain(b.get("title")),
-        "description": plain(b.get("description") or b.get("desc")),
-        "tags": norm_tags(str(b.get("tags") or "").split(",")),
-    } for b in data]
+    return [
+        {
+            "url": str(b.get("uri") or b.get("url") or ""),
+            "title": plain(b.get("title")),
+            "description": plain(b.get("description") or b.get("desc")),
+            "tags": norm_tags(str(b.get("tags") or "").split(",")),
+        }
+        for b in data
+    ]
 
 
 def parse_recap_json(data: dict) -> list[dict]:
-    keep = ("url", "title", "description", "note", "tags", "source", "added", "updated",
-            "read_at", "archived", "final_url", "http_status", "check_error", "checked_at")
+    keep = (
+        "url",
+        "title",
+        "description",
+        "note",
+        "tags",
+        "source",
+        "added",
+        "updated",
+        "read_at",
+        "archived",
+        "final_url",
+        "http_status",
+        "check_error",
+        "checked_at",
+    )
     out = []
     for b in data.get("bookmarks", []):
         rec = {k: b.get(k) for k in keep if k in b}
@@ -191,8 +225,10 @@ def parse_recap_json(data: dict) -> list[dict]:
     return out
 
 
-_MD_LINE = re.compile(r"^\s*[-*]\s+(?:\[(?P<title>.*)\]\(<?(?P<url>[^)>\s]+)>?\)|<(?P<raw>[^>]+)>)"
-                      r"(?:\s+<!-- TAGS: (?P<tags>.*?) -->)?")
+_MD_LINE = re.compile(
+    r"^\s*[-*]\s+(?:\[(?P<title>.*)\]\(<?(?P<url>[^)>\s]+)>?\)|<(?P<raw>[^>]+)>)"
+    r"(?:\s+<!-- TAGS: (?P<tags>.*?) -->)?"
+)
 
 
 def parse_buku_md(text: str) -> list[dict]:
@@ -200,9 +236,13 @@ def parse_buku_md(text: str) -> list[dict]:
     for line in text.splitlines():
         m = _MD_LINE.match(line)
         if m:
-            out.append({"url": m["url"] or m["raw"] or "",
-                        "title": plain(re.sub(r"\\(.)", r"\1", m["title"] or "")),
-                        "tags": norm_tags((m["tags"] or "").split(","))})
+            out.append(
+                {
+                    "url": m["url"] or m["raw"] or "",
+                    "title": plain(re.sub(r"\\(.)", r"\1", m["title"] or "")),
+                    "tags": norm_tags((m["tags"] or "").split(",")),
+                }
+            )
     return out
 
 
@@ -213,8 +253,15 @@ def parse_buku_db(path: Path) -> list[dict]:
         src.close()
     except sqlite3.DatabaseError as exc:
         raise InvalidInput(f"{path} is not a buku database: {exc}") from exc
-    return [{"url": r[0] or "", "title": plain(r[1]), "tags": norm_tags((r[2] or "").split(",")),
-             "description": plain(r[3])} for r in rows]
+    return [
+        {
+            "url": r[0] or "",
+            "title": plain(r[1]),
+            "tags": norm_tags((r[2] or "").split(",")),
+            "description": plain(r[3]),
+        }
+        for r in rows
+    ]
 
 
 def detect(path: Path, head: bytes) -> str:
@@ -262,25 +309,44 @@ def read_file(path: Path, fmt: str | None = None) -> tuple[str, list[dict]]:
     raise InvalidInput(f"{path}: JSON that is neither Pinboard, buku nor recap bookmarks")
 
 
-def import_file(conn, path: Path, fmt: str | None = None, *, now: datetime | None = None,
-                tags=(), batch: int = BATCH,
-                progress: Callable[[int, int], None] | None = None) -> dict:
+def import_file(
+    conn,
+    path: Path,
+    fmt: str | None = None,
+    *,
+    now: datetime | None = None,
+    tags=(),
+    batch: int = BATCH,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Merge a bookmark file into the database; returns the report (nothing dropped silently)."""
     from recap.db import transaction
 
     fmt, records = read_file(path, fmt)
     when = stamp(now)
     extra = norm_tags(tags)
-    report = {"file": str(path), "format": fmt, "read": len(records), "added": 0, "merged": 0,
-              "changed": 0, "skipped": []}
+    report = {
+        "file": str(path),
+        "format": fmt,
+        "read": len(records),
+        "added": 0,
+        "merged": 0,
+        "changed": 0,
+        "skipped": [],
+    }
     todo = []
     for rec in records:
         try:
             rec["url"] = check_web_url(rec.get("url"))
             rec["url_key"] = url_key(rec["url"])
         except InvalidInput as exc:
-            report["skipped"].append({"url": (rec.get("url") or "")[:200],
-                                      "title": rec.get("title", ""), "reason": str(exc)})
+            report["skipped"].append(
+                {
+                    "url": (rec.get("url") or "")[:200],
+                    "title": rec.get("title", ""),
+                    "reason": str(exc),
+                }
+            )
             continue
         rec["tags"] = sorted(set(rec.get("tags") or []) | set(extra))
         rec.setdefault("source", f"import:{fmt}")
@@ -289,7 +355,7 @@ def import_file(conn, path: Path, fmt: str | None = None, *, now: datetime | Non
         todo.append(rec)
     for start in range(0, len(todo), batch):
         with transaction(conn):
-            for rec in todo[start:start + batch]:
+            for rec in todo[start : start + batch]:
                 status, _ = upsert(conn, rec, when)
                 if status == "added":
                     report["added"] += 1
@@ -308,13 +374,20 @@ def _rows(conn) -> list[sqlite3.Row]:
 
 def export_html(rows) -> str:
     e = lambda s: html.escape(s or "", quote=True)  # noqa: E731
-    out = ["<!DOCTYPE NETSCAPE-Bookmark-file-1>",
-           "<!-- This is an automatically generated file. It will be read and overwritten. -->",
-           '<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=UTF-8">',
-           "<TITLE>Bookmarks</TITLE>", "<H1>Bookmarks</H1>", "<DL><p>"]
+    out = [
+        "<!DOCTYPE NETSCAPE-Bookmark-file-1>",
+        "<!-- This is an automatically generated file. It will be read and overwritten. -->",
+        '<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=UTF-8">',
+        "<TITLE>Bookmarks</TITLE>",
+        "<H1>Bookmarks</H1>",
+        "<DL><p>",
+    ]
     for r in rows:
-        attrs = [f'HREF="{e(r["url"])}"', f'ADD_DATE="{_to_epoch(r["added"])}"',
-                 f'LAST_MODIFIED="{_to_epoch(r["updated"])}"']
+        attrs = [
+            f'HREF="{e(r["url"])}"',
+            f'ADD_DATE="{_to_epoch(r["added"])}"',
+            f'LAST_MODIFIED="{_to_epoch(r["updated"])}"',
+        ]
         tags = tags_of(r)
         if tags:
             attrs.append(f'TAGS="{e(",".join(tags))}"')
@@ -326,7 +399,7 @@ def export_html(rows) -> str:
             attrs.append(f'READ_AT="{_to_epoch(r["read_at"])}"')
         if r["archived"]:
             attrs.append('ARCHIVED="1"')
-        out.append(f'    <DT><A {" ".join(attrs)}>{e(r["title"])}</A>')
+        out.append(f"    <DT><A {' '.join(attrs)}>{e(r['title'])}</A>")
         if r["description"]:
             out.append(f"    <DD>{e(r['description'])}")
     out.append("</DL><p>")
@@ -341,8 +414,14 @@ def export_json(rows) -> str:
         d = as_dict(r)
         d.pop("unread", None)
         items.append(d)
-    return json.dumps({"format": "recap-bookmarks", "version": 1, "bookmarks": items},
-                      indent=2, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            {"format": "recap-bookmarks", "version": 1, "bookmarks": items},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
 
 
 def export_md(rows) -> str:

@@ -49,8 +49,10 @@ def add_feed(conn, ref: str, tags=(), now: datetime | None = None) -> tuple[sqli
             conn.execute("UPDATE feed SET tags = ? WHERE id = ?", (json.dumps(merged), row["id"]))
             created = False
         else:
-            conn.execute("INSERT INTO feed (url, tags, added) VALUES (?, ?, ?)",
-                         (ref, json.dumps(norm_tags(tags)), stamp(now)))
+            conn.execute(
+                "INSERT INTO feed (url, tags, added) VALUES (?, ?, ?)",
+                (ref, json.dumps(norm_tags(tags)), stamp(now)),
+            )
             created = True
     return conn.execute("SELECT * FROM feed WHERE url = ?", (ref,)).fetchone(), created
 
@@ -63,8 +65,9 @@ def get_feed(conn, ref: str) -> sqlite3.Row:
     if row is None:
         row = conn.execute("SELECT * FROM feed WHERE url = ?", (ref,)).fetchone()
     if row is None and not _is_url(ref) and Path(ref).exists():
-        row = conn.execute("SELECT * FROM feed WHERE url = ?",
-                           (str(Path(ref).resolve()),)).fetchone()
+        row = conn.execute(
+            "SELECT * FROM feed WHERE url = ?", (str(Path(ref).resolve()),)
+        ).fetchone()
     if row is None:
         raise NotFound(f"no feed {ref!r} (see 'recap feed list')")
     return row
@@ -74,7 +77,8 @@ def list_feeds(conn) -> list[dict]:
     rows = conn.execute(
         "SELECT f.*, (SELECT count(*) FROM bookmark b WHERE b.feed_id = f.id) AS items,"
         " (SELECT count(*) FROM bookmark b WHERE b.feed_id = f.id AND b.read_at IS NULL)"
-        " AS unread FROM feed f ORDER BY f.id").fetchall()
+        " AS unread FROM feed f ORDER BY f.id"
+    ).fetchall()
     out = []
     for r in rows:
         d = dict(r)
@@ -124,8 +128,11 @@ def fetch_feed(feed: dict, client) -> dict:
                     return {"error": f"larger than {MAX_FEED_BYTES} bytes"}
                 if time.monotonic() > stop:
                     return {"error": f"gave up reading after {DEADLINE:g} s"}
-            return {"body": bytes(body), "url": str(resp.url),
-                    "headers": {k.lower(): v for k, v in resp.headers.items()}}
+            return {
+                "body": bytes(body),
+                "url": str(resp.url),
+                "headers": {k.lower(): v for k, v in resp.headers.items()},
+            }
     except httpx.HTTPError as exc:
         return {"error": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__}
 
@@ -141,8 +148,9 @@ def parse_feed(body: bytes, base: str | None, headers: dict) -> dict:
         hdrs["content-location"] = base
     # feedparser's HTML sanitiser and relative-URI rewriting only matter for keeping HTML; every
     # field is reduced to plain text below (recap.links.text.plain), so they are wasted work.
-    parsed = feedparser.parse(body, response_headers=hdrs, sanitize_html=False,
-                              resolve_relative_uris=False)
+    parsed = feedparser.parse(
+        body, response_headers=hdrs, sanitize_html=False, resolve_relative_uris=False
+    )
     exc = parsed.get("bozo_exception")
     benign = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
     if not parsed.get("version") and not parsed.entries:
@@ -162,12 +170,20 @@ def parse_feed(body: bytes, base: str | None, headers: dict) -> dict:
         link = urljoin(root, link.strip()) if root else link.strip()
         title = plain(e.get("title"), 500)
         when = e.get("published_parsed") or e.get("updated_parsed")
-        items.append({"url": link, "title": title,
-                      "description": plain(e.get("summary"), 2000),
-                      "tags": [t.get("term") for t in e.get("tags", []) if t.get("term")],
-                      "published": when})
-    return {"title": plain(parsed.feed.get("title"), 300), "items": items,
-            "encoding": parsed.get("encoding")}
+        items.append(
+            {
+                "url": link,
+                "title": title,
+                "description": plain(e.get("summary"), 2000),
+                "tags": [t.get("term") for t in e.get("tags", []) if t.get("term")],
+                "published": when,
+            }
+        )
+    return {
+        "title": plain(parsed.feed.get("title"), 300),
+        "items": items,
+        "encoding": parsed.get("encoding"),
+    }
 
 
 def _parse_fetched(feed: dict, got: dict) -> dict:
@@ -179,13 +195,22 @@ def _parse_fetched(feed: dict, got: dict) -> dict:
     return out
 
 
-def pull(conn, client=None, now: datetime | None = None, refs=None, workers: int = 8,
-         progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
+def pull(
+    conn,
+    client=None,
+    now: datetime | None = None,
+    refs=None,
+    workers: int = 8,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[dict]:
     """Pull every feed (or those named in ``refs``). One result per feed, failures included."""
     from recap.db import transaction
 
-    feeds = ([dict(get_feed(conn, r)) for r in refs] if refs
-             else [dict(r) for r in conn.execute("SELECT * FROM feed ORDER BY id")])
+    feeds = (
+        [dict(get_feed(conn, r)) for r in refs]
+        if refs
+        else [dict(r) for r in conn.execute("SELECT * FROM feed ORDER BY id")]
+    )
     if not feeds:
         return []
     own = client is None and any(_is_url(f["url"]) for f in feeds)
@@ -214,19 +239,30 @@ def pull(conn, client=None, now: datetime | None = None, refs=None, workers: int
 
 
 def _store(conn, feed: dict, got: dict, when: str, now_dt: datetime, transaction) -> dict:
-    res = {"feed": feed["id"], "url": feed["url"], "title": feed["title"], "status": "ok",
-           "added": 0, "merged": 0, "skipped": [], "error": None}
+    res = {
+        "feed": feed["id"],
+        "url": feed["url"],
+        "title": feed["title"],
+        "status": "ok",
+        "added": 0,
+        "merged": 0,
+        "skipped": [],
+        "error": None,
+    }
     if got.get("error"):
         res.update(status="failed", error=got["error"])
         with transaction(conn):
-            conn.execute("UPDATE feed SET last_pull = ?, last_error = ? WHERE id = ?",
-                         (when, got["error"], feed["id"]))
+            conn.execute(
+                "UPDATE feed SET last_pull = ?, last_error = ? WHERE id = ?",
+                (when, got["error"], feed["id"]),
+            )
         return res
     if got.get("not_modified"):
         res["status"] = "not modified"
         with transaction(conn):
-            conn.execute("UPDATE feed SET last_pull = ?, last_error = NULL WHERE id = ?",
-                         (when, feed["id"]))
+            conn.execute(
+                "UPDATE feed SET last_pull = ?, last_error = NULL WHERE id = ?", (when, feed["id"])
+            )
         return res
     feed_tags = json.loads(feed["tags"] or "[]")
     headers = got.get("headers", {})
@@ -236,8 +272,9 @@ def _store(conn, feed: dict, got: dict, when: str, now_dt: datetime, transaction
                 item["url"] = check_web_url(item["url"])
                 item["url_key"] = url_key(item["url"])
             except InvalidInput as exc:
-                res["skipped"].append({"url": item["url"][:200], "title": item["title"],
-                                       "reason": str(exc)})
+                res["skipped"].append(
+                    {"url": item["url"][:200], "title": item["title"], "reason": str(exc)}
+                )
                 continue
             # An item is dated by its publication when it has one (not in the future).
             added, published = when, item.pop("published", None)
@@ -248,16 +285,26 @@ def _store(conn, feed: dict, got: dict, when: str, now_dt: datetime, transaction
                     pub = None
                 if pub and pub < now_dt:
                     added = stamp(pub)
-            rec = {**item, "tags": norm_tags(item["tags"] or []) + feed_tags,
-                   "source": feed["url"], "feed_id": feed["id"], "added": added,
-                   "read_at": None}
+            rec = {
+                **item,
+                "tags": norm_tags(item["tags"] or []) + feed_tags,
+                "source": feed["url"],
+                "feed_id": feed["id"],
+                "added": added,
+                "read_at": None,
+            }
             status, _ = upsert(conn, rec, when)
             res["added" if status == "added" else "merged"] += 1
         conn.execute(
             "UPDATE feed SET title = ?, etag = ?, modified = ?, last_pull = ?, last_error = NULL"
             " WHERE id = ?",
-            (got.get("title") or feed["title"], headers.get("etag"),
-             headers.get("last-modified"), when, feed["id"]))
+            (
+                got.get("title") or feed["title"],
+                headers.get("etag"),
+                headers.get("last-modified"),
+                when,
+                feed["id"],
+            ),
+        )
     res["title"] = got.get("title") or feed["title"]
     return res
-

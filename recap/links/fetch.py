@@ -25,9 +25,11 @@ def make_client(timeout: float = TIMEOUT, **kw):
     import httpx
 
     return httpx.Client(
-        follow_redirects=True, max_redirects=10,
+        follow_redirects=True,
+        max_redirects=10,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-        headers={"User-Agent": USER_AGENT}, **kw,
+        headers={"User-Agent": USER_AGENT},
+        **kw,
     )
 
 
@@ -81,13 +83,17 @@ def parse_meta(body: bytes, charset: str | None = None) -> dict:
     except Exception:  # noqa: BLE001 - a broken page still gives what was parsed so far
         pass
     title = plain("".join(parser.title), 500) or plain(parser.meta.get("og:title"), 500)
-    desc = (parser.meta.get("description") or parser.meta.get("og:description")
-            or parser.meta.get("twitter:description"))
+    desc = (
+        parser.meta.get("description")
+        or parser.meta.get("og:description")
+        or parser.meta.get("twitter:description")
+    )
     return {"title": title, "description": plain(desc, 2000)}
 
 
-def fetch_page(url: str, client=None, max_bytes: int = MAX_BYTES,
-               deadline: float = DEADLINE) -> dict:
+def fetch_page(
+    url: str, client=None, max_bytes: int = MAX_BYTES, deadline: float = DEADLINE
+) -> dict:
     """``{"title", "description", "final_url", "status", "error"}`` for ``url``; never raises."""
     import time
 

@@ -71,11 +71,24 @@ def upsert(conn: sqlite3.Connection, rec: dict, now: str, override: Iterable[str
             "INSERT INTO bookmark (url, url_key, final_url, title, description, note, tags, source,"
             " feed_id, added, updated, read_at, archived, http_status, check_error, checked_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (rec["url"].strip(), key, rec.get("final_url"), rec.get("title") or "",
-             rec.get("description") or "", rec.get("note") or "", _dump_tags(tags),
-             rec.get("source") or "cli", rec.get("feed_id"), added,
-             rec.get("updated") or added, rec.get("read_at"), int(bool(rec.get("archived"))),
-             rec.get("http_status"), rec.get("check_error"), rec.get("checked_at")),
+            (
+                rec["url"].strip(),
+                key,
+                rec.get("final_url"),
+                rec.get("title") or "",
+                rec.get("description") or "",
+                rec.get("note") or "",
+                _dump_tags(tags),
+                rec.get("source") or "cli",
+                rec.get("feed_id"),
+                added,
+                rec.get("updated") or added,
+                rec.get("read_at"),
+                int(bool(rec.get("archived"))),
+                rec.get("http_status"),
+                rec.get("check_error"),
+                rec.get("checked_at"),
+            ),
         )
         return "added", cur.lastrowid
     override = set(override)
@@ -101,9 +114,19 @@ def upsert(conn: sqlite3.Connection, rec: dict, now: str, override: Iterable[str
     return "merged", row["id"]
 
 
-def add_bookmark(conn, url: str, *, title: str | None = None, tags=(), note: str | None = None,
-                 entry: str | None = None, offline: bool = False, client=None,
-                 now: datetime | None = None, source: str = "cli") -> dict:
+def add_bookmark(
+    conn,
+    url: str,
+    *,
+    title: str | None = None,
+    tags=(),
+    note: str | None = None,
+    entry: str | None = None,
+    offline: bool = False,
+    client=None,
+    now: datetime | None = None,
+    source: str = "cli",
+) -> dict:
     """Capture one URL. Online, the page's title and description fill what was not given.
 
     Returns ``{"status", "id", "bookmark", "fetch_error"}``; status is "added" or "updated".
@@ -113,8 +136,15 @@ def add_bookmark(conn, url: str, *, title: str | None = None, tags=(), note: str
     url = check_web_url(url)
     key = url_key(url)
     when = stamp(now)
-    rec = {"url": url, "url_key": key, "title": title, "note": note, "tags": tags,
-           "source": source, "read_at": when}
+    rec = {
+        "url": url,
+        "url_key": key,
+        "title": title,
+        "note": note,
+        "tags": tags,
+        "source": source,
+        "read_at": when,
+    }
     fetch_error = None
     if not offline:
         from recap.links.fetch import fetch_page
@@ -136,8 +166,12 @@ def add_bookmark(conn, url: str, *, title: str | None = None, tags=(), note: str
         if entry is not None:
             link_entry(conn, entry, bid, when)
     row = get_bookmark(conn, bid)
-    return {"status": "added" if status == "added" else "updated", "id": bid,
-            "bookmark": as_dict(row), "fetch_error": fetch_error}
+    return {
+        "status": "added" if status == "added" else "updated",
+        "id": bid,
+        "bookmark": as_dict(row),
+        "fetch_error": fetch_error,
+    }
 
 
 def link_entry(conn, entry_ref: str, bookmark_id: int, when: str) -> None:
@@ -183,9 +217,17 @@ def parse_since(value: str) -> str:
     return stamp(dt)
 
 
-def list_bookmarks(conn, *, tag: str | None = None, since: str | None = None,
-                   week: str | None = None, unread: bool = False, broken: bool = False,
-                   archived: bool = False, limit: int | None = None) -> list[sqlite3.Row]:
+def list_bookmarks(
+    conn,
+    *,
+    tag: str | None = None,
+    since: str | None = None,
+    week: str | None = None,
+    unread: bool = False,
+    broken: bool = False,
+    archived: bool = False,
+    limit: int | None = None,
+) -> list[sqlite3.Row]:
     where, args = [], []
     if not archived:
         where.append("archived = 0")
@@ -231,10 +273,12 @@ def search(conn, query: str, limit: int | None = 100) -> list[sqlite3.Row]:
     expr = fts_expression(query)
     # Rank inside the FTS table first (its own "rank" column, weighted: title, description,
     # note, url, tags) and join the rows afterwards: about twice as fast as bm25() over a join.
-    sql = ("SELECT b.*, f.rank FROM (SELECT rowid, rank FROM bookmark_fts"
-           " WHERE bookmark_fts MATCH ? AND rank MATCH 'bm25(10.0, 3.0, 3.0, 2.0, 5.0)'"
-           " ORDER BY rank" + (f" LIMIT {int(limit)}" if limit else "") + ") f"
-           " JOIN bookmark b ON b.id = f.rowid ORDER BY f.rank, b.id")
+    sql = (
+        "SELECT b.*, f.rank FROM (SELECT rowid, rank FROM bookmark_fts"
+        " WHERE bookmark_fts MATCH ? AND rank MATCH 'bm25(10.0, 3.0, 3.0, 2.0, 5.0)'"
+        " ORDER BY rank" + (f" LIMIT {int(limit)}" if limit else "") + ") f"
+        " JOIN bookmark b ON b.id = f.rowid ORDER BY f.rank, b.id"
+    )
     try:
         return conn.execute(sql, (expr,)).fetchall()
     except sqlite3.OperationalError as exc:
@@ -255,8 +299,9 @@ def edit(conn, bid, *, now: datetime | None = None, **fields) -> sqlite3.Row:
     if fields.get("url"):
         changes["url"] = check_web_url(fields["url"])
         changes["url_key"] = url_key(changes["url"])
-        other = conn.execute("SELECT id FROM bookmark WHERE url_key = ? AND id != ?",
-                             (changes["url_key"], row["id"])).fetchone()
+        other = conn.execute(
+            "SELECT id FROM bookmark WHERE url_key = ? AND id != ?", (changes["url_key"], row["id"])
+        ).fetchone()
         if other:
             raise InvalidInput(f"bookmark {other['id']} already has that URL")
     if fields.get("read") is not None:
@@ -286,8 +331,10 @@ def retag(conn, ids: Iterable, add=(), remove=(), now: datetime | None = None) -
             row = get_bookmark(conn, bid)
             tags = sorted((set(tags_of(row)) | set(add)) - remove)
             if tags != tags_of(row):
-                conn.execute("UPDATE bookmark SET tags = ?, updated = ? WHERE id = ?",
-                             (_dump_tags(tags), when, row["id"]))
+                conn.execute(
+                    "UPDATE bookmark SET tags = ?, updated = ? WHERE id = ?",
+                    (_dump_tags(tags), when, row["id"]),
+                )
             out.append(get_bookmark(conn, row["id"]))
     return out
 
@@ -321,8 +368,10 @@ def merge(conn, keep, others: Iterable, now: datetime | None = None) -> sqlite3.
     rows = [get_bookmark(conn, o) for o in others if int(o) != keep_row["id"]]
     with transaction(conn):
         for row in rows:
-            conn.execute("UPDATE OR IGNORE link SET bookmark_id = ? WHERE bookmark_id = ?",
-                         (keep_row["id"], row["id"]))
+            conn.execute(
+                "UPDATE OR IGNORE link SET bookmark_id = ? WHERE bookmark_id = ?",
+                (keep_row["id"], row["id"]),
+            )
             conn.execute("DELETE FROM bookmark WHERE id = ?", (row["id"],))
             rec = {k: row[k] for k in ("title", "description", "note", "added", "read_at")}
             rec.update(url=keep_row["url"], url_key=keep_row["url_key"], tags=tags_of(row))

@@ -9,20 +9,49 @@ from __future__ import annotations
 import html
 import re
 
-_TAG = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>"
-                  r"|<(/?)([a-zA-Z][\w:-]*)([\s/][^>]*)?>", re.S | re.I)
+_TAG = re.compile(
+    r"<!--.*?-->|<(script|style)\b.*?</\1\s*>"
+    r"|<(/?)([a-zA-Z][\w:-]*)([\s/][^>]*)?>",
+    re.S | re.I,
+)
 # Only real HTML is removed: "<b>" goes, but "press <Ctrl>" or "a <note>" is text and stays.
-_ELEMENTS = set("""a abbr address area article aside audio b base bdi bdo blockquote body br
+_ELEMENTS = set(
+    """a abbr address area article aside audio b base bdi bdo blockquote body br
 button canvas caption center cite code col colgroup data datalist dd del details dfn dialog div dl
 dt em embed fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head
 header hgroup hr html i iframe img input ins kbd label legend li link main map mark marquee menu
 meta meter nav noscript object ol optgroup option output p param picture pre progress q rp rt
 ruby s samp script section select slot small source span strike strong style sub summary sup svg
 math table tbody td template textarea tfoot th thead time title tr track tt u ul var video wbr
-xml""".split())
+xml""".split()
+)
 # Inline elements vanish without a trace ("<b>key</b>points" is one word); others end a word.
-_INLINE = {"a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "font", "i", "kbd", "mark", "q",
-           "s", "samp", "small", "span", "strong", "sub", "sup", "time", "tt", "u", "var"}
+_INLINE = {
+    "a",
+    "abbr",
+    "b",
+    "bdi",
+    "bdo",
+    "cite",
+    "code",
+    "em",
+    "font",
+    "i",
+    "kbd",
+    "mark",
+    "q",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "time",
+    "tt",
+    "u",
+    "var",
+}
 
 
 def _drop(m: re.Match) -> str:

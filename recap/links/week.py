@@ -19,7 +19,9 @@ def week_bookmark_ids(conn: sqlite3.Connection, week: str) -> list[int]:
     start, end = week_range(week)
     rows = conn.execute(
         "SELECT id FROM bookmark WHERE archived = 0 AND added >= ? AND added < ?"
-        " ORDER BY added, id", (start, end)).fetchall()
+        " ORDER BY added, id",
+        (start, end),
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -35,7 +37,9 @@ def links_markdown(conn: sqlite3.Connection, entry_id: int) -> str:
 
     rows = conn.execute(
         "SELECT b.* FROM link l JOIN bookmark b ON b.id = l.bookmark_id"
-        " WHERE l.entry_id = ? ORDER BY b.added, b.id", (int(entry_id),)).fetchall()
+        " WHERE l.entry_id = ? ORDER BY b.added, b.id",
+        (int(entry_id),),
+    ).fetchall()
     if not rows:
         return ""
     counts = Counter(t for r in rows for t in tags_of(r))
