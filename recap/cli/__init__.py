@@ -5,8 +5,6 @@ turns them into one line on stderr and an exit code, and ``--debug`` shows the t
 Nothing heavy is imported here: every command imports what it needs inside its function.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 from pathlib import Path

@@ -1,7 +1,5 @@
 """`recap db ...`: where the database is, its health, backups, and text dumps."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated

@@ -1,7 +1,5 @@
 """Top-level commands about the log and its entries: init, new, list, show, edit, search, import."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated

@@ -1,7 +1,5 @@
 """`recap exp ...`, `recap link` and `recap rerun`: experiments, runs and their links to entries."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

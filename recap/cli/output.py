@@ -9,13 +9,14 @@ from collections.abc import Iterable, Sequence
 
 def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence], empty: str = "nothing") -> None:
     """A plain aligned table (no colour codes, so it pipes and greps cleanly)."""
     rows = [["" if v is None else str(v) for v in row] for row in rows]
     if not rows:
-        print(empty)
+        print(empty, flush=True)
         return
     widths = [len(h) for h in headers]
     for row in rows:
@@ -33,3 +34,4 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence], empty: str = "
     print(fmt(["-" * w for w in widths]))
     for row in rows:
         print(fmt(row))
+    sys.stdout.flush()
