@@ -261,3 +261,29 @@ def test_recap_exp_run_classify_tiny(cli, db, log_root):
     assert r.exit_code == 0, r.output
     row = db.execute("SELECT summary FROM run ORDER BY started DESC LIMIT 1").fetchone()
     assert json.loads(row["summary"])["parity_ok"] == 1
+
+
+def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
+    from PIL import Image
+
+    from recap.errors import InvalidInput
+    from recap.ml import data, train
+
+    Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
+    Image.new("RGB", (32, 32)).save(tmp_path / "b.png")
+    (tmp_path / "m.json").write_text(json.dumps({"items": [
+        {"file": "a.png", "split": "train", "points": [[16, 12], [64, 0]]},
+        {"file": "b.png", "split": "valid", "points": [16, 8, 0, 32]},
+    ]}))
+    df = data.read_manifest(tmp_path / "m.json")
+    assert df["file"].tolist() == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    td = train.TaskData(task="keypoint", size=32, n_points=2)
+    y = train.targets(df, td).numpy()
+    assert y.tolist() == [[[-0.5, -0.5], [1.0, -1.0]], [[0.0, -0.5], [-1.0, 1.0]]]
+    (tmp_path / "m.csv").write_text("file,split,label\na.png,train,cat\nb.png,holdout,dog\n")
+    with pytest.raises(InvalidInput, match="unknown split 'holdout'"):
+        data.read_manifest(tmp_path / "m.csv")
+    (tmp_path / "cls" / "train" / "cat").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "cls" / "train" / "cat" / "x.png")
+    folder = data.read_image_folder(tmp_path / "cls")
+    assert folder[["label", "split"]].values.tolist() == [["cat", "train"]]

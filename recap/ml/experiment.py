@@ -68,10 +68,8 @@ def run_experiment(ctx, folder: Path, task: str) -> dict:
     from recap.ml import require_ml
 
     require_ml()
-    import numpy as np
     import torch
 
-    from recap.ml import data as mldata
     from recap.ml import export, parity, sanity, train
 
     p = resolve_params(ctx.params, folder, task)
@@ -136,9 +134,8 @@ def run_experiment(ctx, folder: Path, task: str) -> dict:
             half = td.size / 2
             pred_px = (preds.float().numpy().reshape(len(preds), -1, 2) + 1) * half
             true_px = (targs.float().numpy().reshape(len(targs), -1, 2) + 1) * half
-            train_pts = np.stack([mldata.points_of(s) for s in df[df["split"] == "train"]
-                                  ["points"]])
-            result = sanity.compare(pred_px, true_px, train_pts.mean(0))
+            train_pts = train.targets(df[df["split"] == "train"], td).numpy()
+            result = sanity.compare(pred_px, true_px, (train_pts.mean(0) + 1) * half)
             report["keypoint_sanity"] = result
             summary.update({k: v for k, v in result.items() if k != "factor"})
             summary["keypoint_sane"] = int(result["keypoint_sane"])

@@ -81,6 +81,7 @@ def describe(task: str, size: int, labels, mean, std, n_points: int = 0,
             "count": n_points, "order": "xy", "layout": "x0 y0 x1 y1 ...",
             "image_size": [size, size],
             "scaling": "pixel = (output + 1) * image_size / 2 (fastai PointScaler)",
+            "to_original": "x * W / image_size[0], y * H / image_size[1] (squish resize)",
         }
     return meta
 

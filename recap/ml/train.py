@@ -228,8 +228,17 @@ def targets(rows, td: TaskData) -> torch.Tensor:
             for lab in labels.split():
                 y[r, index[lab]] = 1.0
         return y
+    from PIL import Image
+
+    # Scaled by each stored image's own size, as fastai's PointScaler does: a squish resize is
+    # linear, so [-1, 1] coordinates are the same before and after it.
+    sizes = []
+    for f in rows["file"]:
+        with Image.open(f) as img:
+            sizes.append(img.size)
     pts = np.stack([mldata.points_of(s) for s in rows["points"]])
-    return torch.from_numpy(pts * 2 / td.size - 1).float()
+    wh = np.asarray(sizes, dtype=np.float32)[:, None, :]
+    return torch.from_numpy(pts * 2 / wh - 1).float()
 
 
 class TensorBatches:
