@@ -133,7 +133,7 @@ def _register_run(db, log_root: Path, src: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("profile", ["sentis", "torchscript"])
+@pytest.mark.parametrize("profile", ["sentis", "latest", "torchscript"])
 def test_exp_export_reexports_a_run_and_records_artifacts(cli, db, log_root, classify_run,
                                                           profile):
     run_id = _register_run(db, log_root, classify_run[0])
@@ -145,6 +145,10 @@ def test_exp_export_reexports_a_run_and_records_artifacts(cli, db, log_root, cla
     assert meta["profile"] == profile
     if profile == "sentis":
         assert onnx_opset(dest / "model.onnx") == 15
+    if profile == "latest":
+        from recap.ml.export import latest_opset
+
+        assert onnx_opset(dest / "model.onnx") == meta["opset"] == latest_opset() >= 18
     assert json.loads((dest / "parity.json").read_text())["ok"]
     rows = {r["path"]: r for r in db.execute("SELECT * FROM artifact WHERE run_id = ?", (run_id,))}
     model_file = "model.pt" if profile == "torchscript" else "model.onnx"
@@ -287,3 +291,14 @@ def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "cls" / "train" / "cat" / "x.png")
     folder = data.read_image_folder(tmp_path / "cls")
     assert folder[["label", "split"]].values.tolist() == [["cat", "train"]]
+
+
+@pytest.mark.slow
+def test_same_seed_same_result_on_cpu(tmp_path):
+    """Reruns are judged by tolerance, but on the CPU the core is bitwise repeatable."""
+    small = {"epochs": 1, "n_images": 120}
+    a, _, _ = run_experiment("fastai-unity-classify", tmp_path / "a", **small)
+    b, _, _ = run_experiment("fastai-unity-classify", tmp_path / "b", **small)
+    assert a["valid_loss"] == b["valid_loss"] and a["accuracy"] == b["accuracy"]
+    assert (tmp_path / "a" / "bundle" / "golden.json").read_text() == (
+        tmp_path / "b" / "bundle" / "golden.json").read_text()

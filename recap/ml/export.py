@@ -121,6 +121,13 @@ def cpu_eval(model: torch.nn.Module) -> torch.nn.Module:
     return model.float().cpu().to(memory_format=torch.contiguous_format).eval()
 
 
+def load_torchscript(path: Path):
+    """``torch.jit.load`` without its deprecation warning (LibTorch still loads these files)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(str(path), map_location="cpu")
+
+
 def torch_raw(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         return model(torch.from_numpy(x)).float().numpy()
