@@ -302,3 +302,15 @@ def test_same_seed_same_result_on_cpu(tmp_path):
     assert a["valid_loss"] == b["valid_loss"] and a["accuracy"] == b["accuracy"]
     assert (tmp_path / "a" / "bundle" / "golden.json").read_text() == (
         tmp_path / "b" / "bundle" / "golden.json").read_text()
+
+
+@pytest.mark.slow
+def test_classify_from_a_csv_manifest(tmp_path):
+    from recap.ml import data
+
+    data.make_shapes(tmp_path / "shapes", 120, 32, seed=3)  # writes shapes/manifest.csv
+    summary, _, _ = run_experiment("fastai-unity-classify", tmp_path / "run", epochs=1,
+                                   data=str(tmp_path / "shapes" / "manifest.csv"))
+    assert summary["parity_ok"] == 1 and summary["parity_images"] == 16
+    meta = json.loads((tmp_path / "run" / "bundle" / "model.json").read_text())
+    assert meta["training"]["params"]["data"].endswith("manifest.csv")
