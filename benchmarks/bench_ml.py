@@ -83,7 +83,7 @@ def latency(results: list[dict], quick: bool) -> None:
                     x = np.random.default_rng(0).standard_normal(
                         (1, 3, a["size"], a["size"])).astype(np.float32)
                     xt = torch.from_numpy(x)
-                    calls = 20 if quick else 100
+                    calls = 20 if quick else 50
 
                     def run_ort(sess=sess, x=x, calls=calls):
                         for _ in range(calls):
@@ -94,8 +94,8 @@ def latency(results: list[dict], quick: bool) -> None:
                             for _ in range(calls):
                                 model(xt)
 
-                    t_ort = time_fn(run_ort, runs=5 if quick else 9) / calls
-                    t_torch = time_fn(run_torch, runs=5 if quick else 9) / calls
+                    t_ort = time_fn(run_ort, runs=5 if quick else 7) / calls
+                    t_torch = time_fn(run_torch, runs=5 if quick else 7) / calls
                     speedup = t_torch / t_ort
                     name = f"latency {task} {arch_name} {profile}"
                     print(f"{name}: onnxruntime {t_ort * 1e3:.3f} ms, torch eager "
@@ -226,6 +226,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer images, epochs and repeats")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="CPU threads for torch and onnxruntime alike (0: torch's default)")
     args = ap.parse_args()
     try:
         import fastai  # noqa: F401
@@ -235,6 +237,8 @@ def main() -> None:
         sys.exit("bench_ml needs the ml extra: pip install 'recap[ml]'")
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device here")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     results: list[dict] = []
     if not args.skip_latency:
         latency(results, args.quick)

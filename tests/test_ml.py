@@ -133,7 +133,7 @@ def _register_run(db, log_root: Path, src: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("profile", ["sentis", "torchscript"])
+@pytest.mark.parametrize("profile", ["sentis", "latest", "torchscript"])
 def test_exp_export_reexports_a_run_and_records_artifacts(cli, db, log_root, classify_run,
                                                           profile):
     run_id = _register_run(db, log_root, classify_run[0])
@@ -145,6 +145,10 @@ def test_exp_export_reexports_a_run_and_records_artifacts(cli, db, log_root, cla
     assert meta["profile"] == profile
     if profile == "sentis":
         assert onnx_opset(dest / "model.onnx") == 15
+    if profile == "latest":
+        from recap.ml.export import latest_opset
+
+        assert onnx_opset(dest / "model.onnx") == meta["opset"] == latest_opset() >= 18
     assert json.loads((dest / "parity.json").read_text())["ok"]
     rows = {r["path"]: r for r in db.execute("SELECT * FROM artifact WHERE run_id = ?", (run_id,))}
     model_file = "model.pt" if profile == "torchscript" else "model.onnx"
@@ -261,3 +265,52 @@ def test_recap_exp_run_classify_tiny(cli, db, log_root):
     assert r.exit_code == 0, r.output
     row = db.execute("SELECT summary FROM run ORDER BY started DESC LIMIT 1").fetchone()
     assert json.loads(row["summary"])["parity_ok"] == 1
+
+
+def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
+    from PIL import Image
+
+    from recap.errors import InvalidInput
+    from recap.ml import data, train
+
+    Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
+    Image.new("RGB", (32, 32)).save(tmp_path / "b.png")
+    (tmp_path / "m.json").write_text(json.dumps({"items": [
+        {"file": "a.png", "split": "train", "points": [[16, 12], [64, 0]]},
+        {"file": "b.png", "split": "valid", "points": [16, 8, 0, 32]},
+    ]}))
+    df = data.read_manifest(tmp_path / "m.json")
+    assert df["file"].tolist() == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    td = train.TaskData(task="keypoint", size=32, n_points=2)
+    y = train.targets(df, td).numpy()
+    assert y.tolist() == [[[-0.5, -0.5], [1.0, -1.0]], [[0.0, -0.5], [-1.0, 1.0]]]
+    (tmp_path / "m.csv").write_text("file,split,label\na.png,train,cat\nb.png,holdout,dog\n")
+    with pytest.raises(InvalidInput, match="unknown split 'holdout'"):
+        data.read_manifest(tmp_path / "m.csv")
+    (tmp_path / "cls" / "train" / "cat").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "cls" / "train" / "cat" / "x.png")
+    folder = data.read_image_folder(tmp_path / "cls")
+    assert folder[["label", "split"]].values.tolist() == [["cat", "train"]]
+
+
+@pytest.mark.slow
+def test_same_seed_same_result_on_cpu(tmp_path):
+    """Reruns are judged by tolerance, but on the CPU the core is bitwise repeatable."""
+    small = {"epochs": 1, "n_images": 120}
+    a, _, _ = run_experiment("fastai-unity-classify", tmp_path / "a", **small)
+    b, _, _ = run_experiment("fastai-unity-classify", tmp_path / "b", **small)
+    assert a["valid_loss"] == b["valid_loss"] and a["accuracy"] == b["accuracy"]
+    assert (tmp_path / "a" / "bundle" / "golden.json").read_text() == (
+        tmp_path / "b" / "bundle" / "golden.json").read_text()
+
+
+@pytest.mark.slow
+def test_classify_from_a_csv_manifest(tmp_path):
+    from recap.ml import data
+
+    data.make_shapes(tmp_path / "shapes", 120, 32, seed=3)  # writes shapes/manifest.csv
+    summary, _, _ = run_experiment("fastai-unity-classify", tmp_path / "run", epochs=1,
+                                   data=str(tmp_path / "shapes" / "manifest.csv"))
+    assert summary["parity_ok"] == 1 and summary["parity_images"] == 16
+    meta = json.loads((tmp_path / "run" / "bundle" / "model.json").read_text())
+    assert meta["training"]["params"]["data"].endswith("manifest.csv")

@@ -18,7 +18,7 @@ def register(exp_app: typer.Typer) -> None:
 def export_run(
     run: Annotated[str, typer.Argument(help="Run id (or a unique prefix of one).")],
     profile: Annotated[
-        str, typer.Option("--profile", "-p", help="barracuda | sentis | latest | torchscript")
+        str, typer.Option("--profile", help="barracuda | sentis | latest | torchscript")
     ] = "sentis",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ):

@@ -17,8 +17,19 @@ ML_MODULES = ("numpy", "torch", "fastai", "onnx", "onnxruntime")
 
 
 def require_ml() -> None:
-    """Raise MissingExtra('ml') in one line when any of the heavy ML packages is missing."""
-    from recap.errors import require
+    """Raise MissingExtra('ml') in one line when a heavy ML package is missing.
+
+    Looks the packages up without importing them (torch alone takes seconds to import), so a
+    run without the extra fails at once.
+    """
+    import importlib.util
+
+    from recap.errors import MissingExtra
 
     for module in ML_MODULES:
-        require(module, "ml")
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+            found = False
+        if not found:
+            raise MissingExtra("ml", module)

@@ -47,7 +47,27 @@ def resolve_params(params: dict, folder: Path, task: str) -> dict:
     return out
 
 
-def _load_data(p: dict, task: str, seed: int, workdir: Path):
+def _data_path(source: str, folder: Path) -> Path:
+    """A data path as given, or relative to the experiment folder, the log root or here.
+
+    (``recap exp run`` starts the run inside its output folder, so "here" alone would surprise.)
+    """
+    from recap import paths
+    from recap.errors import NotFound
+
+    path = Path(source).expanduser()
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        root = paths.find_root()
+        candidates = [Path(folder) / path, *([root / path] if root else []), Path.cwd() / path]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    raise NotFound(f"data {source!r} not found (tried {', '.join(map(str, candidates))})")
+
+
+def _load_data(p: dict, task: str, seed: int, workdir: Path, folder: Path):
     from recap.ml import data
 
     source = str(p.get("data") or "synthetic")
@@ -57,7 +77,7 @@ def _load_data(p: dict, task: str, seed: int, workdir: Path):
             return data.make_markers(workdir, n, size, seed, n_points=int(p.get("n_points", 1)),
                                      moving=p.get("marker", "moving") != "fixed")
         return data.make_shapes(workdir, n, size, seed, multi=task == "multilabel")
-    path = Path(source).expanduser()
+    path = _data_path(source, folder)
     if path.is_dir():
         return data.read_image_folder(path)
     return data.read_manifest(path)
@@ -68,10 +88,8 @@ def run_experiment(ctx, folder: Path, task: str) -> dict:
     from recap.ml import require_ml
 
     require_ml()
-    import numpy as np
     import torch
 
-    from recap.ml import data as mldata
     from recap.ml import export, parity, sanity, train
 
     p = resolve_params(ctx.params, folder, task)
@@ -83,7 +101,7 @@ def run_experiment(ctx, folder: Path, task: str) -> dict:
     out = Path(ctx.out_dir)
 
     with tempfile.TemporaryDirectory(prefix="recap-data-") as tmp:
-        df = _load_data(p, task, ctx.seed, Path(tmp))
+        df = _load_data(p, task, ctx.seed, Path(tmp), folder)
         td = train.task_data(df, task, int(p["size"]))
         fast = train.tensor_dls(df, td, int(p["batch_size"]), device, seed=ctx.seed)
         arch = train.arch_for(td, int(p["width"]), int(p["depth"]))
@@ -136,9 +154,8 @@ def run_experiment(ctx, folder: Path, task: str) -> dict:
             half = td.size / 2
             pred_px = (preds.float().numpy().reshape(len(preds), -1, 2) + 1) * half
             true_px = (targs.float().numpy().reshape(len(targs), -1, 2) + 1) * half
-            train_pts = np.stack([mldata.points_of(s) for s in df[df["split"] == "train"]
-                                  ["points"]])
-            result = sanity.compare(pred_px, true_px, train_pts.mean(0))
+            train_pts = train.targets(df[df["split"] == "train"], td).numpy()
+            result = sanity.compare(pred_px, true_px, (train_pts.mean(0) + 1) * half)
             report["keypoint_sanity"] = result
             summary.update({k: v for k, v in result.items() if k != "factor"})
             summary["keypoint_sane"] = int(result["keypoint_sane"])

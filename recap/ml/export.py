@@ -81,6 +81,7 @@ def describe(task: str, size: int, labels, mean, std, n_points: int = 0,
             "count": n_points, "order": "xy", "layout": "x0 y0 x1 y1 ...",
             "image_size": [size, size],
             "scaling": "pixel = (output + 1) * image_size / 2 (fastai PointScaler)",
+            "to_original": "x * W / image_size[0], y * H / image_size[1] (squish resize)",
         }
     return meta
 
@@ -118,6 +119,13 @@ def _export_onnx(model: torch.nn.Module, size: int, path: Path, spec: dict) -> N
 def cpu_eval(model: torch.nn.Module) -> torch.nn.Module:
     """The model on the CPU in float32, contiguous weights, eval mode (what every export needs)."""
     return model.float().cpu().to(memory_format=torch.contiguous_format).eval()
+
+
+def load_torchscript(path: Path):
+    """``torch.jit.load`` without its deprecation warning (LibTorch still loads these files)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(str(path), map_location="cpu")
 
 
 def torch_raw(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from recap.ml import reference
-from recap.ml.export import torch_raw
+from recap.ml.export import load_torchscript, torch_raw
 
 TOLERANCE = {"probabilities": 1e-4, "points_px": 0.5, "raw": 1e-4, "input": 1e-5}
 
@@ -40,7 +40,7 @@ def check(learn, bundle: Path, torchscript: Path | None, files: list[str]) -> di
     task = meta["task"]
     onnx_model = reference.OnnxModel(bundle, meta)
     model = learn.model.eval()
-    ts = torch.jit.load(str(torchscript / "model.pt")) if torchscript else None
+    ts = load_torchscript(torchscript / "model.pt") if torchscript else None
 
     # fastai's own model inputs for these files (its Resize, IntToFloat, Normalize).
     dl = learn.dls.test_dl(files, num_workers=0, bs=len(files))

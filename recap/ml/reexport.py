@@ -47,7 +47,7 @@ def reexport(run_dir: Path, profile: str) -> tuple[Path, dict]:
     x = np.asarray(golden["input"], np.float32).reshape(golden["input_shape"])
     expected = np.asarray(golden["raw_output"], np.float32)
     if profile == "torchscript":
-        ts = torch.jit.load(str(dest / "model.pt"))
+        ts = export.load_torchscript(dest / "model.pt")
         with torch.no_grad():
             raw = ts(torch.from_numpy(x)).float().numpy()
     else:

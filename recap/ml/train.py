@@ -228,8 +228,17 @@ def targets(rows, td: TaskData) -> torch.Tensor:
             for lab in labels.split():
                 y[r, index[lab]] = 1.0
         return y
+    from PIL import Image
+
+    # Scaled by each stored image's own size, as fastai's PointScaler does: a squish resize is
+    # linear, so [-1, 1] coordinates are the same before and after it.
+    sizes = []
+    for f in rows["file"]:
+        with Image.open(f) as img:
+            sizes.append(img.size)
     pts = np.stack([mldata.points_of(s) for s in rows["points"]])
-    return torch.from_numpy(pts * 2 / td.size - 1).float()
+    wh = np.asarray(sizes, dtype=np.float32)[:, None, :]
+    return torch.from_numpy(pts * 2 / wh - 1).float()
 
 
 class TensorBatches:
@@ -321,8 +330,27 @@ def make_learner(dls, td: TaskData, arch: dict, ctx=None, lr: float = 3e-3, loss
         cbs.append(ChannelsLast())
     if precision == "bf16":
         cbs.append(BF16(torch.device(getattr(dls, "device", None) or "cpu").type))
-    return Learner(dls, model, loss_func=loss_func, opt_func=adamw, lr=lr, metrics=metrics,
-                   cbs=cbs)
+    learn = Learner(dls, model, loss_func=loss_func, opt_func=adamw, lr=lr, metrics=metrics,
+                    cbs=cbs)
+    learn.recorder.smooth_loss = _device_smooth_loss()
+    return learn
+
+
+def _device_smooth_loss(beta: float = 0.98):
+    """fastai's smoothed training loss, kept on the loss's device.
+
+    The stock one copies every batch's loss to the CPU, which makes the CPU wait for the GPU at
+    each step; this one is read once an epoch, when Recorder logs it.
+    """
+    from fastai.learner import AvgSmoothLoss
+
+    class DeviceSmoothLoss(AvgSmoothLoss):
+        def accumulate(self, learn):
+            self.count += 1
+            loss = learn.loss.mean().detach().float()
+            self.val = torch.lerp(loss, self.val.to(loss.device), self.beta)
+
+    return DeviceSmoothLoss(beta)
 
 
 def adamw(params, lr, **kwargs):
