@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 import zlib
@@ -405,6 +406,7 @@ def test_repository_site_builds_strict(tmp_path, monkeypatch):
     try:
         build(cfg)
     finally:
-        cfg.plugins.on_shutdown()
+        with contextlib.suppress(FileNotFoundError):
+            cfg.plugins.on_shutdown()
     assert (tmp_path / "site/guide/site/index.html").exists()
     assert (tmp_path / "site/blog/index.html").exists()

@@ -122,7 +122,9 @@ def _mkdocs_build(root: Path, redirects: dict[str, str], *, strict: bool = True)
             try:
                 mkdocs_build(cfg, dirty=False)
             finally:
-                cfg.plugins.on_shutdown()
+                # The blog plugin removes its temporary folder here; gone already is fine.
+                with contextlib.suppress(FileNotFoundError):
+                    cfg.plugins.on_shutdown()
         except (Abort, BuildError, ConfigurationError, PluginError) as exc:
             raise RecapError(f"mkdocs build --strict failed: {' '.join(str(exc).split())} "
                              "(the warnings above say why)") from exc

@@ -8,6 +8,7 @@ descriptions from the database) is untrusted and goes through :mod:`recap.markup
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -204,13 +205,19 @@ def links_section(bookmarks: list, *, heading: bool = True) -> str:
 
 
 def bookmark_line(b) -> str:
-    parts = [link(b["title"] or b["url"], b["url"])]
-    dom = domain(b["url"])
+    return _bookmark_line(b["url"], b["title"], b["note"])
+
+
+@functools.lru_cache(maxsize=20_000)
+def _bookmark_line(url: str, title: str, note: str) -> str:
+    # Cached: a bookmark appears in a post and under each of its tags on the links page.
+    parts = [link(title or url, url)]
+    dom = domain(url)
     if dom:
         parts.append(f"({dom})")
     line = "- " + " ".join(parts)
-    if b["note"]:
-        line += " — " + inline(b["note"])
+    if note:
+        line += " — " + inline(note)
     return line
 
 

@@ -219,11 +219,11 @@ def _run_plot(conn, run, files, folder, metric_keys) -> str | None:
     fname = f"curves-{md.safe_name(run['id'], 'run')}.png"
 
     files[f"{folder}/{fname}"] = Deferred(_fingerprint(run["id"], keys),
-                                          lambda: _draw_run(conn, run["id"]))
+                                          lambda: _run_series(conn, run["id"]))
     return fname
 
 
-def _draw_run(conn, run_id: str) -> bytes:
+def _run_series(conn, run_id: str) -> tuple:
     from recap.site.plots import curves_png
 
     series: dict[str, list[tuple[float, float]]] = {}
@@ -234,10 +234,10 @@ def _draw_run(conn, run_id: str) -> bytes:
         x = row["step"] if row["step"] is not None else (row["epoch"] if row["epoch"] is not None
                                                          else i)
         series.setdefault(str(row["key"])[:40], []).append((x, row["value"]))
-    return curves_png(series, f"run {run_id}")
+    return (curves_png, series, f"run {run_id}")
 
 
-def _draw_experiment(conn, run_ids: list[str], key: str, name: str) -> bytes:
+def _experiment_series(conn, run_ids: list[str], key: str, name: str) -> bytes:
     from recap.site.plots import curves_png
 
     series: dict[str, list[tuple[float, float]]] = {}
@@ -248,7 +248,7 @@ def _draw_experiment(conn, run_ids: list[str], key: str, name: str) -> bytes:
         pts = [(r["step"] if r["step"] is not None else i, r["value"]) for i, r in enumerate(rows)]
         if pts:
             series[str(run_id)[:40]] = pts
-    return curves_png(series, f"{name}: {key}")
+    return (curves_png, series, f"{name}: {key}")
 
 
 def _metric_fingerprints(conn) -> dict[str, list]:
@@ -359,7 +359,7 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
         rel = f"{EXPERIMENTS}/{stem}/{md.safe_name(exp.primary, 'metric')}.png"
         key = _fingerprint(exp.primary, [(rid, metric_keys.get(rid)) for rid in plotted])
         files[rel] = Deferred(key, lambda ids=plotted, k=exp.primary, n=exp.name:
-                              _draw_experiment(conn, ids, k, n))
+                              _experiment_series(conn, ids, k, n))
         out += ["## Metric", "", f"![{md.inline(exp.primary)} of the latest runs]"
                 f"({rel.split('/', 1)[1]})", ""]
     out += ["## How to rerun", "", "```bash"]
