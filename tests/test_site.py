@@ -278,6 +278,8 @@ def test_slug_and_names_cannot_escape(log_root, cli):
     conn = recap_db.connect(log_root / "recap.db")
     add_entry(conn, "../../../../escape", 'Title "quoted" <b>', "Body.\n")
     add_entry(conn, "/etc/passwd", "Two", "Body.\n")
+    add_entry(conn, "three", "Three\n---\nhide: false\n---", "Body.\n",
+              description='x"\nslug: evil')
     conn.execute("INSERT INTO experiment (name, folder) VALUES ('../../../x', '../../..')")
     conn.close()
     render(cli)
@@ -285,7 +287,12 @@ def test_slug_and_names_cannot_escape(log_root, cli):
                and p != log_root]
     assert outside == []
     posts = sorted(p.name for p in (log_root / "docs/blog/posts").iterdir())
-    assert posts == ["escape", "etc-passwd"]
+    assert posts == ["escape", "etc-passwd", "three"]
+    three = read(log_root, "docs/blog/posts/three/three.md").split("---\n")
+    assert three[1].splitlines() == [
+        'title: "Three --- hide: false ---"', 'slug: "three"', "date:", "  created: 2021-01-24",
+        "  updated: 2021-01-25", "categories:", '  - "recap"',
+        'description: "x&quot; slug: evil"']
     text = read(log_root, "docs/blog/posts/escape/escape.md")
     assert 'title: "Title &quot;quoted&quot; &lt;b&gt;"' in text
     assert (log_root / "docs/experiments/x.md").exists()

@@ -140,7 +140,13 @@ def build(root: Path | None = None, *, render_only: bool = False, strict: bool =
     t1 = time.perf_counter()
     if render_only:
         return BuildResult(result, None, t1 - t0, 0.0)
-    cfg = _mkdocs_build(root, result.redirects, strict=strict)
+    status = contextlib.nullcontext()
+    if progress:
+        from rich.console import Console
+
+        status = Console(stderr=True).status("mkdocs build --strict")
+    with status:
+        cfg = _mkdocs_build(root, result.redirects, strict=strict)
     return BuildResult(result, Path(cfg["site_dir"]), t1 - t0, time.perf_counter() - t1)
 
 
