@@ -70,6 +70,7 @@ def seed(root: Path, *, hostile: bool = False) -> None:
                  tags=["fastai", "ml"], note="keypoints scale to [-1, 1]", entry_id=week)
     add_bookmark(conn, "https://www.unity.com/barracuda", "Barracuda docs", tags=["unity"],
                  entry_id=week)
+    conn.execute("UPDATE link SET note = 'read the layer list' WHERE bookmark_id = 2")
     add_bookmark(conn, "https://example.org/untagged", "", entry_id=week)
     add_bookmark(conn, "https://example.org/not-linked", "Only on the links page", tags=["misc"])
     if hostile:
@@ -99,7 +100,7 @@ def seed(root: Path, *, hostile: bool = False) -> None:
                 "<!-- Cloudflare Web Analytics --><script defer src='https://static.cloudflare"
                 "insights.com/beacon.min.js'></script><!-- End Cloudflare Web Analytics -->\n")
     add_entry(conn, "weekly-recap", "Weekly Recap", imported, date="2021-01-10",
-              aliases=["/Weekly-Recap-1/"], kind="imported", toc=0,
+              aliases=["/Weekly-Recap-1/", "/blog/"], kind="imported", toc=0,
               description="A summary of what I've been working on.")
     media = root / "media" / "weekly-recap" / "images"
     media.mkdir(parents=True, exist_ok=True)
@@ -137,7 +138,8 @@ def test_post_has_front_matter_links_runs_and_plot(log_root, cli):
     links = body[body.index("## Links"):body.index("## Runs")]
     assert links.index("### fastai") < links.index("### unity") < links.index("### Other")
     assert "[fastai vision tutorial](<https://docs.fast.ai/tutorial.vision.html>)" in links
-    assert "(unity\\.com)" in links and "keypoints scale to \\[\\-1, 1\\]" in links
+    assert "(unity\\.com) — read the layer list" in links
+    assert "keypoints scale to \\[\\-1, 1\\]" in links
     # The run table, the flag, the plot and the rerun command.
     runs = body[body.index("## Runs"):]
     assert "| [pets](../../../experiments/pets.md) | r\\-0001 | finished |" in runs
@@ -326,6 +328,7 @@ def test_publish_builds_strict_site_with_redirects(log_root, cli):
         fh.write('author = "Jane <b>Doe</b>"\n')
     r = cli("publish")
     assert r.exit_code == 0, r.output
+    assert "alias blog/index.md is a page of the site" in r.stderr
     site = log_root / "site"
     assert "site built in" in r.stdout
     post = site / "blog/2021/01/24/weekly-recap-2021-w03/index.html"

@@ -199,7 +199,9 @@ def links_section(bookmarks: list, *, heading: bool = True) -> str:
     out = ["## Links", ""] if heading else []
     for tag in sorted(groups, key=lambda t: (t == "", t.lower())):
         out += [f"### {inline(tag) if tag else 'Other'}", ""]
-        out += [bookmark_line(b) for b in groups[tag]]
+        # The note written when linking it to this entry wins over the bookmark's own.
+        out += [_bookmark_line(b["url"], b["title"], b["link_note"] or b["note"])
+                for b in groups[tag]]
         out.append("")
     return "\n".join(out)
 

@@ -112,6 +112,9 @@ def render(root: Path, conn: sqlite3.Connection, *, include_drafts: bool = False
     if bookmarks or conn.execute("SELECT 1 FROM bookmark LIMIT 1").fetchone():
         files[LINKS_PAGE] = _links_page(conn).encode()
 
+    for key in [k for k in redirects if k in files or (docs / k).exists()]:
+        warnings.append(f"alias {key} is a page of the site; no redirect made over it")
+        del redirects[key]
     result = RenderResult(**vars(sync(docs, files)), posts=len(entries), redirects=redirects)
     result.warnings[:0] = warnings
     return result
