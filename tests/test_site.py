@@ -420,3 +420,17 @@ def test_repository_site_builds_strict(tmp_path, monkeypatch):
             cfg.plugins.on_shutdown()
     assert (tmp_path / "site/guide/site/index.html").exists()
     assert (tmp_path / "site/blog/index.html").exists()
+
+
+def test_lost_manifest_adopts_identical_files_only(log_root, cli):
+    seed(log_root)
+    render(cli)
+    (log_root / "docs/.recap-manifest.json").write_text("{not json")
+    (log_root / "docs/links.md").write_text("mine now\n")
+    r = render(cli)
+    # Files holding exactly what recap would write are recap's again; the changed one is not.
+    assert "0 files written" in r.stdout
+    assert "docs/links.md was not written by recap" in r.stderr
+    assert r.stderr.count("not written by recap") == 1 and "by hand" not in r.stderr
+    manifest = json.loads(read(log_root, "docs/.recap-manifest.json"))
+    assert POST.removeprefix("docs/") in manifest["files"] and "links.md" not in manifest["files"]
