@@ -101,8 +101,12 @@ def sync(docs: Path, desired: dict[str, bytes | Deferred]) -> SyncResult:
         if isinstance(data, Deferred):
             target = docs / rel
             known = old["files"].get(rel)
-            if (known and old["sources"].get(rel) == data.key and target.is_file()
-                    and sha256_file(target) == known):
+            if (
+                known
+                and old["sources"].get(rel) == data.key
+                and target.is_file()
+                and sha256_file(target) == known
+            ):
                 continue
             pending[rel] = data
     made = dict(zip(pending, _make_all([d.prepare() for d in pending.values()]), strict=True))
@@ -125,8 +129,7 @@ def sync(docs: Path, desired: dict[str, bytes | Deferred]) -> SyncResult:
         sha = hashlib.sha256(data).hexdigest()
         if on_disk is not None and on_disk not in (known, sha):
             why = "was changed by hand" if known else "was not written by recap"
-            result.skipped.append(f"docs/{rel} {why}; left as is (delete it to let recap "
-                                  "write it)")
+            result.skipped.append(f"docs/{rel} {why}; left as is (delete it to let recap write it)")
             sources.pop(rel, None)
             continue
         if on_disk == sha:

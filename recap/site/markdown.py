@@ -160,8 +160,8 @@ def add_excerpt_break(body: str) -> str:
                 break
         if at is None:
             return body if not seen_text else body.rstrip("\n") + f"\n\n{MORE}\n"
-    return "\n".join(lines[:at]).rstrip("\n") + f"\n\n{MORE}\n\n" + "\n".join(lines[at:]).lstrip(
-        "\n"
+    return (
+        "\n".join(lines[:at]).rstrip("\n") + f"\n\n{MORE}\n\n" + "\n".join(lines[at:]).lstrip("\n")
     )
 
 
@@ -200,8 +200,9 @@ def links_section(bookmarks: list, *, heading: bool = True) -> str:
     for tag in sorted(groups, key=lambda t: (t == "", t.lower())):
         out += [f"### {inline(tag) if tag else 'Other'}", ""]
         # The note written when linking it to this entry wins over the bookmark's own.
-        out += [_bookmark_line(b["url"], b["title"], b["link_note"] or b["note"])
-                for b in groups[tag]]
+        out += [
+            _bookmark_line(b["url"], b["title"], b["link_note"] or b["note"]) for b in groups[tag]
+        ]
         out.append("")
     return "\n".join(out)
 
