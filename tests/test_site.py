@@ -144,7 +144,10 @@ def seed(root: Path, *, hostile: bool = False) -> None:
     )
     folder = root / "experiments" / "pets"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "README.md").write_text("# pets\n\nDoes a resnet18 beat the mean baseline?\n")
+    (folder / "README.md").write_text(
+        "# pets\n\nDoes a resnet18 beat the mean baseline?\n\nSee [the config](experiment.toml)"
+        " and ![a sample](samples/cat.png), or [fastai](https://docs.fast.ai/).\n"
+    )
     (folder / "experiment.toml").write_text("[metric]\nprimary = 'accuracy'\ndirection = 'max'\n")
     conn.execute(
         "INSERT INTO run (id, experiment_id, status, params, summary, started) VALUES "
@@ -157,6 +160,9 @@ def seed(root: Path, *, hostile: bool = False) -> None:
     )
     conn.execute(
         "INSERT INTO link (entry_id, run_id, created) VALUES (?, 'r-0001', ?)", (week, NOW)
+    )
+    conn.execute(
+        "INSERT INTO link (entry_id, experiment_id, created) VALUES (?, 1, ?)", (week, NOW)
     )
     for step in range(6):
         for key, value in (("accuracy", 0.5 + step / 15), ("loss", 1.2 - step / 6)):
@@ -227,6 +233,7 @@ def test_post_has_front_matter_links_runs_and_plot(log_root, cli):
     assert "**sanity**: not better than the mean" in runs
     assert "![Training curves of run r\\-0001](curves-r-0001.png)" in runs
     assert "recap rerun r-0001" in runs
+    assert "Experiments: [pets](../../../experiments/pets.md)" in runs
     png = log_root / "docs/blog/posts/weekly-recap-2021-w03/curves-r-0001.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Sections land at the markers, before the conclusion.
@@ -277,6 +284,8 @@ def test_experiment_and_links_pages(log_root, cli):
     render(cli)
     page = read(log_root, "docs/experiments/pets.md")
     assert "## Question" in page and "Does a resnet18 beat the mean baseline?" in page
+    assert "See the config (experiment\\.toml) and *(image not found: samples/cat\\.png)*" in page
+    assert "[fastai](https://docs.fast.ai/)" in page
     assert "\n# pets\n" in page and page.count("\n# ") == 1  # the README title is not repeated
     assert "![accuracy of the latest runs](pets/accuracy.png)" in page
     assert (log_root / "docs/experiments/pets/accuracy.png").stat().st_size > 0

@@ -85,6 +85,23 @@ def missing_images(body: str, exists) -> tuple[str, list[str]]:
     return body, missing
 
 
+MD_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def unlink_local(body: str) -> str:
+    """Links to local files become their text and the path (an experiment README's links to
+    files of its folder, which are not part of the site, would fail the strict build)."""
+
+    def fix(m):
+        ref = m.group(2)
+        if local_ref(ref) is None:
+            return m.group(0)
+        return f"{m.group(1)} ({inline(ref, 200)})"
+
+    body, _ = missing_images(body, lambda ref: False)
+    return MD_LINK.sub(fix, body)
+
+
 def strip_scripts(body: str) -> str:
     return SCRIPT.sub("", body)
 

@@ -405,7 +405,7 @@ def _question(readme: str) -> str:
         if not mask[i] and line.startswith("#"):
             line = "#" + line if line.startswith("##") else "##" + line
         out.append(line)
-    return "\n".join(out).strip("\n")
+    return md.unlink_local("\n".join(out).strip("\n"))
 
 
 def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
