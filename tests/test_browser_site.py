@@ -18,8 +18,14 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 POST_URL = "blog/2021/01/24/weekly-recap-2021-w03/"
 
 
@@ -123,13 +129,16 @@ def test_rss_feed_parses_with_the_right_dates(site):
 def test_redirect_of_an_alias_lands_on_the_post(page, site):
     page.goto(site + "Weekly-Recap-1/")
     page.wait_for_url("**/blog/2021/01/10/weekly-recap/")
-    assert page.locator("img[src*='slow_style_transfer.png']").evaluate(
-        "el => el.naturalWidth") > 0
+    assert page.locator("img[src*='slow_style_transfer.png']").evaluate("el => el.naturalWidth") > 0
 
 
 def test_hostile_titles_run_no_script_and_add_no_element(page, site):
-    shown = {POST_URL: '<b id="injected">bold</b>', "links/": '<b id="injected">bold</b>',
-             "tags/": '<b id="injected3">tag</b>', "blog/": "Weekly Recap 3"}
+    shown = {
+        POST_URL: '<b id="injected">bold</b>',
+        "links/": '<b id="injected">bold</b>',
+        "tags/": '<b id="injected3">tag</b>',
+        "blog/": "Weekly Recap 3",
+    }
     for path, text in shown.items():
         page.goto(site + path)
         page.wait_for_load_state("load")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 import zlib
@@ -27,31 +28,75 @@ HOSTILE = [
 
 def tiny_png() -> bytes:
     """A valid 2x2 PNG without any imaging library."""
+
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     raw = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
-def add_entry(conn, slug, title, body, *, date="2021-01-24", tags=(), categories=("recap",),
-              aliases=(), draft=0, hidden=0, description="", toc=1, kind="weekly") -> int:
+def add_entry(
+    conn,
+    slug,
+    title,
+    body,
+    *,
+    date="2021-01-24",
+    tags=(),
+    categories=("recap",),
+    aliases=(),
+    draft=0,
+    hidden=0,
+    description="",
+    toc=1,
+    kind="weekly",
+) -> int:
     cur = conn.execute(
         "INSERT INTO entry (slug, title, kind, week, date, description, body, categories, tags, "
         "aliases, draft, hidden, toc, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (slug, title, kind, "2021-W03", date, description, body, json.dumps(list(categories)),
-         json.dumps(list(tags)), json.dumps(list(aliases)), draft, hidden, toc, NOW, NOW))
+        (
+            slug,
+            title,
+            kind,
+            "2021-W03",
+            date,
+            description,
+            body,
+            json.dumps(list(categories)),
+            json.dumps(list(tags)),
+            json.dumps(list(aliases)),
+            draft,
+            hidden,
+            toc,
+            NOW,
+            NOW,
+        ),
+    )
     return cur.lastrowid
 
 
 def add_bookmark(conn, url, title, *, tags=(), note="", added=NOW, entry_id=None) -> int:
     cur = conn.execute(
         "INSERT INTO bookmark (url, url_key, title, note, tags, added, updated) "
-        "VALUES (?,?,?,?,?,?,?)", (url, url, title, note, json.dumps(list(tags)), added, added))
+        "VALUES (?,?,?,?,?,?,?)",
+        (url, url, title, note, json.dumps(list(tags)), added, added),
+    )
     if entry_id:
-        conn.execute("INSERT INTO link (entry_id, bookmark_id, created) VALUES (?,?,?)",
-                     (entry_id, cur.lastrowid, NOW))
+        conn.execute(
+            "INSERT INTO link (entry_id, bookmark_id, created) VALUES (?,?,?)",
+            (entry_id, cur.lastrowid, NOW),
+        )
     return cur.lastrowid
 
 
@@ -59,47 +104,89 @@ def seed(root: Path, *, hostile: bool = False) -> None:
     """A small log: a weekly entry with links and a flagged run, an imported post with an image
     and an alias, a draft, a hidden post, an experiment with a README and a metric."""
     conn = recap_db.connect(root / "recap.db")
-    body = ("## Introduction\n\nThis week the zebracorn model learned to count.\n\n"
-            "## Style Transfer\n\nMore tuning.\n\n<!-- recap:links -->\n\n<!-- recap:runs -->\n\n"
-            "## Conclusion\n\nMore next week.\n")
+    body = (
+        "## Introduction\n\nThis week the zebracorn model learned to count.\n\n"
+        "## Style Transfer\n\nMore tuning.\n\n<!-- recap:links -->\n\n<!-- recap:runs -->\n\n"
+        "## Conclusion\n\nMore next week.\n"
+    )
     tags = ["unity", "fastai"] + (['<b id="injected3">tag</b>'] if hostile else [])
-    week = add_entry(conn, "weekly-recap-2021-w03", "Weekly Recap 3", body,
-                     tags=tags, description="What I did in week 3.")
-    add_bookmark(conn, "https://docs.fast.ai/tutorial.vision.html", "fastai vision tutorial",
-                 tags=["fastai", "ml"], note="keypoints scale to [-1, 1]", entry_id=week)
-    add_bookmark(conn, "https://www.unity.com/barracuda", "Barracuda docs", tags=["unity"],
-                 entry_id=week)
+    week = add_entry(
+        conn,
+        "weekly-recap-2021-w03",
+        "Weekly Recap 3",
+        body,
+        tags=tags,
+        description="What I did in week 3.",
+    )
+    add_bookmark(
+        conn,
+        "https://docs.fast.ai/tutorial.vision.html",
+        "fastai vision tutorial",
+        tags=["fastai", "ml"],
+        note="keypoints scale to [-1, 1]",
+        entry_id=week,
+    )
+    add_bookmark(
+        conn, "https://www.unity.com/barracuda", "Barracuda docs", tags=["unity"], entry_id=week
+    )
+    conn.execute("UPDATE link SET note = 'read the layer list' WHERE bookmark_id = 2")
     add_bookmark(conn, "https://example.org/untagged", "", entry_id=week)
     add_bookmark(conn, "https://example.org/not-linked", "Only on the links page", tags=["misc"])
     if hostile:
         for i, title in enumerate(HOSTILE):
-            add_bookmark(conn, f"https://evil.example/{i}", title, tags=[title],
-                         note=title, entry_id=week)
+            add_bookmark(
+                conn, f"https://evil.example/{i}", title, tags=[title], note=title, entry_id=week
+            )
         add_bookmark(conn, "javascript:window.__pwned=4", "js url", tags=["evil"], entry_id=week)
-    conn.execute("INSERT INTO experiment (name, folder, project, description) VALUES "
-                 "('pets', 'experiments/pets', 'fastai-unity', 'Pet breeds classifier')")
+    conn.execute(
+        "INSERT INTO experiment (name, folder, project, description) VALUES "
+        "('pets', 'experiments/pets', 'fastai-unity', 'Pet breeds classifier')"
+    )
     folder = root / "experiments" / "pets"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "README.md").write_text("# pets\n\nDoes a resnet18 beat the mean baseline?\n")
+    (folder / "README.md").write_text(
+        "# pets\n\nDoes a resnet18 beat the mean baseline?\n\nSee [the config](experiment.toml)"
+        " and ![a sample](samples/cat.png), or [fastai](https://docs.fast.ai/).\n"
+    )
     (folder / "experiment.toml").write_text("[metric]\nprimary = 'accuracy'\ndirection = 'max'\n")
     conn.execute(
         "INSERT INTO run (id, experiment_id, status, params, summary, started) VALUES "
         "('r-0001', 1, 'finished', ?, ?, ?)",
-        (json.dumps({"lr": 0.01, "bs": 8, "arch": "resnet18"}),
-         json.dumps({"accuracy": 0.912, "flags": {"sanity": "not better than the mean"}}), NOW))
-    conn.execute("INSERT INTO link (entry_id, run_id, created) VALUES (?, 'r-0001', ?)",
-                 (week, NOW))
+        (
+            json.dumps({"lr": 0.01, "bs": 8, "arch": "resnet18"}),
+            json.dumps({"accuracy": 0.912, "flags": {"sanity": "not better than the mean"}}),
+            NOW,
+        ),
+    )
+    conn.execute(
+        "INSERT INTO link (entry_id, run_id, created) VALUES (?, 'r-0001', ?)", (week, NOW)
+    )
+    conn.execute(
+        "INSERT INTO link (entry_id, experiment_id, created) VALUES (?, 1, ?)", (week, NOW)
+    )
     for step in range(6):
         for key, value in (("accuracy", 0.5 + step / 15), ("loss", 1.2 - step / 6)):
-            conn.execute("INSERT INTO metric (run_id, key, step, value, time) VALUES "
-                         "('r-0001', ?, ?, ?, ?)", (key, step, value, NOW))
-    imported = ("## Introduction\n\nIt's been a couple weeks.\n\n## Style Transfer Updates\n\n"
-                "![](./images/slow_style_transfer.png)\n\n"
-                "<!-- Cloudflare Web Analytics --><script defer src='https://static.cloudflare"
-                "insights.com/beacon.min.js'></script><!-- End Cloudflare Web Analytics -->\n")
-    add_entry(conn, "weekly-recap", "Weekly Recap", imported, date="2021-01-10",
-              aliases=["/Weekly-Recap-1/"], kind="imported", toc=0,
-              description="A summary of what I've been working on.")
+            conn.execute(
+                "INSERT INTO metric (run_id, key, step, value, time) VALUES ('r-0001', ?, ?, ?, ?)",
+                (key, step, value, NOW),
+            )
+    imported = (
+        "## Introduction\n\nIt's been a couple weeks.\n\n## Style Transfer Updates\n\n"
+        "![](./images/slow_style_transfer.png)\n\n"
+        "<!-- Cloudflare Web Analytics --><script defer src='https://static.cloudflare"
+        "insights.com/beacon.min.js'></script><!-- End Cloudflare Web Analytics -->\n"
+    )
+    add_entry(
+        conn,
+        "weekly-recap",
+        "Weekly Recap",
+        imported,
+        date="2021-01-10",
+        aliases=["/Weekly-Recap-1/", "/blog/"],
+        kind="imported",
+        toc=0,
+        description="A summary of what I've been working on.",
+    )
     media = root / "media" / "weekly-recap" / "images"
     media.mkdir(parents=True, exist_ok=True)
     (media / "slow_style_transfer.png").write_bytes(tiny_png())
@@ -133,18 +220,20 @@ def test_post_has_front_matter_links_runs_and_plot(log_root, cli):
     assert "zebracorn" in intro and "## Style Transfer" not in intro
     assert rest.lstrip().startswith("[TOC]")
     # Links grouped by (first) tag, untagged last, with domain and note escaped.
-    links = body[body.index("## Links"):body.index("## Runs")]
+    links = body[body.index("## Links") : body.index("## Runs")]
     assert links.index("### fastai") < links.index("### unity") < links.index("### Other")
     assert "[fastai vision tutorial](<https://docs.fast.ai/tutorial.vision.html>)" in links
-    assert "(unity\\.com)" in links and "keypoints scale to \\[\\-1, 1\\]" in links
+    assert "(unity\\.com) — read the layer list" in links
+    assert "keypoints scale to \\[\\-1, 1\\]" in links
     # The run table, the flag, the plot and the rerun command.
-    runs = body[body.index("## Runs"):]
+    runs = body[body.index("## Runs") :]
     assert "| [pets](../../../experiments/pets.md) | r\\-0001 | finished |" in runs
     assert "accuracy = 0\\.912" in runs
     assert '!!! warning "Run r-0001 was flagged"' in runs
     assert "**sanity**: not better than the mean" in runs
     assert "![Training curves of run r\\-0001](curves-r-0001.png)" in runs
     assert "recap rerun r-0001" in runs
+    assert "Experiments: [pets](../../../experiments/pets.md)" in runs
     png = log_root / "docs/blog/posts/weekly-recap-2021-w03/curves-r-0001.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Sections land at the markers, before the conclusion.
@@ -159,14 +248,21 @@ def test_imported_post_keeps_images_drops_scripts_and_redirects(log_root, cli):
     assert "![](./images/slow_style_transfer.png)" in text
     assert "[TOC]" not in text  # toc: false
     copied = log_root / "docs/blog/posts/weekly-recap/images/slow_style_transfer.png"
-    assert copied.read_bytes() == (log_root / "media/weekly-recap/images/"
-                                   "slow_style_transfer.png").read_bytes()
+    assert (
+        copied.read_bytes()
+        == (log_root / "media/weekly-recap/images/slow_style_transfer.png").read_bytes()
+    )
 
 
 def test_missing_image_becomes_a_note_with_a_warning(log_root, cli):
     conn = recap_db.connect(log_root / "recap.db")
-    add_entry(conn, "old", "Old", 'Text.\n\n![](./images/gone.png)\n\n<img src="pic.png" />\n\n'
-              "![remote](https://example.org/x.png)\n")
+    add_entry(
+        conn,
+        "old",
+        "Old",
+        'Text.\n\n![](./images/gone.png)\n\n<img src="pic.png" />\n\n'
+        "![remote](https://example.org/x.png)\n",
+    )
     conn.close()
     r = render(cli)
     assert "entry old: image(s) not found" in r.stderr and "./images/gone.png" in r.stderr
@@ -188,6 +284,8 @@ def test_experiment_and_links_pages(log_root, cli):
     render(cli)
     page = read(log_root, "docs/experiments/pets.md")
     assert "## Question" in page and "Does a resnet18 beat the mean baseline?" in page
+    assert "See the config (experiment\\.toml) and *(image not found: samples/cat\\.png)*" in page
+    assert "[fastai](https://docs.fast.ai/)" in page
     assert "\n# pets\n" in page and page.count("\n# ") == 1  # the README title is not repeated
     assert "![accuracy of the latest runs](pets/accuracy.png)" in page
     assert (log_root / "docs/experiments/pets/accuracy.png").stat().st_size > 0
@@ -277,14 +375,27 @@ def test_slug_and_names_cannot_escape(log_root, cli):
     conn = recap_db.connect(log_root / "recap.db")
     add_entry(conn, "../../../../escape", 'Title "quoted" <b>', "Body.\n")
     add_entry(conn, "/etc/passwd", "Two", "Body.\n")
+    add_entry(
+        conn, "three", "Three\n---\nhide: false\n---", "Body.\n", description='x"\nslug: evil'
+    )
     conn.execute("INSERT INTO experiment (name, folder) VALUES ('../../../x', '../../..')")
     conn.close()
     render(cli)
-    outside = [p for p in log_root.parent.rglob("*") if log_root not in p.parents
-               and p != log_root]
+    outside = [p for p in log_root.parent.rglob("*") if log_root not in p.parents and p != log_root]
     assert outside == []
     posts = sorted(p.name for p in (log_root / "docs/blog/posts").iterdir())
-    assert posts == ["escape", "etc-passwd"]
+    assert posts == ["escape", "etc-passwd", "three"]
+    three = read(log_root, "docs/blog/posts/three/three.md").split("---\n")
+    assert three[1].splitlines() == [
+        'title: "Three --- hide: false ---"',
+        'slug: "three"',
+        "date:",
+        "  created: 2021-01-24",
+        "  updated: 2021-01-25",
+        "categories:",
+        '  - "recap"',
+        'description: "x&quot; slug: evil"',
+    ]
     text = read(log_root, "docs/blog/posts/escape/escape.md")
     assert 'title: "Title &quot;quoted&quot; &lt;b&gt;"' in text
     assert (log_root / "docs/experiments/x.md").exists()
@@ -318,6 +429,7 @@ def test_publish_builds_strict_site_with_redirects(log_root, cli):
         fh.write('author = "Jane <b>Doe</b>"\n')
     r = cli("publish")
     assert r.exit_code == 0, r.output
+    assert "alias blog/index.md is a page of the site" in r.stderr
     site = log_root / "site"
     assert "site built in" in r.stdout
     post = site / "blog/2021/01/24/weekly-recap-2021-w03/index.html"
@@ -366,8 +478,10 @@ def test_serve_previews_drafts(log_root):
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "recap", "site", "serve", "--addr", f"127.0.0.1:{port}"],
-        env={**os.environ, "RECAP_ROOT": str(log_root)}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
+        env={**os.environ, "RECAP_ROOT": str(log_root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         url = f"http://127.0.0.1:{port}/blog/2021/01/24/secret-draft/"
         deadline, page = time.monotonic() + 90, None
@@ -399,12 +513,28 @@ def test_repository_site_builds_strict(tmp_path, monkeypatch):
 
     repo = Path(__file__).resolve().parent.parent
     monkeypatch.chdir(tmp_path)
-    cfg = load_config(config_file=str(repo / "mkdocs.yml"), site_dir=str(tmp_path / "site"),
-                      strict=True)
+    cfg = load_config(
+        config_file=str(repo / "mkdocs.yml"), site_dir=str(tmp_path / "site"), strict=True
+    )
     cfg.plugins.on_startup(command="build", dirty=False)
     try:
         build(cfg)
     finally:
-        cfg.plugins.on_shutdown()
+        with contextlib.suppress(FileNotFoundError):
+            cfg.plugins.on_shutdown()
     assert (tmp_path / "site/guide/site/index.html").exists()
     assert (tmp_path / "site/blog/index.html").exists()
+
+
+def test_lost_manifest_adopts_identical_files_only(log_root, cli):
+    seed(log_root)
+    render(cli)
+    (log_root / "docs/.recap-manifest.json").write_text("{not json")
+    (log_root / "docs/links.md").write_text("mine now\n")
+    r = render(cli)
+    # Files holding exactly what recap would write are recap's again; the changed one is not.
+    assert "0 files written" in r.stdout
+    assert "docs/links.md was not written by recap" in r.stderr
+    assert r.stderr.count("not written by recap") == 1 and "by hand" not in r.stderr
+    manifest = json.loads(read(log_root, "docs/.recap-manifest.json"))
+    assert POST.removeprefix("docs/") in manifest["files"] and "links.md" not in manifest["files"]

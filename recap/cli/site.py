@@ -14,8 +14,10 @@ def _report_render(result) -> None:
         typer.echo(f"warning: {line}", err=True)
     for line in result.warnings:
         typer.echo(f"warning: {line}", err=True)
-    typer.echo(f"rendered {result.posts} posts: {len(result.written)} files written, "
-               f"{len(result.removed)} removed, {result.unchanged} unchanged")
+    typer.echo(
+        f"rendered {result.posts} posts: {len(result.written)} files written, "
+        f"{len(result.removed)} removed, {result.unchanged} unchanged"
+    )
 
 
 @app.command("build")
@@ -30,8 +32,10 @@ def build_cmd(
     res = build(render_only=render_only)
     _report_render(res.render)
     if res.site_dir is not None:
-        typer.echo(f"site built in {res.site_dir} (render {res.render_s:.1f} s, "
-                   f"mkdocs {res.build_s:.1f} s)")
+        typer.echo(
+            f"site built in {res.site_dir} (render {res.render_s:.1f} s, "
+            f"mkdocs {res.build_s:.1f} s)"
+        )
 
 
 @app.command("serve")
@@ -59,8 +63,9 @@ def deploy_cmd(
     """Build, then push the site to a branch with mkdocs gh-deploy."""
     from recap.site.build import deploy
 
-    plan = deploy(dry_run=dry_run, message=message, remote_branch=branch, remote_name=remote,
-                  force=force)
+    plan = deploy(
+        dry_run=dry_run, message=message, remote_branch=branch, remote_name=remote, force=force
+    )
     what = f"{plan.site_dir} ({plan.files} files, {plan.size / 1e6:.1f} MB)"
     if plan.pushed:
         typer.echo(f"pushed {what} to branch {plan.branch} of {plan.remote}")

@@ -122,15 +122,24 @@ def _mkdocs_build(root: Path, redirects: dict[str, str], *, strict: bool = True)
             try:
                 mkdocs_build(cfg, dirty=False)
             finally:
-                cfg.plugins.on_shutdown()
+                # The blog plugin removes its temporary folder here; gone already is fine.
+                with contextlib.suppress(FileNotFoundError):
+                    cfg.plugins.on_shutdown()
         except (Abort, BuildError, ConfigurationError, PluginError) as exc:
-            raise RecapError(f"mkdocs build --strict failed: {' '.join(str(exc).split())} "
-                             "(the warnings above say why)") from exc
+            raise RecapError(
+                f"mkdocs build --strict failed: {' '.join(str(exc).split())} "
+                "(the warnings above say why)"
+            ) from exc
     return cfg
 
 
-def build(root: Path | None = None, *, render_only: bool = False, strict: bool = True,
-          progress: bool = True) -> BuildResult:
+def build(
+    root: Path | None = None,
+    *,
+    render_only: bool = False,
+    strict: bool = True,
+    progress: bool = True,
+) -> BuildResult:
     """Render the database into docs/ and run ``mkdocs build --strict``."""
     root = root or paths.log_root()
     t0 = time.perf_counter()
@@ -138,12 +147,19 @@ def build(root: Path | None = None, *, render_only: bool = False, strict: bool =
     t1 = time.perf_counter()
     if render_only:
         return BuildResult(result, None, t1 - t0, 0.0)
-    cfg = _mkdocs_build(root, result.redirects, strict=strict)
+    status = contextlib.nullcontext()
+    if progress:
+        from rich.console import Console
+
+        status = Console(stderr=True).status("mkdocs build --strict")
+    with status:
+        cfg = _mkdocs_build(root, result.redirects, strict=strict)
     return BuildResult(result, Path(cfg["site_dir"]), t1 - t0, time.perf_counter() - t1)
 
 
-def serve(root: Path | None = None, *, dev_addr: str = "127.0.0.1:8000",
-          open_browser: bool = False) -> None:
+def serve(
+    root: Path | None = None, *, dev_addr: str = "127.0.0.1:8000", open_browser: bool = False
+) -> None:
     """Render (drafts included) and serve a live preview until Ctrl-C."""
     root = root or paths.log_root()
     render_root(root, include_drafts=True)
@@ -153,8 +169,12 @@ def serve(root: Path | None = None, *, dev_addr: str = "127.0.0.1:8000",
 
     with _mkdocs_logging(), contextlib.chdir(root):
         try:
-            mkdocs_serve(config_file=str(root / "mkdocs.yml"), dev_addr=dev_addr,
-                         livereload=True, open_in_browser=open_browser)
+            mkdocs_serve(
+                config_file=str(root / "mkdocs.yml"),
+                dev_addr=dev_addr,
+                livereload=True,
+                open_in_browser=open_browser,
+            )
         except (Abort, ConfigurationError) as exc:
             raise RecapError(f"mkdocs serve: {' '.join(str(exc).split())}") from exc
 
@@ -169,9 +189,15 @@ class DeployPlan:
     pushed: bool
 
 
-def deploy(root: Path | None = None, *, dry_run: bool = False, message: str | None = None,
-           remote_branch: str | None = None, remote_name: str | None = None,
-           force: bool = False) -> DeployPlan:
+def deploy(
+    root: Path | None = None,
+    *,
+    dry_run: bool = False,
+    message: str | None = None,
+    remote_branch: str | None = None,
+    remote_name: str | None = None,
+    force: bool = False,
+) -> DeployPlan:
     """Build, then ``mkdocs gh-deploy`` the site to a branch (only describe it with dry_run)."""
     root = root or paths.log_root()
     result = build(root)
@@ -182,8 +208,14 @@ def deploy(root: Path | None = None, *, dry_run: bool = False, message: str | No
         cfg["remote_name"] = remote_name
     site = Path(cfg["site_dir"])
     files = [p for p in site.rglob("*") if p.is_file()]
-    plan = DeployPlan(site, len(files), sum(p.stat().st_size for p in files),
-                      cfg["remote_name"], cfg["remote_branch"], False)
+    plan = DeployPlan(
+        site,
+        len(files),
+        sum(p.stat().st_size for p in files),
+        cfg["remote_name"],
+        cfg["remote_branch"],
+        False,
+    )
     if dry_run:
         return plan
     from mkdocs.commands.gh_deploy import gh_deploy

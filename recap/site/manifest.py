@@ -22,10 +22,33 @@ MANIFEST = ".recap-manifest.json"
 
 @dataclass
 class Deferred:
-    """Content that is expensive to make (a plot): made only when ``key`` (its inputs) changed."""
+    """Content that is expensive to make (a plot): made only when ``key`` (its inputs) changed.
+
+    ``prepare()`` runs in this process (it may read the database) and returns a picklable job:
+    a module-level function and plain arguments, which several processes can run at once."""
 
     key: str
-    make: Callable[[], bytes]
+    prepare: Callable[[], tuple]
+
+
+def _run_job(job: tuple) -> bytes:
+    fn, *args = job
+    return fn(*args)
+
+
+def _make_all(jobs: list[tuple]) -> list[bytes]:
+    """Run the jobs, over forked worker processes when there are several (plots are CPU-bound)."""
+    import os
+    import sys
+
+    workers = min(len(jobs), os.cpu_count() or 1, 4)
+    if workers < 2 or len(jobs) < 4 or not sys.platform.startswith("linux"):
+        return [_run_job(job) for job in jobs]
+    import multiprocessing
+
+    # fork: the workers inherit the imported plotting modules instead of importing them again.
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(_run_job, jobs, chunksize=1)
 
 
 @dataclass
@@ -72,26 +95,41 @@ def sync(docs: Path, desired: dict[str, bytes | Deferred]) -> SyncResult:
     files: dict[str, str] = {}
     sources: dict[str, str] = {}
     result = SyncResult()
+    # Deferred content whose inputs changed is made first, all together.
+    pending = {}
+    for rel, data in desired.items():
+        if isinstance(data, Deferred):
+            target = docs / rel
+            known = old["files"].get(rel)
+            if (
+                known
+                and old["sources"].get(rel) == data.key
+                and target.is_file()
+                and sha256_file(target) == known
+            ):
+                continue
+            pending[rel] = data
+    made = dict(zip(pending, _make_all([d.prepare() for d in pending.values()]), strict=True))
+    inside = _Inside(docs)
     for rel in sorted(desired):
         data = desired[rel]
-        target = paths.inside(docs, docs / rel)
+        target = inside(rel)
         known = old["files"].get(rel)
-        on_disk = sha256_file(target) if target.is_file() else None
         if target.exists() and not target.is_file():
             result.skipped.append(f"docs/{rel} is not a file; left as is")
             continue
+        on_disk = sha256_file(target) if target.is_file() else None
         if isinstance(data, Deferred):
-            if on_disk is not None and on_disk == known and old["sources"].get(rel) == data.key:
+            if rel not in made:
                 files[rel], sources[rel] = known, data.key
                 result.unchanged += 1
                 continue
             sources[rel] = data.key
-            data = data.make()
+            data = made[rel]
         sha = hashlib.sha256(data).hexdigest()
         if on_disk is not None and on_disk not in (known, sha):
             why = "was changed by hand" if known else "was not written by recap"
-            result.skipped.append(f"docs/{rel} {why}; left as is (delete it to let recap "
-                                  "write it)")
+            result.skipped.append(f"docs/{rel} {why}; left as is (delete it to let recap write it)")
             sources.pop(rel, None)
             continue
         if on_disk == sha:
@@ -118,6 +156,23 @@ def sync(docs: Path, desired: dict[str, bytes | Deferred]) -> SyncResult:
     manifest = {"version": 1, "files": files, "sources": sources}
     write_if_changed(docs / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return result
+
+
+class _Inside:
+    """paths.inside() for many files: each folder is resolved once, not each file."""
+
+    def __init__(self, docs: Path):
+        self.docs = docs
+        self.ok: set[str] = set()
+
+    def __call__(self, rel: str) -> Path:
+        parent, _, name = rel.rpartition("/")
+        target = self.docs / rel
+        if parent in self.ok and name not in ("", ".", "..") and not target.is_symlink():
+            return target
+        target = paths.inside(self.docs, target)
+        self.ok.add(parent)
+        return target
 
 
 def _prune(docs: Path, folder: Path) -> None:

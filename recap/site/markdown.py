@@ -8,6 +8,7 @@ descriptions from the database) is untrusted and goes through :mod:`recap.markup
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -82,6 +83,23 @@ def missing_images(body: str, exists) -> tuple[str, list[str]]:
     body = MD_IMAGE.sub(lambda m: check(m, m.group(2)), body)
     body = HTML_IMAGE.sub(lambda m: check(m, m.group(1)), body)
     return body, missing
+
+
+MD_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def unlink_local(body: str) -> str:
+    """Links to local files become their text and the path (an experiment README's links to
+    files of its folder, which are not part of the site, would fail the strict build)."""
+
+    def fix(m):
+        ref = m.group(2)
+        if local_ref(ref) is None:
+            return m.group(0)
+        return f"{m.group(1)} ({inline(ref, 200)})"
+
+    body, _ = missing_images(body, lambda ref: False)
+    return MD_LINK.sub(fix, body)
 
 
 def strip_scripts(body: str) -> str:
@@ -159,8 +177,8 @@ def add_excerpt_break(body: str) -> str:
                 break
         if at is None:
             return body if not seen_text else body.rstrip("\n") + f"\n\n{MORE}\n"
-    return "\n".join(lines[:at]).rstrip("\n") + f"\n\n{MORE}\n\n" + "\n".join(lines[at:]).lstrip(
-        "\n"
+    return (
+        "\n".join(lines[:at]).rstrip("\n") + f"\n\n{MORE}\n\n" + "\n".join(lines[at:]).lstrip("\n")
     )
 
 
@@ -198,19 +216,28 @@ def links_section(bookmarks: list, *, heading: bool = True) -> str:
     out = ["## Links", ""] if heading else []
     for tag in sorted(groups, key=lambda t: (t == "", t.lower())):
         out += [f"### {inline(tag) if tag else 'Other'}", ""]
-        out += [bookmark_line(b) for b in groups[tag]]
+        # The note written when linking it to this entry wins over the bookmark's own.
+        out += [
+            _bookmark_line(b["url"], b["title"], b["link_note"] or b["note"]) for b in groups[tag]
+        ]
         out.append("")
     return "\n".join(out)
 
 
 def bookmark_line(b) -> str:
-    parts = [link(b["title"] or b["url"], b["url"])]
-    dom = domain(b["url"])
+    return _bookmark_line(b["url"], b["title"], b["note"])
+
+
+@functools.lru_cache(maxsize=20_000)
+def _bookmark_line(url: str, title: str, note: str) -> str:
+    # Cached: a bookmark appears in a post and under each of its tags on the links page.
+    parts = [link(title or url, url)]
+    dom = domain(url)
     if dom:
         parts.append(f"({dom})")
     line = "- " + " ".join(parts)
-    if b["note"]:
-        line += " — " + inline(b["note"])
+    if note:
+        line += " — " + inline(note)
     return line
 
 

@@ -48,8 +48,9 @@ class _Experiment:
     project: str
 
 
-def render(root: Path, conn: sqlite3.Connection, *, include_drafts: bool = False,
-           progress=None) -> RenderResult:
+def render(
+    root: Path, conn: sqlite3.Connection, *, include_drafts: bool = False, progress=None
+) -> RenderResult:
     """Write the generated Markdown (and plots, copied images) into ``root/docs``."""
     docs = paths.docs_dir(root)
     files: dict[str, bytes | Deferred] = {}
@@ -65,15 +66,24 @@ def render(root: Path, conn: sqlite3.Connection, *, include_drafts: bool = False
 
     where = "WHERE hidden = 0" + ("" if include_drafts else " AND draft = 0")
     entries = conn.execute(f"SELECT * FROM entry {where} ORDER BY date, id").fetchall()
-    bookmarks = _by_entry(conn.execute(
-        "SELECT l.entry_id, l.note AS link_note, b.* FROM link l "
-        "JOIN bookmark b ON b.id = l.bookmark_id ORDER BY b.added DESC, b.id DESC"))
-    runs = _by_entry(conn.execute(
-        "SELECT l.entry_id, r.* FROM link l JOIN run r ON r.id = l.run_id "
-        "ORDER BY r.started, r.id"))
-    exp_links = _by_entry(conn.execute(
-        "SELECT l.entry_id, l.experiment_id FROM link l WHERE l.experiment_id IS NOT NULL "
-        "ORDER BY l.id"))
+    bookmarks = _by_entry(
+        conn.execute(
+            "SELECT l.entry_id, l.note AS link_note, b.* FROM link l "
+            "JOIN bookmark b ON b.id = l.bookmark_id ORDER BY b.added DESC, b.id DESC"
+        )
+    )
+    runs = _by_entry(
+        conn.execute(
+            "SELECT l.entry_id, r.* FROM link l JOIN run r ON r.id = l.run_id "
+            "ORDER BY r.started, r.id"
+        )
+    )
+    exp_links = _by_entry(
+        conn.execute(
+            "SELECT l.entry_id, l.experiment_id FROM link l WHERE l.experiment_id IS NOT NULL "
+            "ORDER BY l.id"
+        )
+    )
 
     used: set[str] = set()
     track = progress(len(entries)) if progress and len(entries) > 50 else None
@@ -84,34 +94,60 @@ def render(root: Path, conn: sqlite3.Connection, *, include_drafts: bool = False
         used.add(name)
         folder = f"{POSTS}/{name}"
         post_path = f"{folder}/{name}.md"
-        text = _post(conn, entry, name, bookmarks.get(entry["id"], []), runs.get(entry["id"], []),
-                     [experiments[r["experiment_id"]] for r in exp_links.get(entry["id"], [])
-                      if r["experiment_id"] in experiments],
-                     experiments, allowed, warnings, bool(author), files, folder, metric_keys)
+        text = _post(
+            conn,
+            entry,
+            name,
+            bookmarks.get(entry["id"], []),
+            runs.get(entry["id"], []),
+            [
+                experiments[r["experiment_id"]]
+                for r in exp_links.get(entry["id"], [])
+                if r["experiment_id"] in experiments
+            ],
+            experiments,
+            allowed,
+            warnings,
+            bool(author),
+            files,
+            folder,
+            metric_keys,
+        )
         _copy_media(root, entry["slug"], folder, files, warnings)
         text, missing = md.missing_images(
-            text, lambda ref, f=folder: _resolves(docs, f, ref, files))
+            text, lambda ref, f=folder: _resolves(docs, f, ref, files)
+        )
         if missing:
-            warnings.append(f"entry {entry['slug']}: image(s) not found, shown as a note: "
-                            + ", ".join(missing) + f" (put them in media/{entry['slug']}/)")
+            warnings.append(
+                f"entry {entry['slug']}: image(s) not found, shown as a note: "
+                + ", ".join(missing)
+                + f" (put them in media/{entry['slug']}/)"
+            )
         files[post_path] = text.encode()
-        for alias in _json_list(entry["aliases"]) + ([entry["permalink"]]
-                                                    if entry["permalink"] else []):
+        for alias in _json_list(entry["aliases"]) + (
+            [entry["permalink"]] if entry["permalink"] else []
+        ):
             key = _redirect_key(str(alias))
             if key is None:
-                warnings.append(f"entry {entry['slug']}: alias {alias!r} is not a usable path; "
-                                "no redirect made")
+                warnings.append(
+                    f"entry {entry['slug']}: alias {alias!r} is not a usable path; no redirect made"
+                )
             elif key != post_path:
                 redirects.setdefault(key, post_path)
         if track:
             track()
 
     if any(_json_list(e["tags"]) for e in entries):
-        files[TAGS_PAGE] = (md.front_matter({"title": "Tags"})
-                            + "# Tags\n\nPosts by tag.\n\n<!-- material/tags -->\n").encode()
+        files[TAGS_PAGE] = (
+            md.front_matter({"title": "Tags"})
+            + "# Tags\n\nPosts by tag.\n\n<!-- material/tags -->\n"
+        ).encode()
     if bookmarks or conn.execute("SELECT 1 FROM bookmark LIMIT 1").fetchone():
         files[LINKS_PAGE] = _links_page(conn).encode()
 
+    for key in [k for k in redirects if k in files or (docs / k).exists()]:
+        warnings.append(f"alias {key} is a page of the site; no redirect made over it")
+        del redirects[key]
     result = RenderResult(**vars(sync(docs, files)), posts=len(entries), redirects=redirects)
     result.warnings[:0] = warnings
     return result
@@ -119,15 +155,31 @@ def render(root: Path, conn: sqlite3.Connection, *, include_drafts: bool = False
 
 # -- posts -------------------------------------------------------------------------------------
 
-def _post(conn, entry, name, bookmarks, runs, linked_exps, experiments, allowed, warnings,
-          with_author, files, folder, metric_keys) -> str:
+
+def _post(
+    conn,
+    entry,
+    name,
+    bookmarks,
+    runs,
+    linked_exps,
+    experiments,
+    allowed,
+    warnings,
+    with_author,
+    files,
+    folder,
+    metric_keys,
+) -> str:
     created = _date(entry["date"]) or _date(entry["created"]) or date(1970, 1, 1)
     updated = _date(entry["updated"])
     cats = []
     for cat in _json_list(entry["categories"]):
         if allowed is not None and cat not in allowed:
-            warnings.append(f"entry {entry['slug']}: category {cat!r} is not in the allowed "
-                            "categories (mkdocs.yml); left out")
+            warnings.append(
+                f"entry {entry['slug']}: category {cat!r} is not in the allowed "
+                "categories (mkdocs.yml); left out"
+            )
         elif cat not in cats:
             cats.append(str(cat))
     meta: dict = {"title": md.attr_text(entry["title"]) or name, "slug": name}
@@ -151,30 +203,50 @@ def _post(conn, entry, name, bookmarks, runs, linked_exps, experiments, allowed,
     body = md.strip_scripts(entry["body"] or "").replace("\r\n", "\n")
     # The excerpt is the user's introduction: find it before generated sections are added.
     body = md.add_excerpt_break(body)
-    links = md.links_section(bookmarks, heading=not md._heading_before(body, LINKS_MARKER,
-                                                                        "link"))
+    links = md.links_section(bookmarks, heading=not md._heading_before(body, LINKS_MARKER, "link"))
     body = md.place(body, LINKS_MARKER, links)
-    section = _runs_section(conn, runs, linked_exps, experiments, files, folder, metric_keys,
-                            heading=not md._heading_before(body, RUNS_MARKER, "run"))
+    section = _runs_section(
+        conn,
+        runs,
+        linked_exps,
+        experiments,
+        files,
+        folder,
+        metric_keys,
+        heading=not md._heading_before(body, RUNS_MARKER, "run"),
+    )
     body = md.place(body, RUNS_MARKER, section)
     if entry["toc"]:
         body = md.add_toc(body)
     return md.front_matter(meta) + body.strip("\n") + "\n"
 
 
-def _runs_section(conn, runs, linked_exps, experiments, files, folder, metric_keys, *,
-                  heading: bool) -> str:
+def _runs_section(
+    conn, runs, linked_exps, experiments, files, folder, metric_keys, *, heading: bool
+) -> str:
     if not runs and not linked_exps:
         return ""
     out = ["## Runs", ""] if heading else []
     if runs:
-        out += ["| Experiment | Run | Status | Key params | Primary metric |",
-                "|---|---|---|---|---|"]
+        out += [
+            "| Experiment | Run | Status | Key params | Primary metric |",
+            "|---|---|---|---|---|",
+        ]
         for r in runs:
             exp = experiments.get(r["experiment_id"])
-            out.append("| " + " | ".join([
-                _exp_link(exp, "../../../"), md.inline(r["id"], 80), md.inline(r["status"]),
-                md.params_text(md.json_dict(r["params"])), _primary_text(r, exp)]) + " |")
+            out.append(
+                "| "
+                + " | ".join(
+                    [
+                        _exp_link(exp, "../../../"),
+                        md.inline(r["id"], 80),
+                        md.inline(r["status"]),
+                        md.params_text(md.json_dict(r["params"])),
+                        _primary_text(r, exp),
+                    ]
+                )
+                + " |"
+            )
         out.append("")
         for r in runs:
             rid = md.inline(r["id"], 80)
@@ -218,45 +290,52 @@ def _run_plot(conn, run, files, folder, metric_keys) -> str | None:
         return None
     fname = f"curves-{md.safe_name(run['id'], 'run')}.png"
 
-    files[f"{folder}/{fname}"] = Deferred(_fingerprint(run["id"], keys),
-                                          lambda: _draw_run(conn, run["id"]))
+    files[f"{folder}/{fname}"] = Deferred(
+        _fingerprint(run["id"], keys), lambda: _run_series(conn, run["id"])
+    )
     return fname
 
 
-def _draw_run(conn, run_id: str) -> bytes:
+def _run_series(conn, run_id: str) -> tuple:
     from recap.site.plots import curves_png
 
     series: dict[str, list[tuple[float, float]]] = {}
     rows = conn.execute(
         "SELECT key, step, epoch, value FROM metric WHERE run_id = ? ORDER BY key, step, id",
-        (run_id,))
+        (run_id,),
+    )
     for i, row in enumerate(rows):
-        x = row["step"] if row["step"] is not None else (row["epoch"] if row["epoch"] is not None
-                                                         else i)
+        x = (
+            row["step"]
+            if row["step"] is not None
+            else (row["epoch"] if row["epoch"] is not None else i)
+        )
         series.setdefault(str(row["key"])[:40], []).append((x, row["value"]))
-    return curves_png(series, f"run {run_id}")
+    return (curves_png, series, f"run {run_id}")
 
 
-def _draw_experiment(conn, run_ids: list[str], key: str, name: str) -> bytes:
+def _experiment_series(conn, run_ids: list[str], key: str, name: str) -> bytes:
     from recap.site.plots import curves_png
 
     series: dict[str, list[tuple[float, float]]] = {}
     for run_id in run_ids:
         rows = conn.execute(
             "SELECT step, epoch, value FROM metric WHERE run_id = ? AND key = ? ORDER BY step, id",
-            (run_id, key)).fetchall()
+            (run_id, key),
+        ).fetchall()
         pts = [(r["step"] if r["step"] is not None else i, r["value"]) for i, r in enumerate(rows)]
         if pts:
             series[str(run_id)[:40]] = pts
-    return curves_png(series, f"{name}: {key}")
+    return (curves_png, series, f"{name}: {key}")
 
 
 def _metric_fingerprints(conn) -> dict[str, list]:
     """Per run, a cheap summary of its metric rows: a plot is redrawn only when this changes."""
     out: dict[str, list] = {}
     for row in conn.execute(
-            "SELECT run_id, key, count(*), max(id), total(value) FROM metric "
-            "GROUP BY run_id, key ORDER BY run_id, key"):
+        "SELECT run_id, key, count(*), max(id), total(value) FROM metric "
+        "GROUP BY run_id, key ORDER BY run_id, key"
+    ):
         out.setdefault(row[0], []).append(list(row)[1:])
     return out
 
@@ -270,6 +349,7 @@ def _fingerprint(*parts) -> str:
 
 # -- experiments -------------------------------------------------------------------------------
 
+
 def _experiments(root, conn, files, metric_keys) -> dict[int, _Experiment]:
     exps: dict[int, _Experiment] = {}
     used: set[str] = set()
@@ -281,8 +361,15 @@ def _experiments(root, conn, files, metric_keys) -> dict[int, _Experiment]:
         spec, readme = _experiment_files(root, row["folder"])
         metric = spec.get("metric") if isinstance(spec.get("metric"), dict) else {}
         exps[row["id"]] = _Experiment(
-            row["id"], row["name"], f"{EXPERIMENTS}/{name}.md", str(metric.get("primary", "")),
-            str(metric.get("direction", "")), readme, row["description"], row["project"])
+            row["id"],
+            row["name"],
+            f"{EXPERIMENTS}/{name}.md",
+            str(metric.get("primary", "")),
+            str(metric.get("direction", "")),
+            readme,
+            row["description"],
+            row["project"],
+        )
     for exp in exps.values():
         files[exp.page] = _experiment_page(conn, exp, files, metric_keys).encode()
     if exps:
@@ -318,20 +405,29 @@ def _question(readme: str) -> str:
         if not mask[i] and line.startswith("#"):
             line = "#" + line if line.startswith("##") else "##" + line
         out.append(line)
-    return "\n".join(out).strip("\n")
+    return md.unlink_local("\n".join(out).strip("\n"))
 
 
 def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
-    runs = conn.execute("SELECT * FROM run WHERE experiment_id = ? ORDER BY started DESC, id DESC "
-                        f"LIMIT {LATEST_RUNS}", (exp.id,)).fetchall()
-    out = [md.front_matter({"title": md.attr_text(exp.name)}).rstrip("\n"), "",
-           f"# {md.inline(exp.name, 120)}", ""]
+    runs = conn.execute(
+        "SELECT * FROM run WHERE experiment_id = ? ORDER BY started DESC, id DESC "
+        f"LIMIT {LATEST_RUNS}",
+        (exp.id,),
+    ).fetchall()
+    out = [
+        md.front_matter({"title": md.attr_text(exp.name)}).rstrip("\n"),
+        "",
+        f"# {md.inline(exp.name, 120)}",
+        "",
+    ]
     facts = []
     if exp.project:
         facts.append(f"Project: {md.inline(exp.project)}")
     if exp.primary:
-        facts.append(f"primary metric: {md.inline(exp.primary)}"
-                     + (f" ({md.inline(exp.direction)})" if exp.direction else ""))
+        facts.append(
+            f"primary metric: {md.inline(exp.primary)}"
+            + (f" ({md.inline(exp.direction)})" if exp.direction else "")
+        )
     if facts:
         out += ["; ".join(facts) + ".", ""]
     if exp.description:
@@ -341,10 +437,19 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
     if runs:
         out += ["| Run | Status | Started | Key params | Primary metric |", "|---|---|---|---|---|"]
         for r in runs:
-            out.append("| " + " | ".join([
-                md.inline(r["id"], 80), md.inline(r["status"]),
-                md.inline((r["started"] or "")[:16].replace("T", " ")),
-                md.params_text(md.json_dict(r["params"])), _primary_text(r, exp)]) + " |")
+            out.append(
+                "| "
+                + " | ".join(
+                    [
+                        md.inline(r["id"], 80),
+                        md.inline(r["status"]),
+                        md.inline((r["started"] or "")[:16].replace("T", " ")),
+                        md.params_text(md.json_dict(r["params"])),
+                        _primary_text(r, exp),
+                    ]
+                )
+                + " |"
+            )
         out.append("")
         for r in runs:
             flags = md.flags_block(r["id"], md.json_dict(r["summary"]))
@@ -352,16 +457,24 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
                 out += [flags]
     else:
         out += ["No runs yet.", ""]
-    plotted = [r["id"] for r in runs[:PLOTTED_RUNS]
-               if any(k[0] == exp.primary for k in metric_keys.get(r["id"], []))]
+    plotted = [
+        r["id"]
+        for r in runs[:PLOTTED_RUNS]
+        if any(k[0] == exp.primary for k in metric_keys.get(r["id"], []))
+    ]
     if exp.primary and plotted:
         stem = exp.page.rsplit("/", 1)[1][:-3]
         rel = f"{EXPERIMENTS}/{stem}/{md.safe_name(exp.primary, 'metric')}.png"
         key = _fingerprint(exp.primary, [(rid, metric_keys.get(rid)) for rid in plotted])
-        files[rel] = Deferred(key, lambda ids=plotted, k=exp.primary, n=exp.name:
-                              _draw_experiment(conn, ids, k, n))
-        out += ["## Metric", "", f"![{md.inline(exp.primary)} of the latest runs]"
-                f"({rel.split('/', 1)[1]})", ""]
+        files[rel] = Deferred(
+            key, lambda ids=plotted, k=exp.primary, n=exp.name: _experiment_series(conn, ids, k, n)
+        )
+        out += [
+            "## Metric",
+            "",
+            f"![{md.inline(exp.primary)} of the latest runs]({rel.split('/', 1)[1]})",
+            "",
+        ]
     out += ["## How to rerun", "", "```bash"]
     if md.RUN_ID.match(exp.name):
         out.append(f"recap exp run {exp.name}")
@@ -373,34 +486,57 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
 
 def _experiments_index(conn, exps: dict[int, _Experiment]) -> str:
     counts = dict(conn.execute("SELECT experiment_id, count(*) FROM run GROUP BY experiment_id"))
-    out = [md.front_matter({"title": "Experiments"}).rstrip("\n"), "", "# Experiments", "",
-           "| Experiment | Project | Runs | Description |", "|---|---|---|---|"]
+    out = [
+        md.front_matter({"title": "Experiments"}).rstrip("\n"),
+        "",
+        "# Experiments",
+        "",
+        "| Experiment | Project | Runs | Description |",
+        "|---|---|---|---|",
+    ]
     for exp in sorted(exps.values(), key=lambda e: e.name.lower()):
-        out.append("| " + " | ".join([
-            f"[{md.inline(exp.name, 80)}]({exp.page.rsplit('/', 1)[1]})",
-            md.inline(exp.project), str(counts.get(exp.id, 0)),
-            md.inline(exp.description, 160)]) + " |")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    f"[{md.inline(exp.name, 80)}]({exp.page.rsplit('/', 1)[1]})",
+                    md.inline(exp.project),
+                    str(counts.get(exp.id, 0)),
+                    md.inline(exp.description, 160),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(out) + "\n"
 
 
 # -- links page --------------------------------------------------------------------------------
 
+
 def _links_page(conn) -> str:
     groups: dict[str, list[str]] = {}
-    for b in conn.execute("SELECT url, title, note, tags FROM bookmark "
-                          "ORDER BY added DESC, id DESC"):
+    for b in conn.execute(
+        "SELECT url, title, note, tags FROM bookmark ORDER BY added DESC, id DESC"
+    ):
         line = md.bookmark_line(b)
         tags = sorted({str(t) for t in _json_list(b["tags"]) if str(t).strip()})
         for tag in tags or [""]:
             groups.setdefault(tag, []).append(line)
-    out = [md.front_matter({"title": "Links"}).rstrip("\n"), "", "# Links", "",
-           "Every bookmark, by tag, newest first.", ""]
+    out = [
+        md.front_matter({"title": "Links"}).rstrip("\n"),
+        "",
+        "# Links",
+        "",
+        "Every bookmark, by tag, newest first.",
+        "",
+    ]
     for tag in sorted(groups, key=lambda t: (t == "", t.lower())):
         out += [f"## {md.inline(tag) if tag else 'Untagged'}", "", *groups[tag], ""]
     return "\n".join(out)
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
 
 def _by_entry(rows) -> dict[int, list]:
     out: dict[int, list] = {}
@@ -504,11 +640,21 @@ def _author(root: Path, docs: Path) -> str:
     if not name:
         return ""
     initial = html_initial(name)
-    avatar = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E"
-              "%3Crect width='32' height='32' fill='%23607d8b'/%3E%3Ctext x='16' y='22' "
-              f"font-size='18' text-anchor='middle' fill='white'%3E{initial}%3C/text%3E%3C/svg%3E")
-    return md.front_matter({"authors": {AUTHOR_ID: {
-        "name": md.attr_text(name), "description": "", "avatar": avatar}}}).strip("-\n") + "\n"
+    avatar = (
+        "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E"
+        "%3Crect width='32' height='32' fill='%23607d8b'/%3E%3Ctext x='16' y='22' "
+        f"font-size='18' text-anchor='middle' fill='white'%3E{initial}%3C/text%3E%3C/svg%3E"
+    )
+    return (
+        md.front_matter(
+            {
+                "authors": {
+                    AUTHOR_ID: {"name": md.attr_text(name), "description": "", "avatar": avatar}
+                }
+            }
+        ).strip("-\n")
+        + "\n"
+    )
 
 
 def html_initial(name: str) -> str:
