@@ -1,4 +1,4 @@
-"""Run every benchmark (bench_*.py) in turn; each prints its ratios and writes build/bench/*.json."""
+"""Run every benchmark (bench_*.py); each prints its ratios and writes build/bench/*.json."""
 
 import subprocess
 import sys

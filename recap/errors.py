@@ -1,4 +1,5 @@
-"""Typed errors. The library raises these; only the CLI edge turns them into one line and an exit code."""
+"""Typed errors. The library raises these; only the CLI edge turns them into one line and an
+exit code."""
 
 
 class RecapError(Exception):

@@ -27,7 +27,7 @@ def atomic_write(path: Path, data: str | bytes, encoding: str = "utf-8") -> None
 
 
 def write_if_changed(path: Path, data: str | bytes) -> bool:
-    """Atomically write ``data`` unless the file already holds exactly that. Returns True if written."""
+    """Atomically write ``data`` unless the file already holds exactly that; True if written."""
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:

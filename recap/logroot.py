@@ -1,4 +1,4 @@
-"""``recap init``: make a new log root (mkdocs.yml, docs/, experiments/, recap.toml, the database)."""
+"""``recap init``: a new log root (mkdocs.yml, docs/, experiments/, recap.toml, the database)."""
 
 from __future__ import annotations
 

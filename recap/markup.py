@@ -11,21 +11,31 @@ import html
 import re
 from urllib.parse import urlsplit
 
-# Characters that start Markdown structure anywhere in a line (links, emphasis, code, attr lists,
-# tables, html) and at the start of one (headings, lists, quotes, front matter, excerpt markers).
-_INLINE = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>:=&\"'$^])")
+# Exactly the characters Python-Markdown (with the tables extension) treats as escapable: a
+# backslash before any other character would be shown literally on the page.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>])")
 _WS = re.compile(r"\s+")
 SAFE_SCHEMES = {"http", "https", "mailto"}
+# Image references in Markdown and in raw HTML (imported posts use both).
+MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+HTML_IMAGE = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"'][^>]*>", re.I)
 
 
 def text(value: str | None, limit: int | None = 300) -> str:
-    """One line of untrusted text as inert Markdown: no HTML, no links, no structure."""
-    value = _WS.sub(" ", value or "").strip()
+    """One line of untrusted text as inert Markdown: HTML entity-escaped (so no tag can open),
+    then every Markdown-structure character backslash-escaped. No links, no structure."""
+    value = _WS.sub(" ", str(value or "")).strip()
     if limit and len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"
-    # Escape HTML first (so '<' can never open a tag), then the Markdown punctuation.
-    value = html.escape(value, quote=True)
-    return _INLINE.sub(lambda m: "\\" + m.group(1) if m.group(1) not in "&" else "&", value)
+    # quote=False: quotes are harmless in text, and '&#x27;' would be broken by escaping '#'.
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
+
+
+def local_ref(ref: str) -> str | None:
+    """A relative reference to a local file ('./images/x.png'), without its query or anchor."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", ref) or ref.startswith(("/", "#", "//")):
+        return None
+    return ref.split("#", 1)[0].split("?", 1)[0] or None
 
 
 def url(value: str | None) -> str | None:
@@ -46,7 +56,7 @@ def url(value: str | None) -> str | None:
 
 
 def link(title: str | None, href: str | None) -> str:
-    """``[title](href)`` with both parts made safe; plain escaped text when the URL is not safe."""
+    """``[title](<href>)``, both parts made safe; plain escaped text when the URL is unsafe."""
     label = text(title or href or "")
     safe = url(href)
     return f"[{label}](<{safe}>)" if safe else label

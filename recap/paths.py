@@ -86,7 +86,7 @@ def config_path(root: Path | None = None) -> Path:
 
 
 def inside(root: Path, candidate: Path) -> Path:
-    """``candidate`` resolved, or InvalidInput when it escapes ``root`` (no writes outside owned folders)."""
+    """``candidate`` resolved, or InvalidInput when it escapes ``root`` (no writes outside)."""
     from recap.errors import InvalidInput
 
     resolved = candidate.resolve()

@@ -205,7 +205,7 @@ def test_list_filters_and_json(cli, db):
     r = cli("bookmark", "list", "--unread")
     assert "Crème brûlée" in r.stdout and "ONNX" not in r.stdout
     r = cli("bookmark", "list", "--week", "2021-W99")
-    assert r.exit_code == 2 and "not an ISO week" in r.stderr
+    assert r.exit_code == 2 and "is not a week of 2021" in r.stderr
 
 
 def test_search_ranked_unicode_and_malformed(cli, db):

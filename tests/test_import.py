@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED
 
 DATA = Path(__file__).parent / "data"

@@ -57,12 +57,12 @@ def test_links_markdown_groups_by_tag_and_escapes_untrusted_text(db):
         "## Links\n\n"
         "### pose\n\n"
         "- [Pose \\*transformers\\*](<https://www.arxiv.org/abs/1>) (arxiv\\.org): "
-        "read \\[this\\]\\(javascript\\:alert\\(1\\)\\)\n"
+        "read \\[this\\]\\(javascript:alert\\(1\\)\\)\n"
         "- [Second pose link](<https://pose.example/2>) (pose\\.example)\n\n"
         "### unity\n\n"
         "- [&lt;b&gt;ONNX&lt;/b&gt; in Unity](<https://unity.example/onnx>) (unity\\.example)\n\n"
         "### Untagged\n\n"
-        "- [https\\://plain\\.example/x](<https://plain.example/x>) (plain\\.example): "
+        "- [https://plain\\.example/x](<https://plain.example/x>) (plain\\.example): "
         "no tags, no title\n"
     )
     assert "<b>" not in md and "](javascript" not in md

@@ -5,30 +5,13 @@ from typing import Annotated
 
 import typer
 
+from recap.cli.output import print_json, print_table
+
 app = typer.Typer(
     help="Bookmarks: capture, find, tidy, import, export and check links.", no_args_is_help=True
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _json(obj) -> None:
-    """print_json, flushed: the in-process test runner reads stdout without closing it."""
-    import sys
-
-    from recap.cli.output import print_json
-
-    print_json(obj)
-    sys.stdout.flush()
-
-
-def _table(*args, **kw) -> None:
-    import sys
-
-    from recap.cli.output import print_table
-
-    print_table(*args, **kw)
-    sys.stdout.flush()
 
 
 def _conn():
@@ -41,9 +24,9 @@ def _print_rows(rows, json_: bool, empty: str = "no bookmarks") -> None:
     from recap.links.store import as_dict, tags_of
 
     if json_:
-        _json([as_dict(r) for r in rows])
+        print_json([as_dict(r) for r in rows])
         return
-    _table(
+    print_table(
         ["id", "added", "title", "url", "tags"],
         [
             (r["id"], r["added"][:10], r["title"] or "-", r["url"], ",".join(tags_of(r)))
@@ -96,7 +79,7 @@ def add_cmd(
             f"warning: could not fetch the page ({res['fetch_error']}); saved as given", err=True
         )
     if json_:
-        _json({"status": res["status"], **res["bookmark"]})
+        print_json({"status": res["status"], **res["bookmark"]})
         return
     b = res["bookmark"]
     what = (
@@ -133,7 +116,7 @@ def list_cmd(
         limit=limit,
     )
     if broken and not json_:
-        _table(
+        print_table(
             ["id", "status", "url", "checked"],
             [
                 (
@@ -189,7 +172,7 @@ def edit_cmd(
         archived=archive,
     )
     if json_:
-        _json(as_dict(row))
+        print_json(as_dict(row))
     else:
         typer.echo(f"updated {row['id']}: {row['title'] or row['url']}")
 
@@ -234,7 +217,7 @@ def dupes_cmd(
     conn = _conn()
     groups = dupes(conn)
     if json_ and not merge:
-        _json([[as_dict(r) for r in g] for g in groups])
+        print_json([[as_dict(r) for r in g] for g in groups])
         return
     if not groups:
         typer.echo("no near-duplicates")
@@ -270,7 +253,7 @@ def import_cmd(
     with bar:
         rep = import_file(_conn(), file, format, tags=tag or [], progress=update)
     if json_:
-        _json(rep)
+        print_json(rep)
         return
     typer.echo(
         f"{rep['file']} ({rep['format']}): read {rep['read']}, added {rep['added']}, "
@@ -319,7 +302,7 @@ def check_cmd(
         results = check_links(_conn(), ids=id, per_host=per_host, timeout=timeout, progress=update)
     bad = [r for r in results if not r["ok"]]
     if json_:
-        _json(results)
+        print_json(results)
     else:
         for r in bad:
             typer.echo(f"{r['id']}: {r['status'] or r['error']} {r['url']}")

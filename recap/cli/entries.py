@@ -75,7 +75,8 @@ def new(
     extra = ""
     if created and (linked["bookmarks"] or linked["runs"]):
         extra = f"; linked {linked['bookmarks']} bookmark(s), {linked['runs']} run(s)"
-    typer.echo(f"{verb} entry {entry['id']} {entry['slug']} ({entry['week']}, {entry['date']}){extra}")
+    where = f"({entry['week']}, {entry['date']})"
+    typer.echo(f"{verb} entry {entry['id']} {entry['slug']} {where}{extra}")
 
 
 def _edit(conn, entry_id: int) -> bool:

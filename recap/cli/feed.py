@@ -4,26 +4,9 @@ from typing import Annotated
 
 import typer
 
+from recap.cli.output import print_json, print_table
+
 app = typer.Typer(help="Feeds whose items become unread bookmarks.", no_args_is_help=True)
-
-
-def _json(obj) -> None:
-    """print_json, flushed: the in-process test runner reads stdout without closing it."""
-    import sys
-
-    from recap.cli.output import print_json
-
-    print_json(obj)
-    sys.stdout.flush()
-
-
-def _table(*args, **kw) -> None:
-    import sys
-
-    from recap.cli.output import print_table
-
-    print_table(*args, **kw)
-    sys.stdout.flush()
 
 
 def _conn():
@@ -51,9 +34,9 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
     feeds = list_feeds(_conn())
     if json_:
-        _json(feeds)
+        print_json(feeds)
         return
-    _table(
+    print_table(
         ["id", "title", "url", "items", "unread", "last pull", "error"],
         [
             (
@@ -95,7 +78,7 @@ def pull_cmd(
         results = pull(_conn(), refs=refs, progress=update)
     failed = [r for r in results if r["status"] == "failed"]
     if json_:
-        _json(results)
+        print_json(results)
     else:
         for r in results:
             if r["status"] == "failed":

@@ -68,7 +68,8 @@ def load(dump_file: Path, db_file: Path) -> int:
         count = 0
         try:
             conn = db.connect(Path(tmp))
-            conn.execute("PRAGMA foreign_keys = OFF")  # rows of self-referencing runs arrive in id order
+            # Rows of self-referencing runs arrive in id order: check keys once at the end.
+            conn.execute("PRAGMA foreign_keys = OFF")
             with db.transaction(conn):
                 table, cols = None, []
                 for n, line in enumerate(fh, start=2):

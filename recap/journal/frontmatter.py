@@ -6,7 +6,9 @@ import re
 
 from recap.errors import InvalidInput
 
-_FM = re.compile(r"\A(?:\ufeff)?---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*\r?$\n?", re.S | re.M)
+_FM = re.compile(
+    r"\A(?:\ufeff)?---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*\r?$\n?", re.S | re.M
+)
 
 
 def split(text: str, source: str = "<text>") -> tuple[dict, str]:

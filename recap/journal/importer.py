@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 
-from recap import db, paths
+from recap import db, markup, paths
 from recap.errors import InvalidInput
 from recap.journal import frontmatter, weeks
 from recap.journal.entries import slugify, unique_slug
@@ -29,8 +29,6 @@ SCRIPT = re.compile(
     r"(?:<!--[^>]*?Analytics\s*-->\s*)?<script\b.*?</script>(?:\s*<!--[^>]*?Analytics\s*-->)?",
     re.S | re.I,
 )
-MD_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-HTML_IMAGE = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.I)
 KNOWN_DROPPED = {"layout", "comments", "badges", "branch", "nb_path", "image", "sticky_rank",
                  "author", "format", "jupyter", "execute", "editor", "output-file"}
 
@@ -104,12 +102,6 @@ def _strip_toc(body: str) -> tuple[str, int]:
     return body, 0
 
 
-def _local_ref(ref: str) -> PurePosixPath | None:
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", ref) or ref.startswith(("/", "#", "//")):
-        return None
-    return PurePosixPath(ref.split("#")[0].split("?")[0])
-
-
 def parse_post(path: Path) -> Parsed:
     try:
         text = path.read_text(encoding="utf-8")
@@ -168,10 +160,13 @@ def parse_post(path: Path) -> Parsed:
         parsed.dropped.append(f"{scripts} <script> snippet(s) (analytics)")
     v["body"] = body.strip() + "\n"
 
-    for ref in [*MD_IMAGE.findall(body), *HTML_IMAGE.findall(body)]:
-        local = _local_ref(ref)
+    refs = [m.group(2) for m in markup.MD_IMAGE.finditer(body)]
+    refs += [m.group(1) for m in markup.HTML_IMAGE.finditer(body)]
+    for ref in refs:
+        local = markup.local_ref(ref)
         if local is None:
             continue
+        local = PurePosixPath(local)
         file = (path.parent / str(local)).resolve()
         # Mirror the reference under media/<slug>/ so it resolves next to the post unchanged.
         rel = PurePosixPath(*[p for p in local.parts if p not in (".", "..")])

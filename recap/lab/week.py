@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-from datetime import date, timedelta
-
-from recap.errors import InvalidInput
-
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
 def week_bounds(week: str) -> tuple[str, str]:
     """The ISO week's [Monday, next Monday) as date texts comparable with run.started."""
-    m = _WEEK.match(week or "")
-    if not m:
-        raise InvalidInput(f"{week!r} is not an ISO week like 2021-W03")
-    try:
-        monday = date.fromisocalendar(int(m[1]), int(m[2]), 1)
-    except ValueError as exc:
-        raise InvalidInput(f"{week!r} is not an ISO week: {exc}") from exc
-    return monday.isoformat(), (monday + timedelta(days=7)).isoformat()
+    from recap.journal import weeks
+
+    monday, next_monday = weeks.week_bounds(week)
+    return monday.isoformat(), next_monday.isoformat()
 
 
 def week_run_ids(conn: sqlite3.Connection, week: str) -> list[str]:

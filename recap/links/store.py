@@ -10,7 +10,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from recap.errors import InvalidInput, NotFound
 from recap.links.urlkey import url_key
@@ -197,15 +197,11 @@ def get_bookmark(conn, bid: int | str) -> sqlite3.Row:
 
 def week_range(week: str) -> tuple[str, str]:
     """The [start, end) UTC stamps of an ISO week like ``2021-W03``."""
-    m = re.fullmatch(r"(\d{4})-?W(\d{1,2})", week.strip(), re.I)
-    if not m:
-        raise InvalidInput(f"not an ISO week: {week!r} (expected like 2021-W03)")
-    try:
-        monday = date.fromisocalendar(int(m[1]), int(m[2]), 1)
-    except ValueError as exc:
-        raise InvalidInput(f"not an ISO week: {week!r} ({exc})") from exc
-    start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
-    return stamp(start), stamp(start + timedelta(days=7))
+    from recap.journal import weeks
+
+    monday, next_monday = weeks.week_bounds(week)
+    return (stamp(datetime(monday.year, monday.month, monday.day, tzinfo=UTC)),
+            stamp(datetime(next_monday.year, next_monday.month, next_monday.day, tzinfo=UTC)))
 
 
 def parse_since(value: str) -> str:

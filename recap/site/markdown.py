@@ -24,31 +24,13 @@ SAFE_ALIAS = re.compile(r"^[A-Za-z0-9._~%+-]+$")
 RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
 
 
-# Exactly the characters Python-Markdown (with the tables extension) treats as escapable: a
-# backslash before any other character would be shown literally on the page.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>])")
-_WS = re.compile(r"\s+")
-
-
-def inline(value: str | None, limit: int | None = 300) -> str:
-    """Untrusted one-line text as inert Markdown for MkDocs: HTML entity-escaped (so no tag can
-    open), then every Markdown-structure character backslash-escaped."""
-    value = _WS.sub(" ", str(value or "")).strip()
-    if limit and len(value) > limit:
-        value = value[: limit - 1].rstrip() + "…"
-    # quote=False: quotes are harmless in text, and '&#x27;' would be broken by escaping '#'.
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
-
-
-def link(title: str | None, href: str | None) -> str:
-    """[title](<href>) when the URL is safe (http, https, mailto), else the escaped title."""
-    label = inline(title or href or "")
-    safe = markup.url(href)
-    return f"[{label}](<{safe}>)" if safe else label
+# Untrusted text goes through recap.markup; the names stay here for the site's renderers.
+inline = markup.text
+link = markup.link
 
 
 def domain(href: str | None) -> str:
-    return inline(markup.domain(href).replace("\\", ""))
+    return markup.domain(href)
 
 
 def safe_name(value: str, fallback: str) -> str:
@@ -57,15 +39,9 @@ def safe_name(value: str, fallback: str) -> str:
     return name or fallback
 
 
-MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-HTML_IMAGE = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"'][^>]*>", re.I)
-
-
-def local_ref(ref: str) -> str | None:
-    """A relative reference to a local file ('./images/x.png'), without its query or anchor."""
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", ref) or ref.startswith(("/", "#", "//")):
-        return None
-    return ref.split("#", 1)[0].split("?", 1)[0] or None
+MD_IMAGE = markup.MD_IMAGE
+HTML_IMAGE = markup.HTML_IMAGE
+local_ref = markup.local_ref
 
 
 def missing_images(body: str, exists) -> tuple[str, list[str]]:
