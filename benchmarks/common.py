@@ -18,6 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PEERS_BIN = Path(os.environ.get("PEERS_BIN", REPO / "build" / "peers-venv" / "bin"))
 RECAP = [sys.executable, "-m", "recap"]
+# An installed package runs from cached bytecode; a shell that sets PYTHONDONTWRITEBYTECODE would
+# make every timed start-up recompile recap's modules instead.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def peer(name: str) -> str:
