@@ -95,6 +95,11 @@ class ChannelsLast(Callback):
 
     def before_fit(self):
         self.learn.model.to(memory_format=torch.channels_last)
+        # in-memory images are stored NHWC once, so the batches cut from them already are
+        # (indexing keeps the layout) and before_batch's conversion costs nothing
+        for dl in getattr(self.dls, "loaders", []):
+            if isinstance(dl, TensorBatches):
+                dl.x = dl.x.contiguous(memory_format=torch.channels_last)
 
     def before_batch(self):
         self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last)
@@ -184,6 +189,14 @@ class FastLearner(Learner):
             for cb, handler in plan:
                 if handler is not None:
                     cb.run = True
+
+    def _set_device(self, b):
+        # fastai moves every batch (``to_device`` over the tuple, ``default_device()`` evaluated
+        # each time); batches already on the model's device, as TensorBatches yields, stay as is
+        dev = next(self.model.parameters()).device
+        if all(isinstance(t, torch.Tensor) and t.device == dev for t in b):
+            return b
+        return super()._set_device(b)
 
     def _plan(self, event_name, cbs):
         global _CANCELS
