@@ -10,6 +10,7 @@
 
     python benchmarks/bench_ml.py --device cpu      # 2 CPU cores: about 2 minutes
     python benchmarks/bench_ml.py --device cuda     # one H100: a few minutes
+    python benchmarks/bench_ml.py --overhead        # per-batch host overhead, CPU: 1-2 minutes
 
 Latency uses untrained weights: the arithmetic does not depend on their values. Results go to
 build/bench/ml-<device>.json.
@@ -33,6 +34,10 @@ CONFIG = {
             "repeats": 3},
     "cuda": {"n_images": 16384, "size": 64, "width": 32, "depth": 4, "batch_size": 256,
              "epochs": 4, "repeats": 3},
+    # --overhead: a model so small that a step is almost all per-batch host work (Python,
+    # callbacks, launches), which is what bounds the small CNN on a GPU; CPU only, one thread
+    "overhead": {"n_images": 4096, "size": 8, "width": 4, "depth": 1, "batch_size": 16,
+                 "epochs": 3, "repeats": 3},
 }
 ARCHS = {"tiny": {"size": 32, "width": 16, "depth": 3},
          "full": {"size": 64, "width": 32, "depth": 4}}
@@ -180,12 +185,12 @@ def _core_epochs(df, td, arch, cfg, device, precision, channels_last) -> list[fl
     return [v for k, v, _ in ctx.metrics if k == "images_per_s"]
 
 
-def throughput(results: list[dict], device: str, quick: bool) -> None:
+def throughput(results: list[dict], device: str, quick: bool, overhead: bool = False) -> None:
     import torch
 
     from recap.ml import data, train
 
-    cfg = dict(CONFIG[device])
+    cfg = dict(CONFIG["overhead" if overhead else device])
     if quick:
         cfg.update(n_images=cfg["n_images"] // 2, epochs=2, repeats=1)
     torch.use_deterministic_algorithms(False)
@@ -211,10 +216,12 @@ def throughput(results: list[dict], device: str, quick: bool) -> None:
                 plain_s += _plain_epochs(x, y, *args, loader=False)[1:]
             core, plain = statistics.median(core_s), statistics.median(plain_s)
             plain_dl = statistics.median(_plain_epochs(x, y, *args, loader=True)[1:])
-            name = f"train {device} {variant}"
+            name = f"train {'overhead ' if overhead else ''}{device} {variant}"
+            # host time a batch costs beyond the plain loop's
+            extra_us = (1 / core - 1 / plain) * cfg["batch_size"] * 1e6
             print(f"{name}: core {core:.0f} img/s, plain loop {plain:.0f} img/s "
                   f"(torch DataLoader {plain_dl:.0f}), core/plain {core / plain:.2f} "
-                  f"(target >= 1.0)", flush=True)
+                  f"(target >= 1.0); core costs {extra_us:+.0f} us a batch more", flush=True)
             results.append({"name": name, "core_images_per_s": core,
                             "plain_images_per_s": plain, "plain_dataloader_images_per_s": plain_dl,
                             "ratio": core / plain, "target": ">= 1.0", "config": cfg})
@@ -226,6 +233,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer images, epochs and repeats")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--overhead", action="store_true",
+                    help="only per-batch overhead: a tiny model on 8px images, CPU, one thread "
+                         "(shows without a GPU what bounds the small CNN on one)")
     ap.add_argument("--threads", type=int, default=0,
                     help="CPU threads for torch and onnxruntime alike (0: torch's default)")
     args = ap.parse_args()
@@ -240,6 +250,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     results: list[dict] = []
+    if args.overhead:
+        torch.set_num_threads(1)
+        throughput(results, "cpu", args.quick, overhead=True)
+        save(results, "ml-overhead")
+        return
     if not args.skip_latency:
         latency(results, args.quick)
     if not args.skip_train:

@@ -7,6 +7,7 @@ takes any ``loss_func`` and the callback reports any fastai loop), pose brings m
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -14,8 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from fastai.callback.core import Callback
-from fastai.learner import Recorder
+from fastai.callback.core import Callback, _inner_loop
+from fastai.learner import Learner, Recorder
+from fastai.losses import BaseLoss, BCEWithLogitsLossFlat, CrossEntropyLossFlat
+from fastai.optimizer import OptimWrapper
+from fastcore.xtras import modify_exception
 
 from recap.ml import data as mldata
 from recap.ml import models
@@ -63,7 +67,7 @@ class RecapCallback(Callback):
         self._t0, self._n = time.perf_counter(), 0
 
     def after_batch(self):
-        if self.training:
+        if self.learn.training:
             self._n += len(self.learn.xb[0])
 
     def after_train(self):
@@ -91,6 +95,11 @@ class ChannelsLast(Callback):
 
     def before_fit(self):
         self.learn.model.to(memory_format=torch.channels_last)
+        # in-memory images are stored NHWC once, so the batches cut from them already are
+        # (indexing keeps the layout) and before_batch's conversion costs nothing
+        for dl in getattr(self.dls, "loaders", []):
+            if isinstance(dl, TensorBatches):
+                dl.x = dl.x.contiguous(memory_format=torch.channels_last)
 
     def before_batch(self):
         self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last)
@@ -113,7 +122,7 @@ class BF16(Callback):
         self._ac.__enter__()
 
     def after_pred(self):
-        self.learn.pred = self.pred.float()
+        self.learn.pred = self.learn.pred.float()
 
     def _exit(self):
         if self._ac is not None:
@@ -125,6 +134,168 @@ class BF16(Callback):
 
     def after_batch(self):
         self._exit()
+
+
+# --- per-batch host overhead -------------------------------------------------------------------
+# A small CNN's step on a GPU is bounded by host work (Python, kernel launches), not the GPU, so
+# each per-batch cost below showed up one for one in images/s against a plain PyTorch loop.
+
+_CANCELS = ()  # filled lazily: fastai's Cancel*Exception classes are made at import time
+
+
+class FastLearner(Learner):
+    """fastai's Learner with cheaper event dispatch; the same events, order and semantics.
+
+    fastai calls every callback for every event (about 12 a batch) through ``Callback.__call__``,
+    whose lookups of missing handlers and of ``training`` go through fastcore's ``GetAttr``
+    fallback: about as much host time as a small CNN's whole step. This resolves, once per set
+    of callbacks, which ones handle each event, then calls just those, as ``Callback.__call__``
+    would (``run``/``run_train``/``run_valid``, exceptions annotated, ``run`` reset after fit).
+    """
+
+    def __call__(self, event_name):
+        if isinstance(event_name, str):
+            self._call_one(event_name)
+        else:
+            for e in event_name:
+                self._call_one(e)
+
+    def _call_one(self, event_name):
+        cbs = self.cbs.items
+        key = (event_name, *[(id(cb), cb.order) for cb in cbs])
+        cache = self.__dict__.setdefault("_handlers", {})
+        plan = cache.get(key)
+        if plan is None:
+            plan = self._plan(event_name, cbs)
+            if len(cache) > 512:  # callbacks come and go (get_preds, added_cbs): stay small
+                cache.clear()
+            cache[key] = plan
+        inner = event_name in _inner_loop
+        training = getattr(self, "training", True)
+        for cb, handler in plan:
+            if handler is None:  # a callback with its own __call__
+                cb(event_name)
+            elif cb.run and (not inner or (cb.run_train and training)
+                             or (cb.run_valid and not training)):
+                try:
+                    handler()
+                except _CANCELS:
+                    raise
+                except Exception as e:  # the same exception, annotated as fastai does
+                    raise modify_exception(  # noqa: B904
+                        e, f"Exception occured in `{cb.__class__.__name__}` when calling event "
+                        f"`{event_name}`:\n\t{e.args[0] if e.args else e!r}", replace=True)
+        if event_name == "after_fit":
+            for cb, handler in plan:
+                if handler is not None:
+                    cb.run = True
+
+    def _set_device(self, b):
+        # fastai moves every batch (``to_device`` over the tuple, ``default_device()`` evaluated
+        # each time); batches already on the model's device, as TensorBatches yields, stay as is
+        dev = next(self.model.parameters()).device
+        if all(isinstance(t, torch.Tensor) and t.device == dev for t in b):
+            return b
+        return super()._set_device(b)
+
+    def _plan(self, event_name, cbs):
+        global _CANCELS
+        if not _CANCELS:
+            from fastai.callback import core
+
+            _CANCELS = tuple(getattr(core, n) for n in dir(core)
+                             if n.startswith("Cancel") and n.endswith("Exception"))
+        from fastai.callback.core import event
+
+        if not hasattr(event, event_name):
+            raise Exception(f"missing {event_name}")
+        plan = []
+        for cb in sorted(cbs, key=lambda c: c.order):
+            if type(cb).__call__ is not Callback.__call__:
+                plan.append((cb, None))
+                continue
+            handler = getattr(cb, event_name, None)
+            # a callback without the handler still has its ``run`` reset after fit
+            plan.append((cb, handler if callable(handler) else _noop))
+        return plan
+
+
+def _noop():
+    return None
+
+
+class _PlainTensors:
+    """fastai's flattened losses, on plain tensors: fastai wraps inputs in ``TensorBase``, so the
+    loss and its backward pay a Python ``__torch_function__`` dispatch per op. Same numbers."""
+
+    def _contiguous(self, x):
+        return x.transpose(self.axis, -1).contiguous() if isinstance(x, torch.Tensor) else x
+
+
+class CrossEntropyFlat(_PlainTensors, CrossEntropyLossFlat):
+    pass
+
+
+class BCEWithLogitsFlat(_PlainTensors, BCEWithLogitsLossFlat):
+    pass
+
+
+class MSEFlat(_PlainTensors, BaseLoss):
+    """fastai's ``MSELossFlat`` (a function returning a BaseLoss), as a class."""
+
+    def __init__(self, *args, axis: int = -1, floatify: bool = True, **kwargs):
+        super().__init__(torch.nn.MSELoss, *args, axis=axis, floatify=floatify, is_2d=False,
+                         **kwargs)
+
+
+class TorchOptim(OptimWrapper):
+    """fastai's wrapper of a torch optimiser, with cheap ``hypers``/``set_hyper``: the schedule
+    sets two and Recorder/ParamScheduler read them every batch; fastai's versions rebuild them
+    through fastcore's generic list helpers."""
+
+    @property
+    def hypers(self):
+        out = []
+        for pg in self.opt.param_groups:
+            h = {}
+            for k, v in pg.items():
+                if k == "params":
+                    continue
+                if isinstance(v, (tuple, list)):
+                    for i, v_ in enumerate(v):
+                        h[self.fwd_map.get(f"{k}__{i}", f"{k}__{i}")] = v_
+                else:
+                    h[self.fwd_map.get(k, k)] = v
+            out.append(h)
+        return out
+
+    def set_hyper(self, k, v):
+        if not isinstance(v, (int, float)):
+            return super().set_hyper(k, v)
+        name = self.bwd_map[k]
+        for pg in self.opt.param_groups:
+            if "__" in name:
+                base, idx = name.split("__")
+                pg[base] = tuple(v if i == int(idx) else x for i, x in enumerate(pg[base]))
+            else:
+                pg[name] = v
+
+
+def one_cycle(pct: float, start: float, middle: float, end: float):
+    """fastai's ``combined_cos`` (cosine start -> middle over ``pct``, middle -> end after), in
+    plain Python: fastai's evaluates tensor comparisons twice a batch. The phase position is
+    rounded to float32 as fastai's is, so the values are the same."""
+    p = float(np.float32(pct))
+
+    def sched(pos):
+        if pos >= p and p < 1:
+            a, b, lo, hi = middle, end, p, 1.0
+        else:
+            a, b, lo, hi = start, middle, 0.0, p
+        x = float((np.float32(pos) - np.float32(lo)) / (np.float32(hi) - np.float32(lo)))
+        return a + (1 + math.cos(math.pi * (1 - x))) * (b - a) / 2
+
+    return sched
 
 
 @dataclass
@@ -312,15 +483,13 @@ def make_learner(dls, td: TaskData, arch: dict, ctx=None, lr: float = 3e-3, loss
                  threshold: float = 0.5):
     """A fastai Learner for the task (or any model + loss: style transfer passes its own)."""
     from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle)
-    from fastai.learner import Learner
-    from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, MSELossFlat
     from fastai.metrics import accuracy, accuracy_multi
 
     model = model if model is not None else models.build(arch)
     if loss_func is None:
-        loss_func = {"classify": CrossEntropyLossFlat(),
-                     "multilabel": BCEWithLogitsLossFlat(thresh=threshold),
-                     "keypoint": MSELossFlat()}[td.task]
+        loss_func = {"classify": CrossEntropyFlat(),
+                     "multilabel": BCEWithLogitsFlat(thresh=threshold),
+                     "keypoint": MSEFlat()}[td.task]
     metrics = {"classify": [accuracy],
                "multilabel": [_named(lambda p, t: accuracy_multi(p, t, thresh=threshold),
                                      "accuracy_multi")],
@@ -330,8 +499,8 @@ def make_learner(dls, td: TaskData, arch: dict, ctx=None, lr: float = 3e-3, loss
         cbs.append(ChannelsLast())
     if precision == "bf16":
         cbs.append(BF16(torch.device(getattr(dls, "device", None) or "cpu").type))
-    learn = Learner(dls, model, loss_func=loss_func, opt_func=adamw, lr=lr, metrics=metrics,
-                    cbs=cbs)
+    learn = FastLearner(dls, model, loss_func=loss_func, opt_func=adamw, lr=lr, metrics=metrics,
+                        cbs=cbs)
     learn.recorder.smooth_loss = _device_smooth_loss()
     return learn
 
@@ -345,6 +514,11 @@ def _device_smooth_loss(beta: float = 0.98):
     from fastai.learner import AvgSmoothLoss
 
     class DeviceSmoothLoss(AvgSmoothLoss):
+        def reset(self):
+            # a plain tensor (fastai's is a TensorBase, which makes every later op dispatch in
+            # Python)
+            self.count, self.val = 0, torch.zeros(())
+
         def accumulate(self, learn):
             self.count += 1
             loss = learn.loss.mean().detach().float()
@@ -356,9 +530,7 @@ def _device_smooth_loss(beta: float = 0.98):
 def adamw(params, lr, **kwargs):
     """torch's AdamW (fused per-tensor kernels) behind fastai's optimiser interface; fastai's own
     Adam steps each parameter in Python, which costs more than a small CNN's whole step."""
-    from fastai.optimizer import OptimWrapper
-
-    return OptimWrapper(params, torch.optim.AdamW, lr=lr, betas=(0.9, 0.99), eps=1e-5,
+    return TorchOptim(params, torch.optim.AdamW, lr=lr, betas=(0.9, 0.99), eps=1e-5,
                         weight_decay=0.01)
 
 
@@ -373,13 +545,25 @@ def _named(fn, name):
     return fn
 
 
-def fit(learn, epochs: int, lr: float) -> None:
-    """One-cycle training without progress bars (the run context is the report)."""
+def fit(learn, epochs: int, lr: float, pct_start: float = 0.25, div: float = 25.0,
+        div_final: float = 1e5) -> None:
+    """One-cycle training without progress bars (the run context is the report).
+
+    What ``learn.fit_one_cycle(epochs, lr)`` does, with the schedules in plain Python
+    (:func:`one_cycle`).
+    """
+    from fastai.callback.schedule import ParamScheduler
     from fastcore.basics import noop
 
     learn.logger = noop  # Recorder would print a table line per epoch
     learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
-    learn.fit_one_cycle(epochs, lr)
+    if learn.opt is None:
+        learn.create_opt()
+    learn.opt.set_hyper("lr", lr)
+    lr_max = learn.opt.hypers[-1]["lr"]
+    scheds = {"lr": one_cycle(pct_start, lr_max / div, lr_max, lr_max / div_final),
+              "mom": one_cycle(pct_start, *learn.moms)}
+    learn.fit(epochs, cbs=ParamScheduler(scheds))
 
 
 def final_metrics(learn) -> dict[str, float]:
