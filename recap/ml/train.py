@@ -517,12 +517,21 @@ def _device_smooth_loss(beta: float = 0.98):
         def reset(self):
             # a plain tensor (fastai's is a TensorBase, which makes every later op dispatch in
             # Python)
-            self.count, self.val = 0, torch.zeros(())
+            self.count, self.val, self._value = 0, torch.zeros(()), None
 
         def accumulate(self, learn):
             self.count += 1
-            loss = learn.loss.mean().detach().float()
+            loss = learn.loss.detach()
+            loss = (loss if loss.ndim == 0 else loss.mean()).float()  # no launch when scalar
             self.val = torch.lerp(loss, self.val.to(loss.device), self.beta)
+            self._value = None
+
+        @property
+        def value(self):
+            # Recorder reads it twice a batch: one division launched, not two
+            if getattr(self, "_value", None) is None:
+                self._value = self.val / (1 - self.beta ** self.count)
+            return self._value
 
     return DeviceSmoothLoss(beta)
 
