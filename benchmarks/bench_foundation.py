@@ -41,8 +41,14 @@ def _timed(cmd, env, runs, vary=None) -> float:
     for i in range(runs + 1):
         args = vary(i) if vary else cmd
         t0 = time.perf_counter()
-        subprocess.run(args, env=env, check=True, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            args,
+            env=env,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if i:  # the first run warms the file cache
             samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
@@ -57,7 +63,8 @@ def main() -> None:
         tmp = Path(tmp)
         (tmp / "config" / "jrnl").mkdir(parents=True)
         (tmp / "config" / "jrnl" / "jrnl.yaml").write_text(
-            JRNL_CONFIG.format(journal=tmp / "journal.txt"))
+            JRNL_CONFIG.format(journal=tmp / "journal.txt")
+        )
         jenv = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "config"), "HOME": str(tmp)}
         root = tmp / "log"
         subprocess.run([*RECAP, "init", str(root)], check=True, capture_output=True)
@@ -65,18 +72,27 @@ def main() -> None:
         results = []
         ours = _timed([*RECAP, "--help"], renv, args.runs)
         theirs = _timed([jrnl, "--version"], jenv, args.runs)
-        results.append(report("start-up: recap --help vs jrnl --version", ours, theirs,
-                              "<= 1.0", peer_name="jrnl"))
+        results.append(
+            report(
+                "start-up: recap --help vs jrnl --version", ours, theirs, "<= 1.0", peer_name="jrnl"
+            )
+        )
 
         def new_week(i):  # a new week each time, so every run creates an entry
             year, week = 2000 + i // 50, i % 50 + 1
             return [*RECAP, "new", "--week", f"{year}-W{week:02d}", "--no-edit"]
 
         ours = _timed(None, renv, args.runs, vary=new_week)
-        theirs = _timed([jrnl, "Tried the sentis exporter on the keypoint model."], jenv,
-                        args.runs)
-        results.append(report("recap new --no-edit vs a one-line jrnl entry", ours, theirs,
-                              "<= 1.5", peer_name="jrnl"))
+        theirs = _timed([jrnl, "Tried the sentis exporter on the keypoint model."], jenv, args.runs)
+        results.append(
+            report(
+                "recap new --no-edit vs a one-line jrnl entry",
+                ours,
+                theirs,
+                "<= 1.5",
+                peer_name="jrnl",
+            )
+        )
     save(results, "foundation")
 
 

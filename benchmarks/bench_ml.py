@@ -30,17 +30,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import save, time_fn  # noqa: E402
 
 CONFIG = {
-    "cpu": {"n_images": 640, "size": 32, "width": 16, "depth": 3, "batch_size": 64, "epochs": 3,
-            "repeats": 3},
-    "cuda": {"n_images": 16384, "size": 64, "width": 32, "depth": 4, "batch_size": 256,
-             "epochs": 4, "repeats": 3},
+    "cpu": {
+        "n_images": 640,
+        "size": 32,
+        "width": 16,
+        "depth": 3,
+        "batch_size": 64,
+        "epochs": 3,
+        "repeats": 3,
+    },
+    "cuda": {
+        "n_images": 16384,
+        "size": 64,
+        "width": 32,
+        "depth": 4,
+        "batch_size": 256,
+        "epochs": 4,
+        "repeats": 3,
+    },
     # --overhead: a model so small that a step is almost all per-batch host work (Python,
     # callbacks, launches), which is what bounds the small CNN on a GPU; CPU only, one thread
-    "overhead": {"n_images": 4096, "size": 8, "width": 4, "depth": 1, "batch_size": 16,
-                 "epochs": 3, "repeats": 3},
+    "overhead": {
+        "n_images": 4096,
+        "size": 8,
+        "width": 4,
+        "depth": 1,
+        "batch_size": 16,
+        "epochs": 3,
+        "repeats": 3,
+    },
 }
-ARCHS = {"tiny": {"size": 32, "width": 16, "depth": 3},
-         "full": {"size": 64, "width": 32, "depth": 4}}
+ARCHS = {
+    "tiny": {"size": 32, "width": 16, "depth": 3},
+    "full": {"size": 64, "width": 32, "depth": 4},
+}
 
 
 class Collector:
@@ -67,26 +90,36 @@ def latency(results: list[dict], quick: bool) -> None:
         tmp = Path(tmp)
         for task in ("classify", "multilabel", "keypoint"):
             for arch_name, a in ARCHS.items():
-                td = train.TaskData(task=task, size=a["size"], labels=["a", "b", "c"],
-                                    n_points=1 if task == "keypoint" else 0,
-                                    mean=[0.5] * 3, std=[0.25] * 3)
+                td = train.TaskData(
+                    task=task,
+                    size=a["size"],
+                    labels=["a", "b", "c"],
+                    n_points=1 if task == "keypoint" else 0,
+                    mean=[0.5] * 3,
+                    std=[0.25] * 3,
+                )
                 torch.manual_seed(0)
                 arch = train.arch_for(td, a["width"], a["depth"])
                 from recap.ml import models
 
                 model = export.cpu_eval(models.build(arch))
                 Image.new("RGB", (a["size"], a["size"])).save(tmp / "g.png")
-                meta = export.describe(task, a["size"], td.labels, td.mean, td.std,
-                                       n_points=td.n_points, threshold=0.5)
+                meta = export.describe(
+                    task, a["size"], td.labels, td.mean, td.std, n_points=td.n_points, threshold=0.5
+                )
                 for profile in ("barracuda", "sentis"):
                     dest = tmp / f"{task}-{arch_name}-{profile}"
                     export.export_bundle(model, meta, dest, profile, tmp / "g.png")
                     opts = ort.SessionOptions()
                     opts.intra_op_num_threads = threads
-                    sess = ort.InferenceSession(str(dest / "model.onnx"), opts,
-                                                providers=["CPUExecutionProvider"])
-                    x = np.random.default_rng(0).standard_normal(
-                        (1, 3, a["size"], a["size"])).astype(np.float32)
+                    sess = ort.InferenceSession(
+                        str(dest / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+                    )
+                    x = (
+                        np.random.default_rng(0)
+                        .standard_normal((1, 3, a["size"], a["size"]))
+                        .astype(np.float32)
+                    )
                     xt = torch.from_numpy(x)
                     calls = 20 if quick else 50
 
@@ -103,15 +136,26 @@ def latency(results: list[dict], quick: bool) -> None:
                     t_torch = time_fn(run_torch, runs=5 if quick else 7) / calls
                     speedup = t_torch / t_ort
                     name = f"latency {task} {arch_name} {profile}"
-                    print(f"{name}: onnxruntime {t_ort * 1e3:.3f} ms, torch eager "
-                          f"{t_torch * 1e3:.3f} ms, onnxruntime {speedup:.2f}x faster "
-                          f"(target >= 1.5x)", flush=True)
-                    results.append({"name": name, "onnxruntime_s": t_ort, "torch_s": t_torch,
-                                    "speedup": speedup, "target": ">= 1.5"})
+                    print(
+                        f"{name}: onnxruntime {t_ort * 1e3:.3f} ms, torch eager "
+                        f"{t_torch * 1e3:.3f} ms, onnxruntime {speedup:.2f}x faster "
+                        f"(target >= 1.5x)",
+                        flush=True,
+                    )
+                    results.append(
+                        {
+                            "name": name,
+                            "onnxruntime_s": t_ort,
+                            "torch_s": t_torch,
+                            "speedup": speedup,
+                            "target": ">= 1.5",
+                        }
+                    )
 
 
-def _plain_epochs(x, y, td, arch, cfg, device, precision, channels_last,
-                  loader: bool) -> list[float]:
+def _plain_epochs(
+    x, y, td, arch, cfg, device, precision, channels_last, loader: bool
+) -> list[float]:
     """A plain PyTorch loop over the same decoded images: Adam, one-cycle, cross-entropy.
 
     ``loader=True``: the idiomatic torch DataLoader over a TensorDataset (per-item collate);
@@ -131,19 +175,22 @@ def _plain_epochs(x, y, td, arch, cfg, device, precision, channels_last,
     std = torch.tensor(td.std, device=dev).view(1, 3, 1, 1)
     bs = cfg["batch_size"]
     if loader:
-        batches = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=bs,
-                                              shuffle=True, drop_last=True)
+        batches = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(x, y), batch_size=bs, shuffle=True, drop_last=True
+        )
     else:
         xd, yd = x.to(dev), y.to(dev)
 
         def batches_fn():
             order = torch.randperm(len(xd), device=dev)
             for i in range(len(xd) // bs):
-                idx = order[i * bs:(i + 1) * bs]
+                idx = order[i * bs : (i + 1) * bs]
                 yield xd[idx], yd[idx]
+
     steps = len(x) // bs
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.99), eps=1e-5,
-                            weight_decay=0.01)  # what the core uses
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=3e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01
+    )  # what the core uses
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=cfg["epochs"] * steps)
     loss_fn = torch.nn.CrossEntropyLoss()
     speeds = []
@@ -152,7 +199,7 @@ def _plain_epochs(x, y, td, arch, cfg, device, precision, channels_last,
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t0, n = time.perf_counter(), 0
-        for xb, yb in (batches if loader else batches_fn()):
+        for xb, yb in batches if loader else batches_fn():
             xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
             xb = (xb.float() / 255 - mean) / std
             if channels_last:
@@ -179,8 +226,9 @@ def _core_epochs(df, td, arch, cfg, device, precision, channels_last) -> list[fl
     torch.manual_seed(0)
     dls = train.tensor_dls(df, td, cfg["batch_size"], device)
     ctx = Collector()
-    learn = train.make_learner(dls, td, arch, ctx=ctx, lr=3e-3, precision=precision,
-                               channels_last=channels_last)
+    learn = train.make_learner(
+        dls, td, arch, ctx=ctx, lr=3e-3, precision=precision, channels_last=channels_last
+    )
     train.fit(learn, cfg["epochs"], 3e-3)
     return [v for k, v, _ in ctx.metrics if k == "images_per_s"]
 
@@ -196,9 +244,11 @@ def throughput(results: list[dict], device: str, quick: bool, overhead: bool = F
     torch.use_deterministic_algorithms(False)
     if device == "cuda":
         torch.backends.cudnn.benchmark = True  # speed, not bitwise reruns, is measured here
-    print(f"\n-- training throughput on {device} ({cfg['n_images']} {cfg['size']}px images, "
-          f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, median after the first)",
-          flush=True)
+    print(
+        f"\n-- training throughput on {device} ({cfg['n_images']} {cfg['size']}px images, "
+        f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, median after the first)",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         df = data.make_shapes(Path(tmp), cfg["n_images"], cfg["size"], seed=0)
         td = train.task_data(df, "classify", cfg["size"])
@@ -220,13 +270,24 @@ def throughput(results: list[dict], device: str, quick: bool, overhead: bool = F
             # host time a batch costs beyond the plain loop's
             extra_us = (1 / core - 1 / plain) * cfg["batch_size"] * 1e6
             extra = f"; core costs {extra_us:+.0f} us a batch more" if overhead else ""
-            print(f"{name}: core {core:.0f} img/s, plain loop {plain:.0f} img/s "
-                  f"(torch DataLoader {plain_dl:.0f}), core/plain {core / plain:.2f} "
-                  f"(target >= 1.0){extra}", flush=True)
-            results.append({"name": name, "core_images_per_s": core,
-                            "plain_images_per_s": plain, "plain_dataloader_images_per_s": plain_dl,
-                            "ratio": core / plain, "target": ">= 1.0", "config": cfg,
-                            **({"extra_us_per_batch": extra_us} if overhead else {})})
+            print(
+                f"{name}: core {core:.0f} img/s, plain loop {plain:.0f} img/s "
+                f"(torch DataLoader {plain_dl:.0f}), core/plain {core / plain:.2f} "
+                f"(target >= 1.0){extra}",
+                flush=True,
+            )
+            results.append(
+                {
+                    "name": name,
+                    "core_images_per_s": core,
+                    "plain_images_per_s": plain,
+                    "plain_dataloader_images_per_s": plain_dl,
+                    "ratio": core / plain,
+                    "target": ">= 1.0",
+                    "config": cfg,
+                    **({"extra_us_per_batch": extra_us} if overhead else {}),
+                }
+            )
 
 
 def main() -> None:
@@ -235,11 +296,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer images, epochs and repeats")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
-    ap.add_argument("--overhead", action="store_true",
-                    help="only per-batch overhead: a tiny model on 8px images, CPU, one thread "
-                         "(shows without a GPU what bounds the small CNN on one)")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="CPU threads for torch and onnxruntime alike (0: torch's default)")
+    ap.add_argument(
+        "--overhead",
+        action="store_true",
+        help="only per-batch overhead: a tiny model on 8px images, CPU, one thread "
+        "(shows without a GPU what bounds the small CNN on one)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for torch and onnxruntime alike (0: torch's default)",
+    )
     args = ap.parse_args()
     try:
         import fastai  # noqa: F401

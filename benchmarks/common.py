@@ -31,8 +31,9 @@ def peer(name: str) -> str:
     return str(exe)
 
 
-def time_cmd(cmd, runs: int = 7, env: dict | None = None, setup=None, warmup: int = 1,
-             **kw) -> float:
+def time_cmd(
+    cmd, runs: int = 7, env: dict | None = None, setup=None, warmup: int = 1, **kw
+) -> float:
     """Median wall time (s) of running ``cmd`` as a whole process; ``setup()`` runs before each."""
     full_env = {**os.environ, **(env or {})}
     samples = []
@@ -40,8 +41,14 @@ def time_cmd(cmd, runs: int = 7, env: dict | None = None, setup=None, warmup: in
         if setup:
             setup(i)
         t0 = time.perf_counter()
-        subprocess.run(cmd, env=full_env, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, **kw)
+        subprocess.run(
+            cmd,
+            env=full_env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            **kw,
+        )
         if i >= warmup:
             samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
@@ -57,13 +64,21 @@ def time_fn(fn, runs: int = 7, warmup: int = 1) -> float:
     return statistics.median(samples)
 
 
-def report(name: str, ours: float, theirs: float | None, target: str, unit: str = "s",
-           peer_name: str = "peer") -> dict:
+def report(
+    name: str,
+    ours: float,
+    theirs: float | None,
+    target: str,
+    unit: str = "s",
+    peer_name: str = "peer",
+) -> dict:
     """Print one line and return a JSON-able record."""
     if theirs:
         ratio = ours / theirs
-        line = (f"{name}: recap {ours * 1000:.1f} ms, {peer_name} {theirs * 1000:.1f} ms, "
-                f"ratio {ratio:.2f} (target {target})")
+        line = (
+            f"{name}: recap {ours * 1000:.1f} ms, {peer_name} {theirs * 1000:.1f} ms, "
+            f"ratio {ratio:.2f} (target {target})"
+        )
     else:
         ratio = None
         line = f"{name}: {ours * 1000:.1f} ms (target {target})"

@@ -50,9 +50,7 @@ def url(value: str | None) -> str | None:
     if scheme not in SAFE_SCHEMES:
         return None
     # Characters that could end the Markdown link target or open markup are percent-encoded.
-    return "".join(
-        c if c not in ' <>()[]"\'`\\{}' else f"%{ord(c):02X}" for c in value if c >= " "
-    )
+    return "".join(c if c not in " <>()[]\"'`\\{}" else f"%{ord(c):02X}" for c in value if c >= " ")
 
 
 def link(title: str | None, href: str | None) -> str:

@@ -82,7 +82,12 @@ def recap_proc():
         full_env = {**os.environ, **(env or {})}
         proc = subprocess.run(
             [sys.executable, "-m", "recap", *map(str, args)],
-            input=input, capture_output=True, text=True, env=full_env, timeout=timeout, **kw,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            **kw,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 

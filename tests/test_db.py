@@ -17,7 +17,10 @@ DATA = Path(__file__).parent / "data"
 
 
 def _tables(conn):
-    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table','trigger')")}
+    return {
+        r[0]
+        for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table','trigger')")
+    }
 
 
 def test_blank_database_migrates_to_head(tmp_path):
@@ -25,8 +28,19 @@ def test_blank_database_migrates_to_head(tmp_path):
     assert db.schema_version(conn) == HEAD
     names = [r["name"] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY number")]
     assert names == [name for _, name, _ in MIGRATIONS]
-    assert {"entry", "bookmark", "feed", "experiment", "run", "metric", "artifact", "link",
-            "entry_fts", "bookmark_fts", "entry_au"} <= _tables(conn)
+    assert {
+        "entry",
+        "bookmark",
+        "feed",
+        "experiment",
+        "run",
+        "metric",
+        "artifact",
+        "link",
+        "entry_fts",
+        "bookmark_fts",
+        "entry_au",
+    } <= _tables(conn)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
@@ -52,7 +66,9 @@ def test_frozen_first_schema_migrates_and_indexes_old_rows(tmp_path):
     # Rows written under schema 1 are found by the FTS indexes that migration 2 added.
     hit = conn.execute("SELECT rowid FROM entry_fts WHERE entry_fts MATCH 'barracuda'").fetchall()
     assert [r[0] for r in hit] == [1]
-    hit = conn.execute("SELECT rowid FROM bookmark_fts WHERE bookmark_fts MATCH 'fastai'").fetchall()
+    hit = conn.execute(
+        "SELECT rowid FROM bookmark_fts WHERE bookmark_fts MATCH 'fastai'"
+    ).fetchall()
     assert [r[0] for r in hit] == [1]
 
 
@@ -114,12 +130,17 @@ def _fill(cli):
     conn = db.connect()
     with db.transaction(conn):
         conn.execute("INSERT INTO experiment (name, folder) VALUES ('toy', 'experiments/toy')")
-        conn.execute("INSERT INTO run (id, experiment_id, started, params) VALUES "
-                     "('r1', 1, '2021-01-20T00:00:00Z', '{\"lr\": 0.1}')")
-        conn.execute("INSERT INTO run (id, experiment_id, started, parent_id) VALUES "
-                     "('r0', 1, '2021-01-21T00:00:00Z', 'r1')")
-        conn.execute("INSERT INTO metric (run_id, key, step, value, time) VALUES "
-                     "('r1', 'loss', 1, 0.1, 't')")
+        conn.execute(
+            "INSERT INTO run (id, experiment_id, started, params) VALUES "
+            "('r1', 1, '2021-01-20T00:00:00Z', '{\"lr\": 0.1}')"
+        )
+        conn.execute(
+            "INSERT INTO run (id, experiment_id, started, parent_id) VALUES "
+            "('r0', 1, '2021-01-21T00:00:00Z', 'r1')"
+        )
+        conn.execute(
+            "INSERT INTO metric (run_id, key, step, value, time) VALUES ('r1', 'loss', 1, 0.1, 't')"
+        )
         conn.execute("INSERT INTO link (entry_id, run_id, created) VALUES (1, 'r1', 'now')")
 
 
@@ -140,16 +161,24 @@ def test_dump_load_dump_is_byte_identical(cli, log_root, tmp_path):
     conn = sqlite3.connect(log_root / "recap.db")
     assert conn.execute("SELECT count(*) FROM entry").fetchone()[0] == 2
     # FTS is rebuilt by the triggers on load.
-    assert conn.execute("SELECT count(*) FROM entry_fts WHERE entry_fts MATCH 'unicode'").fetchone()[0] == 1
+    assert (
+        conn.execute("SELECT count(*) FROM entry_fts WHERE entry_fts MATCH 'unicode'").fetchone()[0]
+        == 1
+    )
 
 
 def test_load_of_a_bad_file_changes_nothing(cli, log_root, tmp_path):
     cli("new", "--week", "2021-W03", "--no-edit")
     bad = tmp_path / "bad.dump"
-    bad.write_text('{"format": "recap-dump", "schema": 1}\n{"table": "entry", "columns": ["id"]}\nnot json\n')
+    bad.write_text(
+        '{"format": "recap-dump", "schema": 1}\n{"table": "entry", "columns": ["id"]}\nnot json\n'
+    )
     r = cli("db", "load", bad)
     assert r.exit_code == 2 and "not valid JSON" in r.stderr
-    assert sqlite3.connect(log_root / "recap.db").execute("SELECT count(*) FROM entry").fetchone()[0] == 1
+    assert (
+        sqlite3.connect(log_root / "recap.db").execute("SELECT count(*) FROM entry").fetchone()[0]
+        == 1
+    )
     other = tmp_path / "other.txt"
     other.write_text("hello\n")
     assert "is not a recap dump" in cli("db", "load", other).stderr
@@ -200,7 +229,9 @@ def test_root_option_beats_environment(cli, tmp_path):
 
     other, _ = init_root(tmp_path / "other")
     cli("--root", other, "new", "--week", "2021-W05", "--no-edit")
-    assert sqlite3.connect(other / "recap.db").execute("SELECT week FROM entry").fetchall() == [("2021-W05",)]
+    assert sqlite3.connect(other / "recap.db").execute("SELECT week FROM entry").fetchall() == [
+        ("2021-W05",)
+    ]
 
 
 def test_discovery_walks_up(recap_proc, tmp_path):
@@ -214,8 +245,13 @@ def test_discovery_walks_up(recap_proc, tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "recap", "db", "path"], cwd=deep, env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "recap", "db", "path"],
+        cwd=deep,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert out.stdout.strip() == str(root / "recap.db")
 
 

@@ -20,11 +20,21 @@ def test_new_for_a_week_makes_one_entry_from_the_template(cli, db):
     assert r.stdout.strip() == "created entry 1 weekly-recap-2021-w03 (2021-W03, 2021-01-24)"
     [row] = _rows(db)
     assert (row["week"], row["date"], row["kind"], row["title"]) == (
-        "2021-W03", "2021-01-24", "weekly", "Weekly Recap")
+        "2021-W03",
+        "2021-01-24",
+        "weekly",
+        "Weekly Recap",
+    )
     body = row["body"]
     sections = [line for line in body.splitlines() if line.startswith("## ")]
-    assert sections == ["## Introduction", "## Style Transfer", "## fastai to Unity",
-                        "## Blender", "## Pose Estimation", "## Conclusion"]
+    assert sections == [
+        "## Introduction",
+        "## Style Transfer",
+        "## fastai to Unity",
+        "## Blender",
+        "## Pose Estimation",
+        "## Conclusion",
+    ]
     assert "<!-- recap:links -->" in body and "<!-- recap:runs -->" in body
     assert json.loads(row["categories"]) == ["recap"]
 
@@ -45,8 +55,10 @@ def test_every_week_gets_its_own_slug_even_with_one_title(cli, db):
 
 
 def test_slug_collision_with_an_imported_post_gets_a_suffix(cli, db):
-    db.execute("INSERT INTO entry (slug, title, date, created, updated) VALUES "
-               "('weekly-recap-2021-w03', 'x', '2021-01-01', 'n', 'n')")
+    db.execute(
+        "INSERT INTO entry (slug, title, date, created, updated) VALUES "
+        "('weekly-recap-2021-w03', 'x', '2021-01-01', 'n', 'n')"
+    )
     db.commit()
     cli("new", "--week", "2021-W03", "--no-edit")
     assert [r["slug"] for r in _rows(db)] == ["weekly-recap-2021-w03", "weekly-recap-2021-w03-2"]
@@ -99,14 +111,19 @@ def _editor_script(tmp_path, python_code: str) -> str:
     script = tmp_path / "editor.py"
     script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n" + python_code)
     wrapper = tmp_path / "editor.sh"
-    wrapper.write_text(f"#!/bin/sh\nexec {os.sys.executable} {script} \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\nexec {os.sys.executable} {script} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     return str(wrapper)
 
 
 def test_new_opens_the_editor_and_saves_what_was_written(cli, db, tmp_path, monkeypatch):
-    monkeypatch.setenv("EDITOR", _editor_script(
-        tmp_path, "p.write_text(p.read_text().replace('## Conclusion', '## Conclusion\\n\\nDone.'))"))
+    monkeypatch.setenv(
+        "EDITOR",
+        _editor_script(
+            tmp_path,
+            "p.write_text(p.read_text().replace('## Conclusion', '## Conclusion\\n\\nDone.'))",
+        ),
+    )
     r = cli("new", "--week", "2021-W03")
     assert r.exit_code == 0
     assert "## Conclusion\n\nDone." in _rows(db)[0]["body"]
@@ -114,10 +131,17 @@ def test_new_opens_the_editor_and_saves_what_was_written(cli, db, tmp_path, monk
 
 def test_edit_changes_metadata_and_body(cli, db, tmp_path, monkeypatch):
     cli("new", "--week", "2021-W03", "--no-edit")
-    monkeypatch.setenv("EDITOR", _editor_script(tmp_path, (
-        "t = p.read_text().replace('title: Weekly Recap', 'title: Style week')\n"
-        "t = t.replace('tags: []', 'tags: [onnx, unity]')\n"
-        "p.write_text(t + '\\nA new closing line.\\n')\n")))
+    monkeypatch.setenv(
+        "EDITOR",
+        _editor_script(
+            tmp_path,
+            (
+                "t = p.read_text().replace('title: Weekly Recap', 'title: Style week')\n"
+                "t = t.replace('tags: []', 'tags: [onnx, unity]')\n"
+                "p.write_text(t + '\\nA new closing line.\\n')\n"
+            ),
+        ),
+    )
     r = cli("edit", "weekly-recap-2021-w03")
     assert r.stdout.strip() == "saved entry 1 weekly-recap-2021-w03"
     row = _rows(db)[0]
@@ -129,7 +153,9 @@ def test_edit_changes_metadata_and_body(cli, db, tmp_path, monkeypatch):
 def test_edit_with_broken_front_matter_saves_nothing(cli, db, tmp_path, monkeypatch):
     cli("new", "--week", "2021-W03", "--no-edit")
     before = _rows(db)
-    monkeypatch.setenv("EDITOR", _editor_script(tmp_path, "p.write_text('---\\ntitle: [x\\n---\\n')"))
+    monkeypatch.setenv(
+        "EDITOR", _editor_script(tmp_path, "p.write_text('---\\ntitle: [x\\n---\\n')")
+    )
     r = cli("edit", "1")
     assert r.exit_code == 2 and "malformed front matter" in r.stderr
     assert _rows(db) == before
@@ -155,7 +181,9 @@ def test_list_filters_and_json(cli, db):
     assert lines[2].startswith("2 ") and lines[3].startswith("1 ")  # newest first
     assert [e["id"] for e in json.loads(cli("list", "--json").stdout)] == [2, 1]
     assert [e["id"] for e in json.loads(cli("list", "--week", "2021-W03", "--json").stdout)] == [1]
-    assert [e["id"] for e in json.loads(cli("list", "--since", "2021-02-01", "--json").stdout)] == [2]
+    assert [e["id"] for e in json.loads(cli("list", "--since", "2021-02-01", "--json").stdout)] == [
+        2
+    ]
     assert [e["id"] for e in json.loads(cli("list", "--category", "notes", "--json").stdout)] == [2]
     assert cli("list", "--week", "2030-W01").stdout.strip() == "no entries"
 
@@ -166,15 +194,26 @@ def test_show_by_id_and_slug(cli):
     assert r.stdout.startswith("# Weekly Recap\n") and "Hello." in r.stdout
     data = json.loads(cli("show", "1", "--json").stdout)
     assert data["slug"] == "weekly-recap-2021-w03" and data["linked"] == {
-        "bookmarks": [], "runs": [], "experiments": []}
+        "bookmarks": [],
+        "runs": [],
+        "experiments": [],
+    }
     r = cli("show", "nope")
     assert r.exit_code == 2 and "no entry with id or slug 'nope'" in r.stderr
 
 
 def test_search_ranks_and_snippets(cli):
     cli("new", "--week", "2021-W03", "--body-file", "-", input="Barracuda once.\n")
-    cli("new", "--week", "2021-W04", "--title", "Barracuda week", "--body-file", "-",
-        input="Barracuda everywhere: barracuda, barracuda.\n")
+    cli(
+        "new",
+        "--week",
+        "2021-W04",
+        "--title",
+        "Barracuda week",
+        "--body-file",
+        "-",
+        input="Barracuda everywhere: barracuda, barracuda.\n",
+    )
     cli("new", "--week", "2021-W05", "--body-file", "-", input="Nothing relevant.\n")
     rows = json.loads(cli("search", "barracuda", "--json").stdout)
     assert [r["slug"] for r in rows] == ["barracuda-week-2021-w04", "weekly-recap-2021-w03"]
@@ -197,9 +236,14 @@ def test_malformed_search_is_a_clear_error(cli):
 def test_template_override(cli, db, log_root):
     (log_root / "my-template.md").write_text("# $title of $week\n\n$projects<!-- recap:links -->\n")
     cfg = log_root / "recap.toml"
-    cfg.write_text(cfg.read_text().replace('template = ""', 'template = "my-template.md"')
-                   .replace('projects = ["Style Transfer", "fastai to Unity", "Blender", '
-                            '"Pose Estimation"]', 'projects = ["Pose"]'))
+    cfg.write_text(
+        cfg.read_text()
+        .replace('template = ""', 'template = "my-template.md"')
+        .replace(
+            'projects = ["Style Transfer", "fastai to Unity", "Blender", "Pose Estimation"]',
+            'projects = ["Pose"]',
+        )
+    )
     cli("new", "--week", "2021-W03", "--no-edit")
     assert _rows(db)[0]["body"] == "# Weekly Recap of 2021-W03\n\n## Pose\n\n<!-- recap:links -->\n"
 

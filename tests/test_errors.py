@@ -9,8 +9,7 @@ def test_require_names_the_extra_to_install():
     with pytest.raises(MissingExtra) as info:
         require("recap_no_such_module.sub", "ml")
     assert str(info.value) == (
-        "this needs the 'ml' extra (recap_no_such_module is not installed): "
-        "pip install 'recap[ml]'"
+        "this needs the 'ml' extra (recap_no_such_module is not installed): pip install 'recap[ml]'"
     )
     assert info.value.exit_code == 5
 

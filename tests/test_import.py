@@ -70,7 +70,8 @@ def test_import_a_folder_of_mixed_posts(cli, db, log_root):
     assert "format" in reports["2020-12-6-quarto-style.qmd"]["dropped"][0]
     # Images next to the post are copied into the log, mirrored under media/<slug>/.
     assert (log_root / "media" / "quarto-style" / "images" / "styled.png").read_bytes() == (
-        DATA / "posts" / "images" / "styled.png").read_bytes()
+        DATA / "posts" / "images" / "styled.png"
+    ).read_bytes()
     assert reports["2020-12-6-quarto-style.qmd"]["images_missing"] == ["images/missing.png"]
     jekyll = rows["jekyll-post"]
     assert jekyll["date"] == "2021-02-07"  # from the unpadded Jekyll file name

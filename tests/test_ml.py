@@ -62,7 +62,12 @@ def test_classify_tiny_run_exports_a_barracuda_bundle_with_parity(classify_run):
     bundle = out / "bundle"
     assert onnx_opset(bundle / "model.onnx") == 9
     assert sorted(p.name for p in bundle.iterdir()) == [
-        "golden.json", "golden.png", "model.json", "model.onnx", "operators.json"]
+        "golden.json",
+        "golden.png",
+        "model.json",
+        "model.onnx",
+        "operators.json",
+    ]
     meta = json.loads((bundle / "model.json").read_text())
     assert meta["task"] == "classify" and meta["opset"] == 9 and meta["profile"] == "barracuda"
     assert meta["labels"] == ["circle", "square", "triangle"]
@@ -112,8 +117,9 @@ def test_keypoint_model_on_a_moving_marker_beats_the_mean(tmp_path):
 
 @pytest.mark.slow
 def test_keypoint_sanity_flag_when_the_marker_never_moves(tmp_path):
-    summary, ctx, events = run_experiment("fastai-unity-keypoint", tmp_path / "run",
-                                          marker="fixed", epochs=2)
+    summary, ctx, events = run_experiment(
+        "fastai-unity-keypoint", tmp_path / "run", marker="fixed", epochs=2
+    )
     assert summary["keypoint_sane"] == 0
     assert "not 2x better" in ctx.flags["keypoint_sanity"]
     assert any(e["type"] == "flag" and e["name"] == "keypoint_sanity" for e in events)
@@ -123,10 +129,15 @@ def test_keypoint_sanity_flag_when_the_marker_never_moves(tmp_path):
 
 def _register_run(db, log_root: Path, src: Path) -> str:
     run_id = "20260101-000000-abcd"
-    db.execute("INSERT INTO experiment (name, folder) VALUES ('fastai-unity-classify', "
-               "'experiments/fastai-unity-classify')")
-    db.execute("INSERT INTO run (id, experiment_id, status, params, seed, started) VALUES "
-               "(?, 1, 'done', '{\"preset\": \"tiny\"}', 0, '2026-01-01T00:00:00Z')", (run_id,))
+    db.execute(
+        "INSERT INTO experiment (name, folder) VALUES ('fastai-unity-classify', "
+        "'experiments/fastai-unity-classify')"
+    )
+    db.execute(
+        "INSERT INTO run (id, experiment_id, status, params, seed, started) VALUES "
+        "(?, 1, 'done', '{\"preset\": \"tiny\"}', 0, '2026-01-01T00:00:00Z')",
+        (run_id,),
+    )
     db.commit()
     shutil.copytree(src, log_root / "runs" / "fastai-unity-classify" / run_id)
     return run_id
@@ -134,8 +145,7 @@ def _register_run(db, log_root: Path, src: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("profile", ["sentis", "latest", "torchscript"])
-def test_exp_export_reexports_a_run_and_records_artifacts(cli, db, log_root, classify_run,
-                                                          profile):
+def test_exp_export_reexports_a_run_and_records_artifacts(cli, db, log_root, classify_run, profile):
     run_id = _register_run(db, log_root, classify_run[0])
     r = cli("exp", "export", run_id[:10], "--profile", profile)
     assert r.exit_code == 0, r.output
@@ -177,8 +187,9 @@ def test_operator_report_fails_export_on_an_unsupported_operator(tmp_path):
 
     from recap.ml import export
 
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.GELU(),
-                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.GELU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
+    )
     Image.new("RGB", (8, 8)).save(tmp_path / "g.png")
     meta = export.describe("classify", 8, list("abcd"), [0.5] * 3, [0.25] * 3)
     with pytest.raises(export.ExportError, match="Erf"):
@@ -197,11 +208,18 @@ def test_reference_postprocessing():
     meta = {"task": "classify", "labels": ["a", "b"], "output": {"activation": "softmax"}}
     r = reference.postprocess(np.array([0.0, np.log(3.0)]), meta)
     assert r["label"] == "b" and np.allclose(r["probabilities"], [0.25, 0.75])
-    meta = {"task": "multilabel", "labels": ["a", "b", "c"], "threshold": 0.5,
-            "output": {"activation": "sigmoid"}}
+    meta = {
+        "task": "multilabel",
+        "labels": ["a", "b", "c"],
+        "threshold": 0.5,
+        "output": {"activation": "sigmoid"},
+    }
     assert reference.postprocess(np.array([2.0, -2.0, 0.1]), meta)["labels"] == ["a", "c"]
-    meta = {"task": "keypoint", "output": {"activation": "none"},
-            "keypoints": {"image_size": [32, 64]}}
+    meta = {
+        "task": "keypoint",
+        "output": {"activation": "none"},
+        "keypoints": {"image_size": [32, 64]},
+    }
     pts = reference.postprocess(np.array([-1.0, -1.0, 0.0, 1.0]), meta)["points"]
     assert pts.tolist() == [[0.0, 0.0], [16.0, 64.0]]
     meta = {"preprocess": {"scale": 1 / 255, "mean": [0.5] * 3, "std": [0.5] * 3}}
@@ -217,7 +235,8 @@ def test_missing_ml_extra_is_one_line(monkeypatch, tmp_path):
 
     monkeypatch.setitem(sys.modules, "fastai", None)  # import fastai -> ImportError
     spec = importlib.util.spec_from_file_location(
-        "exp_cls", EXPERIMENTS / "fastai-unity-classify" / "main.py")
+        "exp_cls", EXPERIMENTS / "fastai-unity-classify" / "main.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with pytest.raises(MissingExtra, match=r"pip install 'recap\[ml\]'"):
@@ -243,11 +262,14 @@ def test_import_recap_cli_loads_no_ml_module():
     import subprocess
     import sys
 
-    code = ("import sys, recap.cli, recap.cli.exp_export, recap.ml; "
-            "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, recap.cli, recap.cli.exp_export, recap.ml; "
+        "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -259,8 +281,11 @@ def test_recap_exp_run_classify_tiny(cli, db, log_root):
     names = {c.name for c in exp.typer_instance.registered_commands} if exp else set()
     if "run" not in names:
         pytest.skip("the lab runner (recap exp run) has not landed yet")
-    shutil.copytree(EXPERIMENTS / "fastai-unity-classify",
-                    log_root / "experiments" / "fastai-unity-classify", dirs_exist_ok=True)
+    shutil.copytree(
+        EXPERIMENTS / "fastai-unity-classify",
+        log_root / "experiments" / "fastai-unity-classify",
+        dirs_exist_ok=True,
+    )
     r = cli("exp", "run", "fastai-unity-classify", "-p", "preset=tiny")
     assert r.exit_code == 0, r.output
     row = db.execute("SELECT summary FROM run ORDER BY started DESC LIMIT 1").fetchone()
@@ -275,10 +300,16 @@ def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
 
     Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
     Image.new("RGB", (32, 32)).save(tmp_path / "b.png")
-    (tmp_path / "m.json").write_text(json.dumps({"items": [
-        {"file": "a.png", "split": "train", "points": [[16, 12], [64, 0]]},
-        {"file": "b.png", "split": "valid", "points": [16, 8, 0, 32]},
-    ]}))
+    (tmp_path / "m.json").write_text(
+        json.dumps(
+            {
+                "items": [
+                    {"file": "a.png", "split": "train", "points": [[16, 12], [64, 0]]},
+                    {"file": "b.png", "split": "valid", "points": [16, 8, 0, 32]},
+                ]
+            }
+        )
+    )
     df = data.read_manifest(tmp_path / "m.json")
     assert df["file"].tolist() == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
     td = train.TaskData(task="keypoint", size=32, n_points=2)
@@ -301,7 +332,8 @@ def test_same_seed_same_result_on_cpu(tmp_path):
     b, _, _ = run_experiment("fastai-unity-classify", tmp_path / "b", **small)
     assert a["valid_loss"] == b["valid_loss"] and a["accuracy"] == b["accuracy"]
     assert (tmp_path / "a" / "bundle" / "golden.json").read_text() == (
-        tmp_path / "b" / "bundle" / "golden.json").read_text()
+        tmp_path / "b" / "bundle" / "golden.json"
+    ).read_text()
 
 
 @pytest.mark.slow
@@ -309,8 +341,12 @@ def test_classify_from_a_csv_manifest(tmp_path):
     from recap.ml import data
 
     data.make_shapes(tmp_path / "shapes", 120, 32, seed=3)  # writes shapes/manifest.csv
-    summary, _, _ = run_experiment("fastai-unity-classify", tmp_path / "run", epochs=1,
-                                   data=str(tmp_path / "shapes" / "manifest.csv"))
+    summary, _, _ = run_experiment(
+        "fastai-unity-classify",
+        tmp_path / "run",
+        epochs=1,
+        data=str(tmp_path / "shapes" / "manifest.csv"),
+    )
     assert summary["parity_ok"] == 1 and summary["parity_images"] == 16
     meta = json.loads((tmp_path / "run" / "bundle" / "model.json").read_text())
     assert meta["training"]["params"]["data"].endswith("manifest.csv")

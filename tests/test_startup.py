@@ -3,21 +3,35 @@
 import subprocess
 import sys
 
-HEAVY = ("sqlmodel", "sqlalchemy", "pydantic", "torch", "fastai", "onnx", "onnxruntime", "mkdocs",
-         "bpy", "matplotlib", "feedparser", "httpx", "yaml")
+HEAVY = (
+    "sqlmodel",
+    "sqlalchemy",
+    "pydantic",
+    "torch",
+    "fastai",
+    "onnx",
+    "onnxruntime",
+    "mkdocs",
+    "bpy",
+    "matplotlib",
+    "feedparser",
+    "httpx",
+    "yaml",
+)
 
 
 def test_import_recap_cli_loads_no_heavy_module():
-    code = ("import sys, recap.cli; "
-            f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
+    code = f"import sys, recap.cli; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 
 def test_help_runs_without_heavy_modules():
-    code = ("import sys\nfrom recap.cli import main\ntry:\n    main(['--help'])\n"
-            "except SystemExit:\n    pass\n"
-            f"print('LOADED:' + ' '.join(m for m in {HEAVY!r} if m in sys.modules))")
+    code = (
+        "import sys\nfrom recap.cli import main\ntry:\n    main(['--help'])\n"
+        "except SystemExit:\n    pass\n"
+        f"print('LOADED:' + ' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "Usage: recap" in out.stdout
     assert out.stdout.strip().endswith("LOADED:")
@@ -26,6 +40,7 @@ def test_help_runs_without_heavy_modules():
 def test_version_and_module_entry_point():
     from recap import __version__
 
-    out = subprocess.run([sys.executable, "-m", "recap", "--version"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "recap", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == f"recap {__version__}"

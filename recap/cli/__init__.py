@@ -37,8 +37,9 @@ def _version(value: bool):
 def _root_options(
     root: Annotated[
         Path | None,
-        typer.Option("--root", help="The log root (else RECAP_ROOT, else found walking up).",
-                     envvar=None),
+        typer.Option(
+            "--root", help="The log root (else RECAP_ROOT, else found walking up).", envvar=None
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     version: Annotated[

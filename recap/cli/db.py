@@ -8,8 +8,9 @@ import typer
 
 from recap.cli.output import print_json
 
-app = typer.Typer(help="The log's SQLite database: path, check, backup, dump, load.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The log's SQLite database: path, check, backup, dump, load.", no_args_is_help=True
+)
 
 
 @app.command("path")

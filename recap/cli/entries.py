@@ -98,7 +98,9 @@ def list_cmd(
     from recap.journal import entries, weeks
 
     rows = entries.list_entries(
-        db.connect(), week=week, since=weeks.parse_date(since) if since else None,
+        db.connect(),
+        week=week,
+        since=weeks.parse_date(since) if since else None,
         category=category,
     )
     if json_:
@@ -106,8 +108,17 @@ def list_cmd(
         return
     print_table(
         ["id", "date", "week", "slug", "title", "categories"],
-        [[r["id"], r["date"], r["week"], r["slug"], r["title"] + (" (draft)" if r["draft"] else ""),
-          ",".join(r["categories"])] for r in rows],
+        [
+            [
+                r["id"],
+                r["date"],
+                r["week"],
+                r["slug"],
+                r["title"] + (" (draft)" if r["draft"] else ""),
+                ",".join(r["categories"]),
+            ]
+            for r in rows
+        ],
         empty="no entries",
     )
 
@@ -127,8 +138,10 @@ def show(
         print_json({**item, "rendered": text, "linked": entries.linked(conn, item["id"])})
         return
     typer.echo(f"# {item['title']}\n")
-    typer.echo(f"{item['date']} · {item['week']} · {item['slug']} · "
-               f"{', '.join(item['categories']) or 'no category'}")
+    typer.echo(
+        f"{item['date']} · {item['week']} · {item['slug']} · "
+        f"{', '.join(item['categories']) or 'no category'}"
+    )
     if item["description"]:
         typer.echo(f"\n{item['description']}")
     typer.echo("\n" + text.rstrip())
@@ -146,7 +159,7 @@ def edit(entry: Annotated[str, typer.Argument(help="Entry id or slug.")]):
 
 
 def search(
-    query: Annotated[str, typer.Argument(help="FTS5 query: words, \"phrases\", OR, prefix*.")],
+    query: Annotated[str, typer.Argument(help='FTS5 query: words, "phrases", OR, prefix*.')],
     limit: Annotated[int, typer.Option(help="At most this many results.")] = 20,
     json_: JsonOpt = False,
 ):
@@ -165,8 +178,9 @@ def search(
 
 
 def import_cmd(
-    paths_: Annotated[list[Path], typer.Argument(metavar="PATH...",
-                                                 help="Post files or folders of posts.")],
+    paths_: Annotated[
+        list[Path], typer.Argument(metavar="PATH...", help="Post files or folders of posts.")
+    ],
     json_: JsonOpt = False,
 ):
     """Import Jekyll/fastpages, Quarto or MkDocs posts (re-importing updates them)."""

@@ -50,8 +50,10 @@ def export_run(
         return
     verdict = "ok" if report["ok"] else "MISMATCH"
     opset = f", opset {report['opset']}" if report["opset"] else ""
-    typer.echo(f"{row['id']}: exported {profile}{opset} to {dest} "
-               f"(torch vs export max diff {report['max_raw_diff']:.2g}: {verdict})")
+    typer.echo(
+        f"{row['id']}: exported {profile}{opset} to {dest} "
+        f"(torch vs export max diff {report['max_raw_diff']:.2g}: {verdict})"
+    )
 
 
 def _find_run(conn, ref: str):
@@ -67,8 +69,12 @@ def _find_run(conn, ref: str):
         raise NotFound(f"no run {ref!r}")
     if len(rows) > 1 and rows[0][0] != ref:
         raise InvalidInput(f"run {ref!r} is ambiguous ({rows[0][0]}, {rows[1][0]}, ...)")
-    return {"id": rows[0][0], "params": json.loads(rows[0][1] or "{}"), "experiment": rows[0][2],
-            "log_path": rows[0][3]}
+    return {
+        "id": rows[0][0],
+        "params": json.loads(rows[0][1] or "{}"),
+        "experiment": rows[0][2],
+        "log_path": rows[0][3],
+    }
 
 
 def _record(conn, run_id: str, run_dir, dest, profile: str) -> None:
@@ -82,7 +88,12 @@ def _record(conn, run_id: str, run_dir, dest, profile: str) -> None:
             conn.execute(
                 "INSERT OR REPLACE INTO artifact (run_id, path, kind, sha256, size, metadata) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, f.relative_to(run_dir).as_posix(),
-                 "report" if f.name == "parity.json" else kind, sha256_file(f),
-                 f.stat().st_size, json.dumps({"profile": profile})),
+                (
+                    run_id,
+                    f.relative_to(run_dir).as_posix(),
+                    "report" if f.name == "parity.json" else kind,
+                    sha256_file(f),
+                    f.stat().st_size,
+                    json.dumps({"profile": profile}),
+                ),
             )

@@ -102,8 +102,9 @@ def new_entry(
         ).fetchone()
         if row is not None:
             if body is not None and body != row["body"]:
-                conn.execute("UPDATE entry SET body = ?, updated = ? WHERE id = ?",
-                             (body, now, row["id"]))
+                conn.execute(
+                    "UPDATE entry SET body = ?, updated = ? WHERE id = ?", (body, now, row["id"])
+                )
                 row = get_entry(conn, row["id"])
             return to_dict(row), False, {"bookmarks": 0, "runs": 0}
         title = title or cfg["entry_title"]
@@ -249,7 +250,7 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 20) -> list[dict]:
         rows = conn.execute(sql, (query, limit)).fetchall()
     except sqlite3.OperationalError as exc:
         raise InvalidInput(
-            f"malformed search query {query!r} ({exc}); quote phrases with \"...\""
+            f'malformed search query {query!r} ({exc}); quote phrases with "..."'
         ) from None
     out = []
     for r in rows:

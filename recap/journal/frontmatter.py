@@ -29,7 +29,7 @@ def split(text: str, source: str = "<text>") -> tuple[dict, str]:
         raise InvalidInput(f"{source}: malformed front matter{line}: {problem}") from None
     if not isinstance(meta, dict):
         raise InvalidInput(f"{source}: front matter is not a mapping of keys to values")
-    return meta, text[m.end():]
+    return meta, text[m.end() :]
 
 
 def join(meta: dict, body: str) -> str:

@@ -29,8 +29,21 @@ SCRIPT = re.compile(
     r"(?:<!--[^>]*?Analytics\s*-->\s*)?<script\b.*?</script>(?:\s*<!--[^>]*?Analytics\s*-->)?",
     re.S | re.I,
 )
-KNOWN_DROPPED = {"layout", "comments", "badges", "branch", "nb_path", "image", "sticky_rank",
-                 "author", "format", "jupyter", "execute", "editor", "output-file"}
+KNOWN_DROPPED = {
+    "layout",
+    "comments",
+    "badges",
+    "branch",
+    "nb_path",
+    "image",
+    "sticky_rank",
+    "author",
+    "format",
+    "jupyter",
+    "execute",
+    "editor",
+    "output-file",
+}
 
 
 @dataclass
@@ -50,8 +63,11 @@ def find_posts(targets: list[Path]) -> list[Path]:
         if not target.exists():
             raise InvalidInput(f"no such file or folder: {target}")
         if target.is_dir():
-            files += sorted(p for p in target.rglob("*") if p.suffix.lower() in POST_SUFFIXES
-                            and p.is_file() and not p.name.startswith("."))
+            files += sorted(
+                p
+                for p in target.rglob("*")
+                if p.suffix.lower() in POST_SUFFIXES and p.is_file() and not p.name.startswith(".")
+            )
         elif target.suffix.lower() in POST_SUFFIXES:
             files.append(target)
         else:
@@ -138,9 +154,23 @@ def parse_post(path: Path) -> Parsed:
     v["search_exclude"] = bool(meta.get("search_exclude", False))
     v["draft"] = bool(meta.get("draft", False)) or meta.get("published") is False
     v["slug"] = slugify(str(meta.get("slug") or stem))
-    for key in ("title", "date", "description", "categories", "tags", "aliases", "permalink",
-                "toc", "hide", "search_exclude", "draft", "published", "slug", "subtitle",
-                "redirect_from"):
+    for key in (
+        "title",
+        "date",
+        "description",
+        "categories",
+        "tags",
+        "aliases",
+        "permalink",
+        "toc",
+        "hide",
+        "search_exclude",
+        "draft",
+        "published",
+        "slug",
+        "subtitle",
+        "redirect_from",
+    ):
         if key in meta:
             parsed.mapped.append(key)
     for key in meta:
@@ -150,7 +180,7 @@ def parse_post(path: Path) -> Parsed:
     h1 = re.match(r"\A\s*# (.+?)\s*#*\s*\n", body)
     if h1 and not meta.get("title"):  # MkDocs posts take their title from the first heading
         v["title"] = h1.group(1).strip()
-        body = body[h1.end():]
+        body = body[h1.end() :]
         parsed.mapped.append("first heading as title")
     body, toc_lines = _strip_toc(body)
     if toc_lines:
@@ -194,19 +224,29 @@ def import_posts(conn: sqlite3.Connection, targets: list[Path]) -> list[dict]:
             ).fetchone()
             slug = unique_slug(conn, v["slug"], exclude_id=existing["id"] if existing else None)
             cols = {
-                "slug": slug, "title": v["title"], "kind": "post", "week": v["week"],
-                "date": v["date"], "description": v["description"], "body": v["body"],
+                "slug": slug,
+                "title": v["title"],
+                "kind": "post",
+                "week": v["week"],
+                "date": v["date"],
+                "description": v["description"],
+                "body": v["body"],
                 "categories": json.dumps(v["categories"], ensure_ascii=False),
                 "tags": json.dumps(v["tags"], ensure_ascii=False),
                 "aliases": json.dumps(v["aliases"], ensure_ascii=False),
-                "permalink": v["permalink"], "draft": int(v["draft"]),
-                "hidden": int(v["hidden"]), "search_exclude": int(v["search_exclude"]),
-                "toc": int(v["toc"]), "source_path": str(item.source), "updated": now,
+                "permalink": v["permalink"],
+                "draft": int(v["draft"]),
+                "hidden": int(v["hidden"]),
+                "search_exclude": int(v["search_exclude"]),
+                "toc": int(v["toc"]),
+                "source_path": str(item.source),
+                "updated": now,
             }
             if existing:
                 sets = ", ".join(f"{k} = ?" for k in cols)
-                conn.execute(f"UPDATE entry SET {sets} WHERE id = ?",
-                             (*cols.values(), existing["id"]))
+                conn.execute(
+                    f"UPDATE entry SET {sets} WHERE id = ?", (*cols.values(), existing["id"])
+                )
                 entry_id, action = existing["id"], "updated"
             else:
                 cols["created"] = now
@@ -217,11 +257,20 @@ def import_posts(conn: sqlite3.Connection, targets: list[Path]) -> list[dict]:
                 ).lastrowid
                 action = "added"
             copied = _copy_images(root, slug, item.images)
-            reports.append({
-                "file": str(item.source), "action": action, "id": entry_id, "slug": slug,
-                "title": v["title"], "date": v["date"], "mapped": item.mapped,
-                "dropped": item.dropped, "images_copied": copied, "images_missing": item.missing,
-            })
+            reports.append(
+                {
+                    "file": str(item.source),
+                    "action": action,
+                    "id": entry_id,
+                    "slug": slug,
+                    "title": v["title"],
+                    "date": v["date"],
+                    "mapped": item.mapped,
+                    "dropped": item.dropped,
+                    "images_copied": copied,
+                    "images_missing": item.missing,
+                }
+            )
     return reports
 
 

@@ -200,8 +200,10 @@ def week_range(week: str) -> tuple[str, str]:
     from recap.journal import weeks
 
     monday, next_monday = weeks.week_bounds(week)
-    return (stamp(datetime(monday.year, monday.month, monday.day, tzinfo=UTC)),
-            stamp(datetime(next_monday.year, next_monday.month, next_monday.day, tzinfo=UTC)))
+    return (
+        stamp(datetime(monday.year, monday.month, monday.day, tzinfo=UTC)),
+        stamp(datetime(next_monday.year, next_monday.month, next_monday.day, tzinfo=UTC)),
+    )
 
 
 def parse_since(value: str) -> str:

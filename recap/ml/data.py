@@ -74,8 +74,7 @@ def read_image_folder(root: str | Path):
         for label_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
             for f in sorted(label_dir.iterdir()):
                 if f.suffix.lower() in IMAGE_EXTS:
-                    rows.append({"file": str(f.resolve()), "label": label_dir.name,
-                                 "split": split})
+                    rows.append({"file": str(f.resolve()), "label": label_dir.name, "split": split})
     return pd.DataFrame(rows, columns=["file", "label", "split"])
 
 
@@ -116,11 +115,10 @@ def _draw_shape(draw, shape: str, cx: float, cy: float, r: float, color) -> None
 def _splits(n: int, n_test: int, valid_frac: float = 0.2) -> list[str]:
     n_train_valid = n - n_test
     n_valid = max(1, int(round(n_train_valid * valid_frac)))
-    return (["train"] * (n_train_valid - n_valid) + ["valid"] * n_valid + ["test"] * n_test)
+    return ["train"] * (n_train_valid - n_valid) + ["valid"] * n_valid + ["test"] * n_test
 
 
-def make_shapes(out: Path, n: int, size: int, seed: int, multi: bool = False,
-                n_test: int = 16):
+def make_shapes(out: Path, n: int, size: int, seed: int, multi: bool = False, n_test: int = 16):
     """Shapes on noisy backgrounds: one per image (single-label) or 1-3 distinct (multi-label)."""
     import pandas as pd
     from PIL import Image, ImageDraw
@@ -157,12 +155,27 @@ def make_shapes(out: Path, n: int, size: int, seed: int, multi: bool = False,
     return df
 
 
-MARKER_COLORS = ((255, 60, 60), (60, 255, 60), (80, 140, 255), (255, 255, 60), (255, 60, 255),
-                 (60, 255, 255), (255, 160, 40), (255, 255, 255))
+MARKER_COLORS = (
+    (255, 60, 60),
+    (60, 255, 60),
+    (80, 140, 255),
+    (255, 255, 60),
+    (255, 60, 255),
+    (60, 255, 255),
+    (255, 160, 40),
+    (255, 255, 255),
+)
 
 
-def make_markers(out: Path, n: int, size: int, seed: int, n_points: int = 1,
-                 moving: bool = True, n_test: int = 16):
+def make_markers(
+    out: Path,
+    n: int,
+    size: int,
+    seed: int,
+    n_points: int = 1,
+    moving: bool = True,
+    n_test: int = 16,
+):
     """Coloured round markers whose centres (the key points) cover the whole frame.
 
     ``moving=False`` keeps every marker on one spot in every image: the data set on which a
@@ -186,8 +199,13 @@ def make_markers(out: Path, n: int, size: int, seed: int, n_points: int = 1,
             draw.ellipse([x - r, y - r, x + r, y + r], fill=color)
         f = img_dir / f"{i:05d}.png"
         img.save(f)
-        rows.append({"file": str(f.resolve()), "split": split,
-                     "points": " ".join(f"{v:.4f}" for v in pts.reshape(-1))})
+        rows.append(
+            {
+                "file": str(f.resolve()),
+                "split": split,
+                "points": " ".join(f"{v:.4f}" for v in pts.reshape(-1)),
+            }
+        )
     df = pd.DataFrame(rows)
     write_manifest_csv(df, out / "manifest.csv")
     return df

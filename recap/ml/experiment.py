@@ -14,15 +14,28 @@ import tomllib
 from pathlib import Path
 
 PRESETS = {
-    "tiny": {"n_images": 320, "size": 32, "epochs": 4, "width": 16, "depth": 3,
-             "batch_size": 32, "lr": 5e-3},
-    "full": {"n_images": 20000, "size": 64, "epochs": 20, "width": 32, "depth": 4,
-             "batch_size": 256, "lr": 3e-3},
+    "tiny": {
+        "n_images": 320,
+        "size": 32,
+        "epochs": 4,
+        "width": 16,
+        "depth": 3,
+        "batch_size": 32,
+        "lr": 5e-3,
+    },
+    "full": {
+        "n_images": 20000,
+        "size": 64,
+        "epochs": 20,
+        "width": 32,
+        "depth": 4,
+        "batch_size": 256,
+        "lr": 3e-3,
+    },
 }
 # Key points need a few more epochs than labels to leave the mean behind.
 TASK_PRESETS = {"keypoint": {"tiny": {"epochs": 8, "n_images": 480}}}
-PRIMARY = {"classify": "accuracy", "multilabel": "accuracy_multi",
-           "keypoint": "keypoint_error_px"}
+PRIMARY = {"classify": "accuracy", "multilabel": "accuracy_multi", "keypoint": "keypoint_error_px"}
 
 
 def load_spec(folder: Path) -> dict:
@@ -74,8 +87,14 @@ def _load_data(p: dict, task: str, seed: int, workdir: Path, folder: Path):
     if source == "synthetic":
         n, size = int(p["n_images"]), int(p["size"])
         if task == "keypoint":
-            return data.make_markers(workdir, n, size, seed, n_points=int(p.get("n_points", 1)),
-                                     moving=p.get("marker", "moving") != "fixed")
+            return data.make_markers(
+                workdir,
+                n,
+                size,
+                seed,
+                n_points=int(p.get("n_points", 1)),
+                moving=p.get("marker", "moving") != "fixed",
+            )
         return data.make_shapes(workdir, n, size, seed, multi=task == "multilabel")
     path = _data_path(source, folder)
     if path.is_dir():
@@ -106,10 +125,16 @@ def run_experiment(ctx, folder: Path, task: str) -> dict:
         fast = train.tensor_dls(df, td, int(p["batch_size"]), device, seed=ctx.seed)
         arch = train.arch_for(td, int(p["width"]), int(p["depth"]))
         threshold = float(p.get("threshold", 0.5))
-        learn = train.make_learner(fast, td, arch, ctx=ctx, lr=float(p["lr"]),
-                                   precision=precision,
-                                   channels_last=bool(p.get("channels_last", False)),
-                                   threshold=threshold)
+        learn = train.make_learner(
+            fast,
+            td,
+            arch,
+            ctx=ctx,
+            lr=float(p["lr"]),
+            precision=precision,
+            channels_last=bool(p.get("channels_last", False)),
+            threshold=threshold,
+        )
         train.fit(learn, int(p["epochs"]), float(p["lr"]))
         final = train.final_metrics(learn)
 
@@ -126,12 +151,19 @@ def run_experiment(ctx, folder: Path, task: str) -> dict:
         golden_src = out / "golden-input.png"
         golden_src.write_bytes(Path(files[0]).read_bytes())
 
-        meta = export.describe(task, td.size, td.labels, td.mean, td.std, n_points=td.n_points,
-                               threshold=threshold)
-        meta["training"] = {"experiment": Path(folder).name, "params": p, "seed": ctx.seed,
-                            "device": device, "precision": precision}
-        torch.save({"arch": arch, "state_dict": model.state_dict(), "meta": meta},
-                   out / "model.pth")
+        meta = export.describe(
+            task, td.size, td.labels, td.mean, td.std, n_points=td.n_points, threshold=threshold
+        )
+        meta["training"] = {
+            "experiment": Path(folder).name,
+            "params": p,
+            "seed": ctx.seed,
+            "device": device,
+            "precision": precision,
+        }
+        torch.save(
+            {"arch": arch, "state_dict": model.state_dict(), "meta": meta}, out / "model.pth"
+        )
         (out / "config.json").write_text(json.dumps(p, indent=2), encoding="utf-8")
         ctx.save_artifact("model.pth", kind="weights", metadata={"arch": arch})
         ctx.save_artifact("config.json", kind="config")

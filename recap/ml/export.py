@@ -52,20 +52,29 @@ def profile_spec(profile: str) -> dict:
 PROFILES = ("barracuda", "sentis", "latest", "torchscript")
 
 
-def describe(task: str, size: int, labels, mean, std, n_points: int = 0,
-             threshold: float | None = None) -> dict:
+def describe(
+    task: str, size: int, labels, mean, std, n_points: int = 0, threshold: float | None = None
+) -> dict:
     """The model.json fields that do not depend on the export profile."""
     activation = {"classify": "softmax", "multilabel": "sigmoid"}.get(task, "none")
     n_out = 2 * n_points if task == "keypoint" else len(labels)
     meta = {
         "format": FORMAT,
         "task": task,
-        "input": {"name": INPUT_NAME, "shape": [1, 3, size, size], "dtype": "float32",
-                  "layout": "NCHW"},
+        "input": {
+            "name": INPUT_NAME,
+            "shape": [1, 3, size, size],
+            "dtype": "float32",
+            "layout": "NCHW",
+        },
         "preprocess": {
             "channel_order": "RGB",
-            "resize": {"size": [size, size], "method": "squish", "resample": "bilinear",
-                       "crop": "none"},
+            "resize": {
+                "size": [size, size],
+                "method": "squish",
+                "resample": "bilinear",
+                "crop": "none",
+            },
             "scale": 1 / 255,
             "scale_note": "pixel bytes * scale -> [0, 1]; Unity textures are already in [0, 1]",
             "mean": list(mean) if mean is not None else None,
@@ -78,7 +87,9 @@ def describe(task: str, size: int, labels, mean, std, n_points: int = 0,
     }
     if task == "keypoint":
         meta["keypoints"] = {
-            "count": n_points, "order": "xy", "layout": "x0 y0 x1 y1 ...",
+            "count": n_points,
+            "order": "xy",
+            "layout": "x0 y0 x1 y1 ...",
             "image_size": [size, size],
             "scaling": "pixel = (output + 1) * image_size / 2 (fastai PointScaler)",
             "to_original": "x * W / image_size[0], y * H / image_size[1] (squish resize)",
@@ -94,8 +105,9 @@ def _check_onnx(path: Path, spec: dict) -> int:
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     if spec["opset"] is not None and opset != spec["opset"]:
         raise ExportError(f"asked for opset {spec['opset']}, the exporter wrote {opset}")
-    external = [t.name for t in model.graph.initializer
-                if t.data_location == onnx.TensorProto.EXTERNAL]
+    external = [
+        t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+    ]
     if external:
         raise ExportError(f"weights were written to external files ({external[0]}, ...)")
     return opset
@@ -106,14 +118,29 @@ def _export_onnx(model: torch.nn.Module, size: int, path: Path, spec: dict) -> N
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if spec["dynamo"]:
-            torch.onnx.export(model, (x,), str(path), dynamo=True, external_data=False,
-                              opset_version=spec["opset"], input_names=[INPUT_NAME],
-                              output_names=[OUTPUT_NAME], verbose=False)
+            torch.onnx.export(
+                model,
+                (x,),
+                str(path),
+                dynamo=True,
+                external_data=False,
+                opset_version=spec["opset"],
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                verbose=False,
+            )
         else:
-            torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=spec["opset"],
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                              do_constant_folding=True)
+            torch.onnx.export(
+                model,
+                (x,),
+                str(path),
+                dynamo=False,
+                opset_version=spec["opset"],
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                do_constant_folding=True,
+            )
 
 
 def cpu_eval(model: torch.nn.Module) -> torch.nn.Module:
@@ -152,8 +179,9 @@ def _golden(model, meta: dict, image: Path, folder: Path) -> dict:
     return golden
 
 
-def export_bundle(model: torch.nn.Module, meta: dict, dest: Path, profile: str,
-                  golden_image: Path) -> dict:
+def export_bundle(
+    model: torch.nn.Module, meta: dict, dest: Path, profile: str, golden_image: Path
+) -> dict:
     """Write a complete bundle for ``profile`` into ``dest`` (replacing it); returns model.json.
 
     Fails (ExportError, with ``operators.json`` kept beside ``dest`` for reading) when the graph
@@ -169,8 +197,7 @@ def export_bundle(model: torch.nn.Module, meta: dict, dest: Path, profile: str,
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
         meta = json.loads(json.dumps(meta))
-        meta.update({"profile": profile, "engine": spec["engine"],
-                     "torch": torch.__version__})
+        meta.update({"profile": profile, "engine": spec["engine"], "torch": torch.__version__})
         if profile == "torchscript":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -184,13 +211,20 @@ def export_bundle(model: torch.nn.Module, meta: dict, dest: Path, profile: str,
             (tmp / "operators.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
             if not report["ok"]:
                 shutil.copyfile(tmp / "operators.json", dest.parent / f"{dest.name}-operators.json")
-                raise ExportError(f"{profile}: the engine lacks operator(s) "
-                                  f"{', '.join(report['unsupported'])}")
+                raise ExportError(
+                    f"{profile}: the engine lacks operator(s) {', '.join(report['unsupported'])}"
+                )
             # onnxruntime must load it, or the bundle is no use to anyone.
             ort.InferenceSession(str(tmp / "model.onnx"), providers=["CPUExecutionProvider"])
-            meta.update({"model": "model.onnx", "opset": opset,
-                         "exporter": "torch.onnx dynamo" if spec["dynamo"]
-                         else "torch.onnx legacy (TorchScript)"})
+            meta.update(
+                {
+                    "model": "model.onnx",
+                    "opset": opset,
+                    "exporter": "torch.onnx dynamo"
+                    if spec["dynamo"]
+                    else "torch.onnx legacy (TorchScript)",
+                }
+            )
         meta["sha256"] = sha256_file(tmp / meta["model"])
         meta["golden"] = "golden.json"
         _golden(model, meta, golden_image, tmp)
@@ -206,6 +240,12 @@ def export_bundle(model: torch.nn.Module, meta: dict, dest: Path, profile: str,
 
 def bundle_files(dest: Path) -> list[tuple[Path, str]]:
     """(file, artifact kind) for every file of a bundle folder."""
-    kinds = {"model.onnx": "onnx", "model.pt": "torchscript", "model.json": "model-json",
-             "golden.json": "golden", "golden.png": "golden", "operators.json": "report"}
+    kinds = {
+        "model.onnx": "onnx",
+        "model.pt": "torchscript",
+        "model.json": "model-json",
+        "golden.json": "golden",
+        "golden.png": "golden",
+        "operators.json": "report",
+    }
     return [(f, kinds.get(f.name, "file")) for f in sorted(Path(dest).iterdir()) if f.is_file()]

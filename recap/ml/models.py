@@ -44,15 +44,16 @@ def small_cnn(n_out: int, width: int = 16, depth: int = 3, y_range=None) -> nn.S
     return nn.Sequential(*layers)
 
 
-def keypoint_cnn(n_out: int, width: int = 16, depth: int = 3, size: int = 32,
-                 y_range=(-1.1, 1.1)) -> nn.Sequential:
+def keypoint_cnn(
+    n_out: int, width: int = 16, depth: int = 3, size: int = 32, y_range=(-1.1, 1.1)
+) -> nn.Sequential:
     """A CNN for key points: flatten the last feature map (keeps where) instead of pooling it."""
     layers = [_block(3, width, 1)]
     c = width
     for _ in range(depth):
         layers.append(_block(c, c * 2, 2))
         c *= 2
-    side = size // (2 ** depth)
+    side = size // (2**depth)
     layers += [nn.Flatten(), nn.Linear(c * side * side, n_out), SigmoidRange(*y_range)]
     return nn.Sequential(*layers)
 

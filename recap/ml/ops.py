@@ -20,17 +20,24 @@ ReduceSum Relu Reshape Resize Round Selu Shape Sigmoid Sin Slice Softmax Softplu
 Split Sqrt Squeeze Sub Sum Tanh Tile TopK Transpose Unsqueeze Upsample Where Xor
 """
 
-BARRACUDA = frozenset(_COMMON.split()) | {"ReduceSumSquare", "Multinomial", "NonZero",
-                                          "GreaterOrEqual", "LessOrEqual"}
+BARRACUDA = frozenset(_COMMON.split()) | {
+    "ReduceSumSquare",
+    "Multinomial",
+    "NonZero",
+    "GreaterOrEqual",
+    "LessOrEqual",
+}
 
-SENTIS = BARRACUDA | frozenset("""
+SENTIS = BARRACUDA | frozenset(
+    """
 Acos Acosh Asin Asinh Atan Atanh Bernoulli BitwiseAnd BitwiseNot BitwiseOr BitwiseXor CastLike
 Celu Compress CumSum Einsum Erf EyeLike Gelu GatherElements GatherND GlobalLpPool GridSample
 GroupNormalization HardSigmoid HardSwish HardMax IsInf IsNaN LayerNormalization LpNormalization
 MatMulInteger Mod Mish NonMaxSuppression ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp RoiAlign
 ScatterElements ScatterND Shrink Sign Sinh Size Softsign Tan ThresholdedRelu Trilu Celu Swish
 Dropout Upsample
-""".split())
+""".split()
+)
 
 ENGINES = {"barracuda": BARRACUDA, "sentis": SENTIS}
 
@@ -44,11 +51,10 @@ def operator_report(model_or_path, engine: str | None) -> dict:
     import onnx
 
     model = onnx.load(str(model_or_path)) if not hasattr(model_or_path, "graph") else model_or_path
-    counts = Counter(
-        n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx")
+    counts = Counter(n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx"))
+    custom = sorted(
+        {f"{n.domain}::{n.op_type}" for n in model.graph.node if n.domain not in ("", "ai.onnx")}
     )
-    custom = sorted({f"{n.domain}::{n.op_type}" for n in model.graph.node
-                     if n.domain not in ("", "ai.onnx")})
     supported = ENGINES.get(engine) if engine else None
     unsupported = sorted(op for op in counts if supported is not None and op not in supported)
     if supported is not None:

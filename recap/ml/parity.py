@@ -52,9 +52,11 @@ def check(learn, bundle: Path, torchscript: Path | None, files: list[str]) -> di
         x, raw_ort, ref = onnx_model.predict_file(f)
         raw_torch = torch_raw(model, x)
         fa = _fastai_result(learn.predict(f), task)
-        row = {"file": Path(f).name,
-               "input_diff": float(np.abs(x[0] - fastai_x[i]).max()),
-               "raw_diff_onnx": float(np.abs(raw_torch - raw_ort).max())}
+        row = {
+            "file": Path(f).name,
+            "input_diff": float(np.abs(x[0] - fastai_x[i]).max()),
+            "raw_diff_onnx": float(np.abs(raw_torch - raw_ort).max()),
+        }
         if ts is not None:
             with torch.no_grad():
                 raw_ts = ts(torch.from_numpy(x)).float().numpy()
@@ -62,8 +64,13 @@ def check(learn, bundle: Path, torchscript: Path | None, files: list[str]) -> di
             worst["torchscript"] = max(worst["torchscript"], row["raw_diff_torchscript"])
         if task == "keypoint":
             d = np.linalg.norm(ref["points"] - fa["points"], axis=-1).max()
-            row.update({"points": ref["points"].tolist(), "fastai_points": fa["points"].tolist(),
-                        "px_diff": float(d)})
+            row.update(
+                {
+                    "points": ref["points"].tolist(),
+                    "fastai_points": fa["points"].tolist(),
+                    "px_diff": float(d),
+                }
+            )
             same = bool(d <= TOLERANCE["points_px"])
             worst["px"] = max(worst["px"], float(d))
         else:
@@ -92,13 +99,24 @@ def check(learn, bundle: Path, torchscript: Path | None, files: list[str]) -> di
         summary["parity_max_px_diff"] = worst["px"]
     else:
         summary["parity_max_prob_diff"] = worst["prob"]
-    ok = (n > 0 and agree == n and worst["onnx"] <= TOLERANCE["raw"]
-          and worst["torchscript"] <= TOLERANCE["raw"]
-          and worst["prob"] <= TOLERANCE["probabilities"]
-          and worst["px"] <= TOLERANCE["points_px"])
+    ok = (
+        n > 0
+        and agree == n
+        and worst["onnx"] <= TOLERANCE["raw"]
+        and worst["torchscript"] <= TOLERANCE["raw"]
+        and worst["prob"] <= TOLERANCE["probabilities"]
+        and worst["px"] <= TOLERANCE["points_px"]
+    )
     summary["parity_ok"] = int(ok)
-    return {"ok": ok, "task": task, "profile": meta.get("profile"), "opset": meta.get("opset"),
-            "tolerance": TOLERANCE, "summary": summary, "images": images}
+    return {
+        "ok": ok,
+        "task": task,
+        "profile": meta.get("profile"),
+        "opset": meta.get("opset"),
+        "tolerance": TOLERANCE,
+        "summary": summary,
+        "images": images,
+    }
 
 
 def write(report: dict, path: Path) -> Path:

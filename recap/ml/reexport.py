@@ -53,8 +53,14 @@ def reexport(run_dir: Path, profile: str) -> tuple[Path, dict]:
     else:
         raw = reference.OnnxModel(dest, meta).raw(x)
     diff = float(np.abs(raw.reshape(-1) - expected).max())
-    report = {"profile": profile, "opset": meta.get("opset"), "engine": meta.get("engine"),
-              "max_raw_diff": diff, "tolerance": TOLERANCE["raw"],
-              "ok": diff <= TOLERANCE["raw"], "sha256": meta["sha256"]}
+    report = {
+        "profile": profile,
+        "opset": meta.get("opset"),
+        "engine": meta.get("engine"),
+        "max_raw_diff": diff,
+        "tolerance": TOLERANCE["raw"],
+        "ok": diff <= TOLERANCE["raw"],
+        "sha256": meta["sha256"],
+    }
     (dest / "parity.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     return dest, report

@@ -63,8 +63,10 @@ def postprocess(raw: np.ndarray, meta: dict) -> dict:
     if task == "multilabel":
         probs = activate(raw, out["activation"])
         thresh = meta["threshold"]
-        return {"labels": [lab for lab, p in zip(meta["labels"], probs, strict=True)
-                           if p > thresh], "probabilities": probs}
+        return {
+            "labels": [lab for lab, p in zip(meta["labels"], probs, strict=True) if p > thresh],
+            "probabilities": probs,
+        }
     kp = meta["keypoints"]
     w, h = kp["image_size"]
     pts = raw.reshape(-1, 2)
@@ -74,8 +76,9 @@ def postprocess(raw: np.ndarray, meta: dict) -> dict:
 class OnnxModel:
     """onnxruntime on CPU for one bundle (deterministic: one thread, no graph rewrites)."""
 
-    def __init__(self, bundle: str | Path, meta: dict | None = None, threads: int = 1,
-                 optimize: bool = False):
+    def __init__(
+        self, bundle: str | Path, meta: dict | None = None, threads: int = 1, optimize: bool = False
+    ):
         import onnxruntime as ort
 
         self.bundle = Path(bundle)
@@ -85,8 +88,9 @@ class OnnxModel:
         opts.inter_op_num_threads = 1
         if not optimize:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        self.session = ort.InferenceSession(str(self.bundle / self.meta["model"]), opts,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(self.bundle / self.meta["model"]), opts, providers=["CPUExecutionProvider"]
+        )
         self.input_name = self.meta["input"]["name"]
 
     def raw(self, x: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ def seed_everything(seed: int, device: str = "cpu") -> None:
 
 
 def resolve_device(requested: str | None) -> str:
-    """"cuda" when asked for and present (or "auto" and present), else "cpu"."""
+    """ "cuda" when asked for and present (or "auto" and present), else "cpu"."""
     if requested in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
@@ -102,8 +102,9 @@ class ChannelsLast(Callback):
                 dl.x = dl.x.contiguous(memory_format=torch.channels_last)
 
     def before_batch(self):
-        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last)
-                              for x in self.learn.xb)
+        self.learn.xb = tuple(
+            x.contiguous(memory_format=torch.channels_last) for x in self.learn.xb
+        )
 
 
 class BF16(Callback):
@@ -175,16 +176,20 @@ class FastLearner(Learner):
         for cb, handler in plan:
             if handler is None:  # a callback with its own __call__
                 cb(event_name)
-            elif cb.run and (not inner or (cb.run_train and training)
-                             or (cb.run_valid and not training)):
+            elif cb.run and (
+                not inner or (cb.run_train and training) or (cb.run_valid and not training)
+            ):
                 try:
                     handler()
                 except _CANCELS:
                     raise
                 except Exception as e:  # the same exception, annotated as fastai does
                     raise modify_exception(  # noqa: B904
-                        e, f"Exception occured in `{cb.__class__.__name__}` when calling event "
-                        f"`{event_name}`:\n\t{e.args[0] if e.args else e!r}", replace=True)
+                        e,
+                        f"Exception occured in `{cb.__class__.__name__}` when calling event "
+                        f"`{event_name}`:\n\t{e.args[0] if e.args else e!r}",
+                        replace=True,
+                    )
         if event_name == "after_fit":
             for cb, handler in plan:
                 if handler is not None:
@@ -203,8 +208,11 @@ class FastLearner(Learner):
         if not _CANCELS:
             from fastai.callback import core
 
-            _CANCELS = tuple(getattr(core, n) for n in dir(core)
-                             if n.startswith("Cancel") and n.endswith("Exception"))
+            _CANCELS = tuple(
+                getattr(core, n)
+                for n in dir(core)
+                if n.startswith("Cancel") and n.endswith("Exception")
+            )
         from fastai.callback.core import event
 
         if not hasattr(event, event_name):
@@ -244,8 +252,9 @@ class MSEFlat(_PlainTensors, BaseLoss):
     """fastai's ``MSELossFlat`` (a function returning a BaseLoss), as a class."""
 
     def __init__(self, *args, axis: int = -1, floatify: bool = True, **kwargs):
-        super().__init__(torch.nn.MSELoss, *args, axis=axis, floatify=floatify, is_2d=False,
-                         **kwargs)
+        super().__init__(
+            torch.nn.MSELoss, *args, axis=axis, floatify=floatify, is_2d=False, **kwargs
+        )
 
 
 class TorchOptim(OptimWrapper):
@@ -319,13 +328,17 @@ def channel_stats(files, size: int) -> tuple[list[float], list[float]]:
     acc2 = np.zeros(3)
     n = 0
     for f in files:
-        a = np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR),
-                       dtype=np.float64) / 255.0
+        a = (
+            np.asarray(
+                Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float64
+            )
+            / 255.0
+        )
         acc += a.sum((0, 1))
-        acc2 += (a ** 2).sum((0, 1))
+        acc2 += (a**2).sum((0, 1))
         n += a.shape[0] * a.shape[1]
     mean = acc / n
-    std = np.sqrt(np.maximum(acc2 / n - mean ** 2, 1e-12))
+    std = np.sqrt(np.maximum(acc2 / n - mean**2, 1e-12))
     return [round(float(m), 6) for m in mean], [round(float(s), 6) for s in std]
 
 
@@ -370,8 +383,9 @@ def make_dls(df, td: TaskData, batch_size: int, device: str, num_workers: int = 
         item_tfms=Resize(td.size, method="squish"),
         batch_tfms=Normalize.from_stats(td.mean, td.std),
     )
-    return block.dataloaders(rows, bs=batch_size, num_workers=num_workers,
-                             device=torch.device(device))
+    return block.dataloaders(
+        rows, bs=batch_size, num_workers=num_workers, device=torch.device(device)
+    )
 
 
 def decode_images(files, size: int) -> torch.Tensor:
@@ -420,8 +434,9 @@ class TensorBatches:
     the DataBlock pipeline (files -> PIL -> Resize -> Normalize), the path a port must match.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, td: TaskData, bs: int, shuffle: bool,
-                 seed: int = 0):
+    def __init__(
+        self, x: torch.Tensor, y: torch.Tensor, td: TaskData, bs: int, shuffle: bool, seed: int = 0
+    ):
         self.x, self.y, self.bs, self.shuffle = x, y, bs, shuffle
         self.drop_last = shuffle  # as fastai: the training loader drops a ragged last batch
         self.mean = torch.tensor(td.mean).view(1, 3, 1, 1)
@@ -443,7 +458,7 @@ class TensorBatches:
         order = torch.randperm(self.n, generator=self.gen) if self.shuffle else torch.arange(self.n)
         order = order.to(self.device)
         for i in range(len(self)):
-            idx = order[i * self.bs:(i + 1) * self.bs]
+            idx = order[i * self.bs : (i + 1) * self.bs]
             xb = (self.x[idx].float() / 255 - self.mean) / self.std
             yield xb, self.y[idx]
 
@@ -455,15 +470,29 @@ def tensor_dls(df, td: TaskData, batch_size: int, device: str, seed: int = 0):
     loaders = []
     for split, shuffle in (("train", True), ("valid", False)):
         rows = df[df["split"] == split]
-        loaders.append(TensorBatches(decode_images(rows["file"], td.size), targets(rows, td), td,
-                                     batch_size, shuffle, seed))
+        loaders.append(
+            TensorBatches(
+                decode_images(rows["file"], td.size),
+                targets(rows, td),
+                td,
+                batch_size,
+                shuffle,
+                seed,
+            )
+        )
     return DataLoaders(*loaders, device=torch.device(device))
 
 
 def arch_for(td: TaskData, width: int, depth: int) -> dict:
     if td.task == "keypoint":
-        return {"name": "keypoint_cnn", "n_out": 2 * td.n_points, "width": width, "depth": depth,
-                "size": td.size, "y_range": list(Y_RANGE)}
+        return {
+            "name": "keypoint_cnn",
+            "n_out": 2 * td.n_points,
+            "width": width,
+            "depth": depth,
+            "size": td.size,
+            "y_range": list(Y_RANGE),
+        }
     return {"name": "small_cnn", "n_out": len(td.labels), "width": width, "depth": depth}
 
 
@@ -478,29 +507,44 @@ def pixel_error(td: TaskData):
     return px_error
 
 
-def make_learner(dls, td: TaskData, arch: dict, ctx=None, lr: float = 3e-3, loss_func=None,
-                 model=None, precision: str = "fp32", channels_last: bool = False,
-                 threshold: float = 0.5):
+def make_learner(
+    dls,
+    td: TaskData,
+    arch: dict,
+    ctx=None,
+    lr: float = 3e-3,
+    loss_func=None,
+    model=None,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    threshold: float = 0.5,
+):
     """A fastai Learner for the task (or any model + loss: style transfer passes its own)."""
     from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle)
     from fastai.metrics import accuracy, accuracy_multi
 
     model = model if model is not None else models.build(arch)
     if loss_func is None:
-        loss_func = {"classify": CrossEntropyFlat(),
-                     "multilabel": BCEWithLogitsFlat(thresh=threshold),
-                     "keypoint": MSEFlat()}[td.task]
-    metrics = {"classify": [accuracy],
-               "multilabel": [_named(lambda p, t: accuracy_multi(p, t, thresh=threshold),
-                                     "accuracy_multi")],
-               "keypoint": [pixel_error(td)]}.get(td.task, [])
+        loss_func = {
+            "classify": CrossEntropyFlat(),
+            "multilabel": BCEWithLogitsFlat(thresh=threshold),
+            "keypoint": MSEFlat(),
+        }[td.task]
+    metrics = {
+        "classify": [accuracy],
+        "multilabel": [
+            _named(lambda p, t: accuracy_multi(p, t, thresh=threshold), "accuracy_multi")
+        ],
+        "keypoint": [pixel_error(td)],
+    }.get(td.task, [])
     cbs = [RecapCallback(ctx)] if ctx is not None else []
     if channels_last:
         cbs.append(ChannelsLast())
     if precision == "bf16":
         cbs.append(BF16(torch.device(getattr(dls, "device", None) or "cpu").type))
-    learn = FastLearner(dls, model, loss_func=loss_func, opt_func=adamw, lr=lr, metrics=metrics,
-                        cbs=cbs)
+    learn = FastLearner(
+        dls, model, loss_func=loss_func, opt_func=adamw, lr=lr, metrics=metrics, cbs=cbs
+    )
     learn.recorder.smooth_loss = _device_smooth_loss()
     return learn
 
@@ -530,7 +574,7 @@ def _device_smooth_loss(beta: float = 0.98):
         def value(self):
             # Recorder reads it twice a batch: one division launched, not two
             if getattr(self, "_value", None) is None:
-                self._value = self.val / (1 - self.beta ** self.count)
+                self._value = self.val / (1 - self.beta**self.count)
             return self._value
 
     return DeviceSmoothLoss(beta)
@@ -539,8 +583,9 @@ def _device_smooth_loss(beta: float = 0.98):
 def adamw(params, lr, **kwargs):
     """torch's AdamW (fused per-tensor kernels) behind fastai's optimiser interface; fastai's own
     Adam steps each parameter in Python, which costs more than a small CNN's whole step."""
-    return TorchOptim(params, torch.optim.AdamW, lr=lr, betas=(0.9, 0.99), eps=1e-5,
-                        weight_decay=0.01)
+    return TorchOptim(
+        params, torch.optim.AdamW, lr=lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01
+    )
 
 
 def training_only_cbs(learn):
@@ -554,8 +599,14 @@ def _named(fn, name):
     return fn
 
 
-def fit(learn, epochs: int, lr: float, pct_start: float = 0.25, div: float = 25.0,
-        div_final: float = 1e5) -> None:
+def fit(
+    learn,
+    epochs: int,
+    lr: float,
+    pct_start: float = 0.25,
+    div: float = 25.0,
+    div_final: float = 1e5,
+) -> None:
     """One-cycle training without progress bars (the run context is the report).
 
     What ``learn.fit_one_cycle(epochs, lr)`` does, with the schedules in plain Python
@@ -570,8 +621,10 @@ def fit(learn, epochs: int, lr: float, pct_start: float = 0.25, div: float = 25.
         learn.create_opt()
     learn.opt.set_hyper("lr", lr)
     lr_max = learn.opt.hypers[-1]["lr"]
-    scheds = {"lr": one_cycle(pct_start, lr_max / div, lr_max, lr_max / div_final),
-              "mom": one_cycle(pct_start, *learn.moms)}
+    scheds = {
+        "lr": one_cycle(pct_start, lr_max / div, lr_max, lr_max / div_final),
+        "mom": one_cycle(pct_start, *learn.moms),
+    }
     learn.fit(epochs, cbs=ParamScheduler(scheds))
 
 
