@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RECAP, peer, report, save  # noqa: E402
+from common import RECAP, peer, report, save, time_cmd  # noqa: E402
 
 JRNL_CONFIG = """\
 colors: {{body: none, date: none, tags: none, title: none}}
@@ -36,24 +34,6 @@ version: v4.6
 """
 
 
-def _timed(cmd, env, runs, vary=None) -> float:
-    samples = []
-    for i in range(runs + 1):
-        args = vary(i) if vary else cmd
-        t0 = time.perf_counter()
-        subprocess.run(
-            args,
-            env=env,
-            check=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        if i:  # the first run warms the file cache
-            samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
@@ -70,8 +50,8 @@ def main() -> None:
         subprocess.run([*RECAP, "init", str(root)], check=True, capture_output=True)
         renv = {**os.environ, "RECAP_ROOT": str(root)}
         results = []
-        ours = _timed([*RECAP, "--help"], renv, args.runs)
-        theirs = _timed([jrnl, "--version"], jenv, args.runs)
+        ours = time_cmd([*RECAP, "--help"], args.runs, env=renv)
+        theirs = time_cmd([jrnl, "--version"], args.runs, env=jenv)
         results.append(
             report(
                 "start-up: recap --help vs jrnl --version", ours, theirs, "<= 1.0", peer_name="jrnl"
@@ -82,8 +62,10 @@ def main() -> None:
             year, week = 2000 + i // 50, i % 50 + 1
             return [*RECAP, "new", "--week", f"{year}-W{week:02d}", "--no-edit"]
 
-        ours = _timed(None, renv, args.runs, vary=new_week)
-        theirs = _timed([jrnl, "Tried the sentis exporter on the keypoint model."], jenv, args.runs)
+        ours = time_cmd(new_week, args.runs, env=renv)
+        theirs = time_cmd(
+            [jrnl, "Tried the sentis exporter on the keypoint model."], args.runs, env=jenv
+        )
         results.append(
             report(
                 "recap new --no-edit vs a one-line jrnl entry",

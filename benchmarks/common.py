@@ -34,7 +34,9 @@ def peer(name: str) -> str:
 def time_cmd(
     cmd, runs: int = 7, env: dict | None = None, setup=None, warmup: int = 1, **kw
 ) -> float:
-    """Median wall time (s) of running ``cmd`` as a whole process; ``setup()`` runs before each."""
+    """Median wall time (s) of running ``cmd`` as a whole process; ``setup()`` runs before each.
+
+    ``cmd`` may be a callable of the run number, for a command that must differ every time."""
     full_env = {**os.environ, **(env or {})}
     samples = []
     for i in range(warmup + runs):
@@ -42,12 +44,12 @@ def time_cmd(
             setup(i)
         t0 = time.perf_counter()
         subprocess.run(
-            cmd,
+            cmd(i) if callable(cmd) else cmd,
             env=full_env,
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            **kw,
+            **{"stdin": subprocess.DEVNULL, **kw},
         )
         if i >= warmup:
             samples.append(time.perf_counter() - t0)
