@@ -12,7 +12,7 @@ from pathlib import Path
 from recap import db
 from recap.errors import InvalidInput
 from recap.journal import weeks
-from recap.journal.store import get_entry
+from recap.journal.store import add_link, get_entry
 from recap.timeutil import stamp
 
 LIST_FIELDS = ("categories", "tags", "aliases")
@@ -44,29 +44,16 @@ def to_dict(row: sqlite3.Row) -> dict:
 
 
 def _link_week(conn: sqlite3.Connection, entry_id: int, week: str, now: str) -> dict:
-    """Link the week's bookmarks and runs to a new entry (when those capabilities are present)."""
-    counts = {"bookmarks": 0, "runs": 0}
-    try:
-        from recap.links.week import week_bookmark_ids
-    except ImportError:
-        week_bookmark_ids = None
-    try:
-        from recap.lab.week import week_run_ids
-    except ImportError:
-        week_run_ids = None
-    if week_bookmark_ids:
-        for bid in week_bookmark_ids(conn, week):
-            counts["bookmarks"] += conn.execute(
-                "INSERT OR IGNORE INTO link (entry_id, bookmark_id, created) VALUES (?, ?, ?)",
-                (entry_id, bid, now),
-            ).rowcount
-    if week_run_ids:
-        for rid in week_run_ids(conn, week):
-            counts["runs"] += conn.execute(
-                "INSERT OR IGNORE INTO link (entry_id, run_id, created) VALUES (?, ?, ?)",
-                (entry_id, rid, now),
-            ).rowcount
-    return counts
+    """Link the week's bookmarks and runs to a new entry; returns how many of each."""
+    from recap.lab.week import week_run_ids
+    from recap.links.week import week_bookmark_ids
+
+    return {
+        "bookmarks": sum(
+            add_link(conn, entry_id, now, bookmark_id=bid) for bid in week_bookmark_ids(conn, week)
+        ),
+        "runs": sum(add_link(conn, entry_id, now, run_id=rid) for rid in week_run_ids(conn, week)),
+    }
 
 
 def new_entry(
@@ -147,19 +134,13 @@ def expand(conn: sqlite3.Connection, entry: dict) -> str:
     from recap.journal.render import LINKS_MARKER, RUNS_MARKER
 
     body = entry["body"]
-    sections = {LINKS_MARKER: "", RUNS_MARKER: ""}
-    try:
-        from recap.links.week import links_markdown
+    from recap.lab.week import runs_markdown
+    from recap.links.week import links_markdown
 
-        sections[LINKS_MARKER] = links_markdown(conn, entry["id"])
-    except ImportError:
-        pass
-    try:
-        from recap.lab.week import runs_markdown
-
-        sections[RUNS_MARKER] = runs_markdown(conn, entry["id"])
-    except ImportError:
-        pass
+    sections = {
+        LINKS_MARKER: links_markdown(conn, entry["id"]),
+        RUNS_MARKER: runs_markdown(conn, entry["id"]),
+    }
     for marker, text in sections.items():
         if marker in body:
             body = body.replace(marker, text.strip())

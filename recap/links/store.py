@@ -176,13 +176,9 @@ def add_bookmark(
 
 def link_entry(conn, entry_ref: str, bookmark_id: int, when: str) -> None:
     """Attach a bookmark to an entry (a ``link`` row); attaching twice is a no-op."""
-    from recap.journal.store import get_entry
+    from recap.journal.store import add_link, get_entry
 
-    entry = get_entry(conn, entry_ref)
-    conn.execute(
-        "INSERT OR IGNORE INTO link (entry_id, bookmark_id, created) VALUES (?, ?, ?)",
-        (entry["id"], bookmark_id, when),
-    )
+    add_link(conn, get_entry(conn, entry_ref)["id"], when, bookmark_id=bookmark_id)
 
 
 def get_bookmark(conn, bid: int | str) -> sqlite3.Row:
