@@ -58,6 +58,12 @@ def _handler(server: Server):
                 route = server.routes.get(self.path) or Route(b"not found", 404)
                 if route.delay:
                     time.sleep(route.delay)
+            finally:
+                # In flight until the reply starts: once it is sent the client may release its
+                # per-host slot and start the next request before this handler returns.
+                with server.lock:
+                    server.active[self.command] -= 1
+            try:
                 status = route.head_status if head and route.head_status else route.status
                 if route.etag and self.headers.get("If-None-Match") == route.etag:
                     status = 304
@@ -83,9 +89,8 @@ def _handler(server: Server):
                             self.wfile.write(body)
                     except (BrokenPipeError, ConnectionResetError):
                         pass
-            finally:
-                with server.lock:
-                    server.active[self.command] -= 1
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def do_GET(self):
             self._serve(False)
