@@ -73,7 +73,7 @@ def _principled(name: str):
     import bpy
 
     mat = bpy.data.materials.new(name)
-    if hasattr(mat, "use_nodes") and not mat.use_nodes:
+    if mat.node_tree is None:  # Blender < 5 makes materials without nodes
         mat.use_nodes = True
     return mat, mat.node_tree.nodes["Principled BSDF"]
 
@@ -107,7 +107,7 @@ class _Stage:
         scene.collection.objects.link(self.cam)
         scene.camera = self.cam
         world = bpy.data.worlds.new("world")
-        if hasattr(world, "use_nodes") and not world.use_nodes:
+        if world.node_tree is None:
             world.use_nodes = True
         scene.world = world
         self.background = world.node_tree.nodes["Background"]
