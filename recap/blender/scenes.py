@@ -239,16 +239,19 @@ class Figure:
         for bone, _head, _tail, part in hm.BONES:
             if part is None:
                 continue
-            me = meshes["sphere" if part == "head" else "cylinder"].copy()
+            # Parts share two meshes (linked duplicates, the cheap form); the colour is the
+            # object's own material slot.
+            me = meshes["sphere" if part == "head" else "cylinder"]
             region = (
                 "skin"
                 if part == "head" or bone.startswith("forearm") or bone == "neck"
                 else ("bottom" if bone.startswith(("thigh", "shin", "pelvis")) else "top")
             )
-            me.materials.append(self.materials[region][0])
             ob = bpy.data.objects.new(f"{name}-{bone}", me)
             ob.parent, ob.parent_type, ob.parent_bone = self.arm, "BONE", bone
             scene.collection.objects.link(ob)
+            ob.material_slots[0].link = "OBJECT"
+            ob.material_slots[0].material = self.materials[region][0]
             self.parts.append(ob)
         for pb in self.arm.pose.bones:
             pb.rotation_mode = "QUATERNION"
@@ -298,10 +301,13 @@ def _part_meshes() -> dict:
             bm, u_segments=16, v_segments=8, radius=1.0, matrix=Matrix.Translation((0, -1, 0))
         )
 
-    return {
+    meshes = {
         "cylinder": _mesh_from_bmesh("part-cylinder", cylinder, smooth=True),
         "sphere": _mesh_from_bmesh("part-sphere", sphere, smooth=True),
     }
+    for me in meshes.values():
+        me.materials.append(None)  # one slot, filled per object
+    return meshes
 
 
 class PoseScene:
