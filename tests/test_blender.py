@@ -188,6 +188,11 @@ def test_two_shards_merged_equal_unsharded(cli, exps):
     assert result["sha256"] == json.loads((whole / "dataset.json").read_text())["sha256"]
     r = cli("data", "merge", s0["id"], s1["id"], "-o", str(out))
     assert r.exit_code == 2 and "not empty" in r.stderr
+    # Two render processes on one machine make the same set.
+    two = run_folder(exps, run_set(cli, *base, "-p", "workers=2"))
+    assert images_of(two) == images_of(whole)
+    assert (two / "coco.json").read_bytes() == (whole / "coco.json").read_bytes()
+    assert not list(two.glob(".worker-*"))
 
 
 @pytest.mark.slow
