@@ -4,6 +4,7 @@ training run fed by a dataset run."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import shutil
@@ -19,7 +20,10 @@ from recap.blender.dataset import parse_shard, shard_indices, split_of
 from recap.blender.render import strip_png_metadata
 from tests.conftest import REPO
 
-pytest.importorskip("bpy")
+# bpy is looked for, not imported: renders happen in the runs' child processes.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("bpy") is None, reason="needs the blender extra (bpy)"
+)
 
 EXPERIMENTS = REPO / "experiments"
 

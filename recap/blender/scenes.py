@@ -176,11 +176,6 @@ class ShapesScene:
             scene.collection.objects.link(ob)
             self.objects.append(ob)
 
-    def categories(self) -> list[dict]:
-        return [
-            {"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(self.classes)
-        ]
-
     def randomize(self, rng: np.random.Generator) -> dict:
         k = int(rng.integers(len(self.classes)))
         for i, ob in enumerate(self.objects):
@@ -321,17 +316,6 @@ class PoseScene:
         meshes = _part_meshes()
         self.figures = [Figure(scene, f"figure{i}", meshes) for i in range(figures)]
 
-    def categories(self) -> list[dict]:
-        return [
-            {
-                "id": 1,
-                "name": "person",
-                "supercategory": "person",
-                "keypoints": list(COCO_KEYPOINTS),
-                "skeleton": [list(p) for p in hm_skeleton()],
-            }
-        ]
-
     def randomize(self, rng: np.random.Generator) -> dict:
         n = len(self.figures)
         placed = []
@@ -387,12 +371,6 @@ class PoseScene:
                 }
             )
         return out
-
-
-def hm_skeleton():
-    from recap.blender import COCO_SKELETON
-
-    return COCO_SKELETON
 
 
 def build(kind: str, scene, figures: int = 1, classes: int = len(SHAPE_CLASSES)):
