@@ -42,6 +42,14 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process (all threads): on a shared machine, wall time is not ours."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _geonodes_tree(src):
     import bpy
 
@@ -170,16 +178,19 @@ def worker_scene(kind: str, n: int, size: int, samples: int, threads: int):
     render.setup_scene = setup
     p = resolve({"preset": "tiny", "n_images": n, "size": size, "samples": samples}, kind)
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_s(), time.perf_counter()
         res = render_indices(p, 0, list(range(n)), Path(tmp), "cpu")
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     t = res["timing"]
     return {
         "scene": kind,
         "images": n,
         "wall_s": wall,
+        "cpu_s": cpu,
         "images_per_s": n / wall,
         "images_per_s_after_build": n / (wall - t["build_s"]),
+        # what `threads` idle cores would give if nothing else ran (perfect scaling assumed)
+        "images_per_s_idle_estimate": n / (cpu / threads),
         **{k: v for k, v in t.items()},
     }
 
