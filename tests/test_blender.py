@@ -117,8 +117,10 @@ def test_shapes_tiny_render_coco_manifest_and_records(cli, exps, db):
     assert list(df["split"]) == [split_of(i) for i in range(8)]
     assert set(df["label"]) <= set(names)
     # what was stored: the set's sha256 as the primary metric, the versions, the artifacts
-    row = db.execute("SELECT summary FROM run WHERE id = ?", (rec["id"],)).fetchone()
+    row = db.execute("SELECT summary, environment FROM run WHERE id = ?", (rec["id"],)).fetchone()
     summary = json.loads(row["summary"])
+    # bpy's version is in the record and the cache key: a new Blender means a new render
+    assert json.loads(row["environment"])["packages"]["bpy"] == summary["bpy"]
     doc = json.loads((folder / "dataset.json").read_text())
     assert summary["dataset_sha256"] == doc["sha256"] and len(doc["sha256"]) == 64
     assert summary["bpy"] == doc["bpy"] and summary["cycles_device"] == "CPU"
