@@ -35,9 +35,14 @@ def _die_with_parent() -> None:
 def _load_entry(folder: Path, file: str, func: str):
     import importlib.util
 
-    path = folder / file
     # The experiment folder is importable, so its main.py can import its own helper modules.
     sys.path.insert(0, str(folder))
+    if not file.endswith(".py"):  # a shared entry point: package.module:func
+        fn = getattr(importlib.import_module(file), func, None)
+        if not callable(fn):
+            raise SystemExit(f"{file} has no function {func}()")
+        return fn
+    path = folder / file
     spec = importlib.util.spec_from_file_location(f"recap_experiment_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -76,7 +81,12 @@ def main(job_path: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     out_dir = Path(job["out_dir"])
     ctx = RunContext(
-        job["params"], out_dir, seed=job["seed"], device=job["device"], run_id=job["run_id"]
+        job["params"],
+        out_dir,
+        seed=job["seed"],
+        device=job["device"],
+        run_id=job["run_id"],
+        folder=Path(job["folder"]),
     )
     code = 0
     try:

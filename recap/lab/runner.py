@@ -143,6 +143,7 @@ class Recorder:
         self.flags: dict = {}
         self.artifacts: dict[str, dict] = {}
         self.runtime_env: dict = {}
+        self.params: dict | None = None  # the resolved params, when the experiment reports them
         self.nan_metrics = 0
         self.watch: Watcher | None = None
         self.last: dict[str, float] = {}
@@ -183,6 +184,8 @@ class Recorder:
                 self.flags[str(ev.get("name"))] = str(ev.get("message"))
             elif kind == "artifact":
                 self.artifacts[str(ev.get("path"))] = ev
+            elif kind == "params" and isinstance(ev.get("values"), dict):
+                self.params = ev["values"]
             elif kind == "environment":
                 self.runtime_env = {k: v for k, v in ev.items() if k != "type"}
         if metrics:
@@ -492,6 +495,13 @@ def _finish(
     if recorder.runtime_env:
         environment = {**environment, **recorder.runtime_env}
     with transaction(conn):
+        if recorder.params is not None:
+            # what trained the model (presets filled in), as config.json has it; the cache key
+            # keeps the params as asked for, so the same command finds this run again
+            conn.execute(
+                "UPDATE run SET params = ? WHERE id = ?",
+                (json.dumps(recorder.params, default=str), recorder.run_id),
+            )
         conn.executemany(
             "INSERT OR REPLACE INTO artifact (run_id, path, kind, sha256, size, metadata) "
             "VALUES (?, ?, ?, ?, ?, ?)",
