@@ -80,6 +80,7 @@ def main(job_path: str) -> int:
         return 143  # the recording parent died before we could ask to follow it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     out_dir = Path(job["out_dir"])
+    error_file = out_dir / job.get("error_file", ERROR_FILE)
     ctx = RunContext(
         job["params"],
         out_dir,
@@ -96,16 +97,16 @@ def main(job_path: str) -> int:
     except KeyboardInterrupt:
         # The terminal's Ctrl-C and the parent's forwarded one may both arrive: record once.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        (out_dir / ERROR_FILE).write_text("interrupted (SIGINT)\n", encoding="utf-8")
+        error_file.write_text("interrupted (SIGINT)\n", encoding="utf-8")
         code = EXIT_INTERRUPTED
     except SystemExit as exc:
         if exc.code not in (0, None):
             code = exc.code if isinstance(exc.code, int) else 1
-            (out_dir / ERROR_FILE).write_text(f"exited with {exc.code}\n", encoding="utf-8")
+            error_file.write_text(f"exited with {exc.code}\n", encoding="utf-8")
     except BaseException:
         tb = traceback.format_exc()
         sys.stderr.write(tb)
-        (out_dir / ERROR_FILE).write_text(tb, encoding="utf-8")
+        error_file.write_text(tb, encoding="utf-8")
         code = 1
     finally:
         try:

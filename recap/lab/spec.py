@@ -444,3 +444,67 @@ def folder_hash(folder: Path) -> str:
 
 def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _hash_tree(h, base: Path, label: str) -> None:
+    """Every ``.py`` file under ``base`` (or ``base`` itself): relative path and bytes."""
+    files = [base] if base.is_file() else sorted(base.rglob("*.py"))
+    for f in files:
+        if any(part in HASH_SKIP_DIRS for part in f.parts):
+            continue
+        rel = f.name if base.is_file() else f.relative_to(base).as_posix()
+        h.update(f"{label}/{rel}".encode() + b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+
+
+def local_modules(spec: Spec, root: Path | None = None) -> list[Path]:
+    """Source files of modules the experiment's Python files import that live outside installed
+    packages (a helper beside the experiments, in the log root): code that changes what runs.
+
+    Found with ``ast`` and the path finder: nothing is imported.
+    """
+    import importlib.machinery
+    import sys
+
+    folder = spec.folder.resolve()
+    names: set[str] = set()
+    for f in sorted(folder.rglob("*.py")):
+        try:
+            tree = ast.parse(f.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    installed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    search = [str(folder), *([str(root)] if root else []), *sys.path]
+    out = []
+    for name in sorted(names - set(sys.stdlib_module_names) - {"recap"}):
+        if (folder / f"{name}.py").exists() or (folder / name).is_dir():
+            continue  # the folder's own modules are in its content hash
+        try:
+            found = importlib.machinery.PathFinder.find_spec(name, search)
+        except (ImportError, ValueError):
+            continue
+        if found is None or not found.origin or found.origin in ("built-in", "frozen"):
+            continue
+        origin = Path(found.origin).resolve()
+        if any(p in origin.parents for p in installed) or "site-packages" in origin.parts:
+            continue
+        out.append(origin.parent if origin.name == "__init__.py" else origin)
+    return out
+
+
+def code_hash(spec: Spec, root: Path | None = None) -> str:
+    """A hash of the code a run of ``spec`` executes besides its folder: the source of recap's ML
+    core (``recap/ml``), the family file it extends, and local modules it imports. Part of the
+    cache key, so an edited core never returns a stale cached run."""
+    h = hashlib.sha256()
+    _hash_tree(h, Path(__file__).resolve().parents[1] / "ml", "recap/ml")
+    if spec.extends is not None:
+        _hash_tree(h, spec.extends, "extends")
+    for path in local_modules(spec, root):
+        _hash_tree(h, path, f"local/{path.name}")
+    return h.hexdigest()
