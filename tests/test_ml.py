@@ -8,7 +8,6 @@ really written, the key-point flag on a model that learned one spot.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -253,7 +252,6 @@ def test_missing_ml_extra_is_one_line(monkeypatch, tmp_path):
 
     from recap.errors import MissingExtra
     from recap.lab.context import RunContext
-
     from recap.ml.pipeline import run
 
     monkeypatch.setitem(sys.modules, "fastai", None)  # import fastai -> ImportError
