@@ -121,6 +121,9 @@ def test_keypoint_model_on_a_moving_marker_beats_the_mean(tmp_path):
     assert summary["parity_ok"] == 1 and summary["parity_max_px_diff"] <= 0.5
     assert summary["keypoint_vs_mean_ratio"] >= 2 and summary["keypoint_sane"] == 1
     assert "keypoint_sanity" not in ctx.flags
+    # the figures of the core before it became plug-ins
+    assert summary["keypoint_error_px"] == pytest.approx(1.5789785385131836, abs=1e-5)
+    assert summary["parity_max_px_diff"] == pytest.approx(8.092194548225962e-06, abs=1e-5)
 
 
 @pytest.mark.slow
