@@ -121,6 +121,10 @@ class _Netscape(HTMLParser):
 
     # text
     def _text(self) -> str:
+        if len(self.parts) == 1 and self.parts[0][1]:  # the common case: one literal run
+            text = _WS.sub(" ", self.parts[0][0]).strip(" ")
+            self.parts = []
+            return clean(text)
         merged: list[list] = []
         for text, literal in self.parts:
             if merged and merged[-1][1] and literal:
