@@ -279,7 +279,8 @@ def run_experiment(
     out_dir.mkdir(parents=True)
     log_path = out_dir / "run.log"
     git = envmod.git_state(folder)
-    environment = {**envmod.environment(), "code_hash": code, **data_env}  # data_env: which dataset run fed it
+    # data_env: which dataset run fed it
+    environment = {**envmod.environment(), "code_hash": code, **data_env}
     started, t0 = stamp(), time.monotonic()
     with transaction(conn):
         conn.execute(
