@@ -222,6 +222,8 @@ def test_training_run_records_the_dataset_run(cli, exps, db):
     shutil.copytree(
         EXPERIMENTS / "fastai-unity-keypoint", exps / "experiments" / "fastai-unity-keypoint"
     )
+    for family in EXPERIMENTS.glob("fastai-unity-family.*"):  # the family's shared params
+        shutil.copy(family, exps / "experiments")
     data = run_set(cli, "blender-pose", "-p", "n_images=20", "-p", "size=32")
     r = cli("exp", "run", "fastai-unity-keypoint", "-p", "data=run:bogus1", "-p", "epochs=1")
     assert r.exit_code == 2 and r.stderr.strip() == "error: no run 'bogus1' (see 'recap exp runs')"
@@ -237,5 +239,6 @@ def test_training_run_records_the_dataset_run(cli, exps, db):
     assert env["data_sha256"] == sha
     assert train["summary"]["parity_ok"] == 1
     # the model trained on the dataset's 17 joints
-    meta = json.loads((run_folder(exps, train) / "bundle" / "model.json").read_text())
-    assert meta["keypoints"]["count"] == 17 and meta["output"]["shape"] == [1, 34]
+    bundle = sorted((run_folder(exps, train) / "bundle").glob("*/model.json"))[0]
+    meta = json.loads(bundle.read_text())
+    assert meta["keypoints"]["count"] == 17 and meta["output"]["shape"][-1] == 34
