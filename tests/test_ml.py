@@ -293,9 +293,12 @@ def test_import_recap_cli_loads_no_ml_module():
     import subprocess
     import sys
 
+    # checking an ML experiment's spec reads the task and target registries: still nothing heavy
     code = (
         "import sys, recap.cli, recap.cli.exp_export, recap.ml; "
-        "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy') "
+        "from recap.lab.spec import load_spec; "
+        f"load_spec({str(EXPERIMENTS / 'fastai-unity-keypoint')!r}); "
+        "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy', 'pandas') "
         "if m in sys.modules))"
     )
     out = subprocess.run(
