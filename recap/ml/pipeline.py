@@ -40,9 +40,7 @@ def resolve_params(spec: dict, params: dict[str, Any]) -> dict[str, Any]:
     if presets and preset not in presets:
         raise InvalidInput(f"unknown preset {preset!r} ({', '.join(presets)})")
     for key, value in presets.get(preset, {}).items():
-        if key in out and not out[key] and out[key] is not False:
-            out[key] = value
-        elif key not in out:
+        if not out.get(key) and out.get(key) is not False:
             out[key] = value
     return out
 
