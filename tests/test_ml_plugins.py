@@ -280,3 +280,19 @@ def test_a_family_file_is_merged_and_checked(tmp_path):
     (folder / "experiment.toml").write_text(toml)
     with pytest.raises(InvalidInput, match="fam.toml: name: unknown key"):
         load_spec(folder)
+
+
+def test_data_without_the_tasks_columns_is_one_line(tmp_path):
+    from PIL import Image
+
+    from recap.errors import InvalidInput
+    from recap.ml import data
+    from recap.ml.tasks import get_task
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "m.csv").write_text("file,split,points\na.png,train,1 2\n")
+    params = {"data": str(tmp_path / "m.csv")}
+    with pytest.raises(InvalidInput, match="task 'classify' needs column\\(s\\) label"):
+        data.load_table(params, get_task("classify"), 0, tmp_path, tmp_path)
+    table = data.load_table(params, get_task("keypoint"), 0, tmp_path, tmp_path)
+    assert table["points"].tolist() == ["1 2"]

@@ -25,8 +25,10 @@ def read_manifest(path: str | Path):
     """A CSV (header: file, split and label | labels | points) or JSON manifest as a DataFrame.
 
     JSON is a list of objects (or ``{"items": [...]}``) with ``file``, ``split`` and ``label``,
-    ``labels`` (list or text) or ``points`` (``[[x, y], ...]`` or flat). Files are relative to
-    the manifest's folder.
+    ``labels`` (list or text) or ``points`` (``[[x, y], ...]`` or flat). Any other field is kept
+    as a column (text and numbers as they are, lists and objects as JSON text) for the task that
+    reads it (pose: ``visibility``, ...); which columns a run needs is the task's ``columns``.
+    Files are relative to the manifest's folder.
     """
     import pandas as pd
 
@@ -47,12 +49,15 @@ def read_manifest(path: str | Path):
             if "points" in item:
                 flat = np.asarray(item["points"], dtype=np.float64).reshape(-1)
                 row["points"] = " ".join(f"{v:.4f}" for v in flat)
+            for key, value in item.items():
+                if key not in row and key not in ("labels",):
+                    row[key] = json.dumps(value) if isinstance(value, (list, dict)) else value
             rows.append(row)
         df = pd.DataFrame(rows)
     else:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "file" not in df.columns or not {"label", "labels", "points"} & set(df.columns):
-        raise InvalidInput(f"{path}: a manifest needs a 'file' column and label, labels or points")
+    if "file" not in df.columns:
+        raise InvalidInput(f"{path}: a manifest needs a 'file' column")
     if "split" not in df.columns:
         df["split"] = "train"
     bad = set(df["split"]) - set(SPLITS)
