@@ -60,6 +60,18 @@ def test_titles_are_stored_exactly_on_add(cli, db):
     _fill(cli, db)
     assert [r["title"] for r in rows(db)] == TITLES
     assert [r["note"] for r in rows(db)] == NOTES
+    # A page's <title> is read by a real HTML parser: entities decoded once, words kept.
+    page = (
+        b"<html><head><title>Drawing shapes with &lt;canvas&gt; &amp;amp; more</title>"
+        b"<meta name='description' content='The &lt;script&gt; element explained'></head></html>"
+    )
+    with serve() as srv:
+        srv.routes["/p"] = Route(page, ctype="text/html")
+        r = cli("bookmark", "add", srv.url("/p"))
+    assert r.exit_code == 0, r.output
+    last = rows(db)[-1]
+    assert last["title"] == "Drawing shapes with <canvas> &amp; more"
+    assert last["description"] == "The <script> element explained"
 
 
 @pytest.mark.parametrize("fmt", ["html", "json", "md"])
