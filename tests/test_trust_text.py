@@ -169,6 +169,18 @@ def test_import_streams_json_in_batches(cli, db, tmp_path):
     db.execute("INSERT INTO bookmark_trigram(bookmark_trigram) VALUES ('integrity-check')")
 
 
+def test_netscape_parse_does_not_depend_on_chunk_boundaries():
+    from recap.links import exchange
+
+    text = (Path(__file__).parent / "data" / "links" / "firefox.html").read_text()
+    whole = exchange.parse_netscape(text)
+    for size in (1, 7, 50):
+        chunks = [text[i : i + size] for i in range(0, len(text), size)]
+        # Each record must be complete when it is handed out (it may be written at once).
+        assert [dict(r) for r in exchange.iter_netscape(chunks)] == whole, size
+    assert any(r["description"] for r in whole)
+
+
 FEED = b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Half</title><link>https://h.example/</link>
 <item><title>First whole item</title><link>https://h.example/1</link></item>
