@@ -202,3 +202,24 @@ def test_killed_load_leaves_nothing_behind(cli, log_root, tmp_path):
     assert r.exit_code == 0 and len(json.loads(r.stdout)) == 3  # data unchanged
     assert list(log_root.glob(".recap-load-*")) == []
     assert ".recap-load-*" in (log_root / ".gitignore").read_text().splitlines()
+
+
+def test_load_indexes_the_rows_once_and_search_works(cli, db, log_root, tmp_path):
+    for i, title in enumerate(["TransformerNet notes", "ユニコードのページ", "Crème brûlée"]):
+        cli("bookmark", "add", f"https://l.example/{i}", "--offline", "--title", title)
+    cli("new", "--week", "2021-W03", "--title", "日本語の週", "--no-edit")
+    dump = tmp_path / "d.dump"
+    assert cli("db", "dump", dump).exit_code == 0
+    assert cli("db", "load", dump).exit_code == 0
+    conn = __import__("sqlite3").connect(log_root / "recap.db", isolation_level=None)
+    for table in ("bookmark_fts", "bookmark_trigram", "entry_fts", "entry_trigram"):
+        conn.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+    triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+    assert {"bookmark_ai", "bookmark_trigram_ai", "entry_au", "entry_trigram_au"} <= triggers
+    r = cli("bookmark", "search", "former", "--json")
+    assert r.exit_code == 0, r.output
+    found = json.loads(r.stdout)
+    assert [b["title"] for b in found] == ["TransformerNet notes"]
+    assert json.loads(cli("bookmark", "search", "creme", "--json").stdout)[0]["id"] == 3
+    assert len(json.loads(cli("search", "日本語", "--json").stdout)) == 1
+    assert cli("db", "dump").stdout == dump.read_text()

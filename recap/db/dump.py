@@ -110,6 +110,7 @@ def load(dump_file: Path, db_file: Path) -> int:
     Everything is checked while loading into a temporary database beside ``db_file``; any bad
     line leaves ``db_file`` as it was."""
     from recap import db
+    from recap.db.bulk import deferred_index
     from recap.db.migrations import HEAD
 
     dump_file = Path(dump_file)
@@ -133,7 +134,12 @@ def load(dump_file: Path, db_file: Path) -> int:
             # Rows of self-referencing runs arrive in id order: check keys once at the end.
             conn.execute("PRAGMA foreign_keys = OFF")
             known = {t: _columns(conn, t) for t in ORDER}
-            with db.transaction(conn):
+            # Full-text indexes are filled once at the end, not row by row through triggers.
+            with (
+                db.transaction(conn),
+                deferred_index(conn, "entry"),
+                deferred_index(conn, "bookmark"),
+            ):
                 table, cols, sql = None, [], ""
                 for n, item in _lines(fh, dump_file):
                     where = f"{dump_file}:{n + 1}"
