@@ -9,6 +9,7 @@
    files, both whole processes (target <= 1.3x).
 
 Usage: PEERS_BIN=/tmp/peers-venv/bin python benchmarks/bench_links.py [--small] [--runs N]
+       [--n BOOKMARKS] [--only add|search|feeds]
 """
 
 from __future__ import annotations
@@ -174,11 +175,17 @@ def bench_search(tmp: Path, runs: int, n: int) -> list[dict]:
     src = tmp / "big.html"
     write_netscape(src, n)
     t0 = time.perf_counter()
-    subprocess.run(
-        [*RECAP, "bookmark", "import", str(src)], env=env, check=True, stdout=subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [*RECAP, "bookmark", "import", str(src)], env=env, stdout=subprocess.DEVNULL
     )
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, "import failed"
     imported = time.perf_counter() - t0
+    rss_mb = usage.ru_maxrss / 1024  # KiB on Linux
     out = [report(f"bookmark import of {n} (Netscape HTML)", imported, None, "reported")]
+    print(f"bookmark import of {n}: peak RSS {rss_mb:.0f} MB (target <= 200 MB at 1M)")
+    out.append({"name": f"bookmark import of {n}: peak RSS MB", "value": rss_mb})
     fill_buku(home, n)
     buku = peer("buku")
     theirs = time_cmd(
@@ -220,6 +227,23 @@ def bench_search(tmp: Path, runs: int, n: int) -> list[dict]:
     q_100 = time_fn(lambda: search(conn, "transformer"), runs=runs * 3)
     out.append(report(f"search query alone, all {hits} matches", q_all, None, "<= 10 ms"))
     out.append(report("search query alone, first 100", q_100, None, "<= 10 ms"))
+    # A word in a large share of the rows: with the default limit the cost follows the limit.
+    common = len(search(conn, "vision", limit=None))
+    q_common = time_fn(lambda: search(conn, "vision"), runs=runs * 3)
+    out.append(
+        report(
+            f"search 'vision' ({common} hits), default limit 100",
+            q_common,
+            None,
+            "<= 100 ms at 1M",
+        )
+    )
+    # A substring inside words (trigram index): "former" in "transformer".
+    sub = len(search(conn, "former", limit=None))
+    q_sub = time_fn(lambda: search(conn, "former"), runs=runs * 3)
+    out.append(
+        report(f"search substring 'former' ({sub} hits), first 100", q_sub, None, "<= 10 ms")
+    )
     return out
 
 
@@ -292,16 +316,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="Reduced sizes (a quick check).")
     ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--n", type=int, default=None, help="Bookmarks for import and search.")
+    ap.add_argument("--only", choices=["add", "search", "feeds"], help="Run one part.")
     args = ap.parse_args()
     runs = args.runs or (3 if args.small else 7)
-    n = 10_000 if args.small else 100_000
+    n = args.n or (10_000 if args.small else 100_000)
     feeds, items = (10, 100) if args.small else (50, 100)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-links-") as d:
         tmp = Path(d)
-        results += bench_add(tmp, runs, prefill=1000)
-        results += bench_search(tmp, runs, n)
-        results += bench_feeds(tmp, runs, feeds, items)
+        if args.only in (None, "add"):
+            results += bench_add(tmp, runs, prefill=1000)
+        if args.only in (None, "search"):
+            results += bench_search(tmp, runs, n)
+        if args.only in (None, "feeds"):
+            results += bench_feeds(tmp, runs, feeds, items)
     save(results, "links")
 
 
