@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from recap.errors import InvalidInput, NotFound
@@ -211,7 +211,7 @@ def parse_since(value: str) -> str:
     return stamp(dt)
 
 
-def list_bookmarks(
+def iter_bookmarks(
     conn,
     *,
     tag: str | None = None,
@@ -221,7 +221,9 @@ def list_bookmarks(
     broken: bool = False,
     archived: bool = False,
     limit: int | None = None,
-) -> list[sqlite3.Row]:
+) -> Iterator[sqlite3.Row]:
+    """Bookmarks newest first, straight from the cursor: memory stays flat however many match
+    (the newest-first order walks the ``added`` index, so a limit reads only that many rows)."""
     where, args = [], []
     if not archived:
         where.append("archived = 0")
@@ -243,7 +245,14 @@ def list_bookmarks(
     sql += " ORDER BY added DESC, id DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return conn.execute(sql, args).fetchall()
+    cur = conn.execute(sql, args)
+    while batch := cur.fetchmany(500):
+        yield from batch
+
+
+def list_bookmarks(conn, **filters) -> list[sqlite3.Row]:
+    """:func:`iter_bookmarks` as a list (for small results)."""
+    return list(iter_bookmarks(conn, **filters))
 
 
 _FTS_SYNTAX = re.compile(r'["()*:^]|\b(AND|OR|NOT|NEAR)\b')
