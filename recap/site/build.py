@@ -219,6 +219,7 @@ def build(
     cache.mkdir(parents=True, exist_ok=True)
     staging = inc.staging_dir(cache)
     memo = inc.RenderMemo(cache / "pages.pickle", config_key)
+    memo.assets_key = inc.assets_key(paths.docs_dir(root), digests)
     try:
         with memo.active():
             _mkdocs_build(

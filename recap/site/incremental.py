@@ -117,6 +117,17 @@ def inputs_key(
     return h.hexdigest(), config_key, live
 
 
+def assets_key(docs: Path, digests: dict) -> str:
+    """Digest of the files of docs/ that are not Markdown pages (from the inputs' digests)."""
+    prefix = str(docs) + os.sep
+    items = sorted(
+        (k[len(prefix) :], v[3])
+        for k, v in digests.items()
+        if k.startswith(prefix) and not k.endswith(".md")
+    )
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
 def site_listing(site: Path) -> dict[str, list[int]]:
     """Every file under site/ as rel path -> [size, mtime_ns]: cheap to compare, no reading."""
     out = {}
@@ -259,6 +270,9 @@ class RenderMemo:
         self._files_keys: dict[int, str] = {}
         # The files of the build under way (excerpts resolve links against the same set).
         self.current_files = ""
+        # Digest of docs/ files that are not pages (authors file, images): set by the caller.
+        self.assets_key = ""
+        self._site_keys: dict[int, str] = {}
         try:
             with open(path, "rb") as fh:
                 data = pickle.load(fh)
@@ -362,6 +376,66 @@ class RenderMemo:
 
         return [(Theme, "get_env", get_env, cached_env)]
 
+    def _page_html(self) -> list:
+        """The HTML of a page (or blog post) whose template sees the same things as last time.
+
+        What a page's template can see: the page itself (URL, title, content, table of contents,
+        metadata, neighbours, ancestors; a post's date, authors and categories), the navigation,
+        the list of pages with their titles and metadata, the non-Markdown files of docs/ (the
+        authors file, images) and the configuration. All of it is in the key, so a page is
+        rendered again whenever any of it changed. Blog index pages (views) list other posts'
+        excerpts and are always rendered."""
+        import jinja2
+
+        memo = self
+        render = jinja2.Template.render
+
+        def cached_render(template, *args, **kwargs):
+            ctx = args[0] if args and isinstance(args[0], dict) else kwargs
+            page = ctx.get("page") if isinstance(ctx, dict) else None
+            # Only the page's own template as MkDocs renders it (fragments rendered by plugins,
+            # such as a tag listing, see the same page but are not the page).
+            if (
+                page is None
+                or type(page).__name__ not in ("Page", "Post")
+                or len(args) > 1
+                or (args and kwargs)
+                or not _STANDARD_CONTEXT <= set(ctx)
+                or template.name != page.meta.get("template", "main.html")
+            ):
+                return render(template, *args, **kwargs)
+            extra = {k: _plain(v) for k, v in ctx.items() if k not in _OPAQUE_CONTEXT}
+            key = memo._key("html", memo._site_key(ctx), template.name, _page_data(page), extra)
+            hit = memo._get(key)
+            if hit is not None:
+                return hit.decode("utf-8")
+            out = render(template, *args, **kwargs)
+            memo.new[key] = out.encode("utf-8")
+            return out
+
+        return [(jinja2.Template, "render", render, cached_render)]
+
+    def _site_key(self, ctx) -> str:
+        nav = ctx.get("nav")
+        cached = self._site_keys.get(id(nav))
+        if cached is None:
+            pages = []
+            for f in ctx.get("pages") or []:
+                page = getattr(f, "page", None)
+                pages.append(
+                    [
+                        getattr(f, "src_uri", ""),
+                        getattr(f, "url", ""),
+                        getattr(page, "title", None),
+                        _plain(getattr(page, "meta", None)),
+                    ]
+                )
+            raw = json.dumps(
+                [_nav_data(nav), pages, self.assets_key, str(ctx.get("base_url"))], default=str
+            )
+            cached = self._site_keys[id(nav)] = hashlib.sha256(raw.encode()).hexdigest()
+        return cached
+
     @contextlib.contextmanager
     def active(self):
         from mkdocs.structure.pages import Page
@@ -429,6 +503,7 @@ class RenderMemo:
             patches.append((excerpt_cls, "render", excerpt_render, render_excerpt))
         patches += self._search_and_readtime()
         patches += self._template_bytecode()
+        patches += self._page_html()
         for cls, name, _old, new in patches:
             setattr(cls, name, new)
         try:
@@ -443,3 +518,71 @@ def _toc_data(toc) -> list:
     for item in toc or []:
         out.append([getattr(item, "title", ""), getattr(item, "url", ""), _toc_data(item.children)])
     return out
+
+
+# What MkDocs' get_context() gives every page; nav, pages and config are in the site key, the
+# page in the page's own data; everything else in the context (base_url, extra_css, what plugins
+# add, such as the tags of a page) goes into the key as it is.
+_STANDARD_CONTEXT = {"nav", "pages", "base_url", "config", "page"}
+_OPAQUE_CONTEXT = {"nav", "pages", "config", "page", "build_date_utc"}
+
+
+def _plain(value, depth: int = 0):
+    """JSON-able data of template-visible values (Config objects are mappings; objects with a
+    title and a URL are links); never an object's memory address."""
+    from collections.abc import Mapping
+
+    if depth > 6:
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_plain(v, depth + 1) for v in value]
+        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
+    if hasattr(value, "url") and hasattr(value, "title"):
+        return ["link", str(value.title), str(value.url)]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    import re
+
+    return re.sub(r" at 0x[0-9a-f]+", "", str(value))
+
+
+def _page_data(page) -> list:
+    def link(p):
+        return None if p is None else [str(getattr(p, "title", "")), str(getattr(p, "url", ""))]
+
+    data = [
+        type(page).__name__,
+        page.url,
+        page.file.src_uri,
+        page.title,
+        page.content,
+        _toc_data(page.toc),
+        _plain(page.meta),
+        page.canonical_url,
+        page.edit_url,
+        link(getattr(page, "previous_page", None)),
+        link(getattr(page, "next_page", None)),
+        [link(a) for a in getattr(page, "ancestors", [])],
+    ]
+    for name in ("config", "authors", "categories", "excerpt"):
+        if name == "excerpt":
+            continue  # rendered from the same content
+        if hasattr(page, name):
+            data.append([name, _plain(getattr(page, name))])
+    return data
+
+
+def _nav_data(nav) -> list:
+    def item(i):
+        return [
+            type(i).__name__,
+            str(getattr(i, "title", "")),
+            str(getattr(i, "url", "") or ""),
+            [item(c) for c in (getattr(i, "children", None) or [])],
+        ]
+
+    return [item(i) for i in (getattr(nav, "items", None) or [])]
