@@ -156,3 +156,16 @@ def test_dump_load_dump_is_byte_identical(tmp_path, log_root):
     assert again.execute("SELECT typeof(added) FROM bookmark WHERE id = 1").fetchone()[0] == (
         "integer"
     )
+
+
+def test_db_check_reports_search_index_size_apart(log_root, cli):
+    conn = db.connect(log_root / "recap.db")
+    with db.transaction(conn):
+        fill(conn, n=200)
+    conn.close()
+    r = cli("db", "check", "--json")
+    assert r.exit_code == 0, r.output
+    sizes = json.loads(r.stdout)["bytes"]
+    assert sizes["data"] > 0 and sizes["search_indexes"] > 0
+    r = cli("db", "check")
+    assert "MB of full-text search indexes" in r.stdout

@@ -138,4 +138,24 @@ def check(conn: sqlite3.Connection) -> dict:
         "head": HEAD,
         "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
         "rows": counts,
+        "bytes": sizes(conn),
     }
+
+
+def sizes(conn: sqlite3.Connection) -> dict | None:
+    """Bytes on disk: the tables and their indexes, and the full-text search indexes apart
+    (they are rebuilt from the tables and can be as large again); None without dbstat."""
+    try:
+        rows = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    except sqlite3.OperationalError:
+        return None
+    fts = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_schema"
+            " WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%fts5%'"
+        )
+    ]
+    search = sum(s for name, s in rows if any(name == t or name.startswith(t + "_") for t in fts))
+    total = sum(s for _, s in rows)
+    return {"data": total - search, "search_indexes": search}
