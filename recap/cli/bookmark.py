@@ -91,6 +91,19 @@ def add_cmd(
     typer.echo(f"{what} {b['id']}: {b['title'] or b['url']}{tags}")
 
 
+DEFAULT_LIST_LIMIT = 100
+
+
+def _default_limit() -> int:
+    """A screenful on a terminal; off a terminal the first 100 (``--all`` streams the rest)."""
+    import shutil
+    import sys
+
+    if sys.stdout.isatty():
+        return max(shutil.get_terminal_size().lines - 4, 5)
+    return DEFAULT_LIST_LIMIT
+
+
 @app.command("list")
 def list_cmd(
     tag: Annotated[str | None, typer.Option("--tag", "-t", help="Only this tag.")] = None,
@@ -99,13 +112,30 @@ def list_cmd(
     unread: Annotated[bool, typer.Option("--unread", help="Only unread.")] = False,
     broken: Annotated[bool, typer.Option("--broken", help="Only dead links.")] = False,
     archived: Annotated[bool, typer.Option("--archived", help="Include archived.")] = False,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="At most this many (default: a screenful, or 100 off a terminal).",
+        ),
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every match, streamed (no limit, flat memory).")
+    ] = False,
     json_: JsonOpt = False,
 ):
-    """List bookmarks, newest first."""
-    from recap.links.store import list_bookmarks
+    """List bookmarks, newest first (a page of them; --all for every one)."""
 
-    rows = list_bookmarks(
+    from recap.cli.output import stream_json, stream_table
+    from recap.links.store import as_dict, iter_bookmarks, tags_of
+
+    if all_ and limit:
+        from recap.errors import InvalidInput
+
+        raise InvalidInput("give --limit or --all, not both")
+    shown = None if all_ else (limit or _default_limit())
+    rows = iter_bookmarks(
         _conn(),
         tag=tag,
         since=since,
@@ -113,24 +143,44 @@ def list_cmd(
         unread=unread,
         broken=broken,
         archived=archived,
-        limit=limit,
+        limit=None if shown is None else shown + 1,  # one more says whether there are more
     )
-    if broken and not json_:
-        print_table(
+    more = []
+
+    def page():
+        for i, row in enumerate(rows):
+            if shown is not None and i == shown:
+                more.append(row)
+                return
+            yield row
+
+    if json_:
+        stream_json(as_dict(r) for r in page())
+    elif broken:
+        stream_table(
             ["id", "status", "url", "checked"],
-            [
+            (
                 (
                     r["id"],
                     r["http_status"] or r["check_error"],
                     r["url"],
                     (r["checked_at"] or "")[:16],
                 )
-                for r in rows
-            ],
+                for r in page()
+            ),
             empty="no broken links",
         )
-        return
-    _print_rows(rows, json_)
+    else:
+        stream_table(
+            ["id", "added", "title", "url", "tags"],
+            (
+                (r["id"], r["added"][:10], r["title"] or "-", r["url"], ",".join(tags_of(r)))
+                for r in page()
+            ),
+            empty="no bookmarks",
+        )
+    if more:
+        typer.echo(f"(first {shown} shown; --limit N for more, --all for every one)", err=True)
 
 
 @app.command("search")

@@ -35,6 +35,12 @@ def check_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")]
         typer.echo(f"integrity: {'ok' if report['ok'] else '; '.join(report['integrity'])}")
         typer.echo(f"schema: {report['schema_version']} (head {report['head']})")
         typer.echo("rows: " + ", ".join(f"{k} {v}" for k, v in report["rows"].items()))
+        if report.get("bytes"):
+            b = report["bytes"]
+            typer.echo(
+                f"size: {b['data'] / 1e6:.1f} MB of data, "
+                f"{b['search_indexes'] / 1e6:.1f} MB of full-text search indexes"
+            )
     if not report["ok"]:
         raise typer.Exit(1)
 

@@ -110,9 +110,10 @@ def list_cmd(
         week=week,
         since=weeks.parse_date(since) if since else None,
         category=category,
+        body=False,  # never shown here: do not read them
     )
     if json_:
-        print_json([{k: v for k, v in r.items() if k != "body"} for r in rows])
+        print_json(rows)
         return
     print_table(
         ["id", "date", "week", "slug", "title", "categories"],

@@ -116,8 +116,17 @@ def connect(path: Path | None = None, *, create: bool = True) -> sqlite3.Connect
     path = Path(path) if path else paths.db_path()
     if not create and not path.exists():
         raise RecapError(f"no database at {path}; run 'recap init'")
+    from recap.db.stamps import convert
+
+    # Columns declared STAMP hold integer milliseconds (m004); rows read back the stamp text.
+    sqlite3.register_converter("STAMP", convert)
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(
+            path,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            detect_types=sqlite3.PARSE_DECLTYPES,
+        )
     except sqlite3.OperationalError as exc:
         raise RecapError(f"cannot open database {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row

@@ -2,7 +2,8 @@
 
 Format: one JSON header line, then per table (fixed order) one line ``{"table": name}`` followed by
 its rows as JSON arrays in primary-key order. FTS indexes are not dumped: they are rebuilt from the
-tables on load. ``dump -> load -> dump`` gives the same bytes.
+tables on load. ``dump -> load -> dump`` gives the same bytes, and the rows read the same before
+and after migration m004 (compact bookmarks): the dump holds values, not their storage.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from typing import TextIO
 from recap.errors import InvalidInput
 
 ORDER = ["entry", "feed", "bookmark", "experiment", "run", "metric", "artifact", "link"]
+# Columns stored compactly (m004) are dumped as what they mean, so a dump reads the same
+# whatever the storage: bookmark.url_key is NULL when it equals the URL; STAMP columns (integer
+# milliseconds) come back as text through the connection's converter.
+EXPANDED = {("bookmark", "url_key"): "coalesce(url_key, url)"}
 FORMAT = "recap-dump"
 
 
@@ -35,7 +40,8 @@ def dump(conn: sqlite3.Connection, out: TextIO) -> int:
             cols = _columns(conn, table)
             out.write(json.dumps({"table": table, "columns": cols}) + "\n")
             order = "id"
-            for row in conn.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}"):
+            select = ", ".join(EXPANDED.get((table, c), c) for c in cols)
+            for row in conn.execute(f"SELECT {select} FROM {table} ORDER BY {order}"):
                 out.write(json.dumps(list(row), ensure_ascii=False) + "\n")
                 count += 1
     finally:
@@ -219,4 +225,24 @@ def check(conn: sqlite3.Connection) -> dict:
         "head": HEAD,
         "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
         "rows": counts,
+        "bytes": sizes(conn),
     }
+
+
+def sizes(conn: sqlite3.Connection) -> dict | None:
+    """Bytes on disk: the tables and their indexes, and the full-text search indexes apart
+    (they are rebuilt from the tables and can be as large again); None without dbstat."""
+    try:
+        rows = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    except sqlite3.OperationalError:
+        return None
+    fts = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_schema"
+            " WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%fts5%'"
+        )
+    ]
+    search = sum(s for name, s in rows if any(name == t or name.startswith(t + "_") for t in fts))
+    total = sum(s for _, s in rows)
+    return {"data": total - search, "search_indexes": search}

@@ -47,7 +47,8 @@ class Feed(SQLModel, table=True):
 class Bookmark(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     url: str
-    url_key: str = Field(unique=True)
+    # The normalised key when it differs from url, else NULL; unique as coalesce(url_key, url).
+    url_key: str | None = None
     final_url: str | None = None
     title: str = ""
     description: str = ""
@@ -55,6 +56,7 @@ class Bookmark(SQLModel, table=True):
     tags: str = "[]"
     source: str = "cli"
     feed_id: int | None = Field(default=None, foreign_key="feed.id")
+    # Declared STAMP: integer milliseconds on disk, the stamp text through recap.db.connect().
     added: str
     updated: str
     read_at: str | None = None

@@ -114,8 +114,13 @@ def list_entries(
     week: str | None = None,
     since: date | None = None,
     category: str | None = None,
+    body: bool = True,
 ) -> list[dict]:
-    sql, args = "SELECT * FROM entry WHERE 1=1", []
+    """Entries newest first; ``body=False`` leaves the bodies (most of the bytes) unread."""
+    cols = "*"
+    if not body:
+        cols = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(entry)") if r[1] != "body")
+    sql, args = f"SELECT {cols} FROM entry WHERE 1=1", []
     if week:
         sql += " AND week = ?"
         args.append(weeks.normalise_week(week))
