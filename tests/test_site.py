@@ -215,10 +215,11 @@ def test_post_has_front_matter_links_runs_and_plot(log_root, cli):
     assert "  created: 2021-01-24\n" in front  # zero-padded
     assert '  - "recap"' in front and '  - "unity"' in front
     assert 'description: "What I did in week 3."' in front
-    # The excerpt ends after the introduction; the table of contents follows it.
+    # The excerpt is the introduction's first paragraph, without a bare "Introduction" heading;
+    # Material's sidebar is the one table of contents.
     intro, rest = body.split("<!-- more -->")
-    assert "zebracorn" in intro and "## Style Transfer" not in intro
-    assert rest.lstrip().startswith("[TOC]")
+    assert intro.strip() == "This week the zebracorn model learned to count."
+    assert rest.lstrip().startswith("## Style Transfer") and "[TOC]" not in body
     # Links grouped by (first) tag, untagged last, with domain and note escaped.
     links = body[body.index("## Links") : body.index("## Runs")]
     assert links.index("### fastai") < links.index("### unity") < links.index("### Other")

@@ -293,14 +293,16 @@ def link_cmd(
     run: Annotated[str | None, typer.Option("--run", help="A run id.")] = None,
     exp: Annotated[str | None, typer.Option("--exp", help="An experiment name.")] = None,
     bookmark: Annotated[str | None, typer.Option("--bookmark", help="A bookmark id.")] = None,
-    note: Annotated[str, typer.Option("--note", help="A note on the link.")] = "",
+    note: Annotated[
+        str | None, typer.Option("--note", help="A note on the link, shown in the post.")
+    ] = None,
     json_: JsonOpt = False,
 ):
-    """Link an entry to a run, an experiment or a bookmark."""
+    """Link an entry to a run, an experiment or a bookmark (linking again updates the note)."""
     from recap import db
-    from recap.lab.links import link_entry
+    from recap import week as weekview
 
-    link = link_entry(db.connect(), entry, run=run, exp=exp, bookmark=bookmark, note=note)
+    link = weekview.link(db.connect(), entry, run=run, exp=exp, bookmark=bookmark, note=note)
     if json_:
         print_json(link)
         return
@@ -308,6 +310,26 @@ def link_cmd(
     typer.echo(
         f"{'linked' if link['created'] else 'updated link of'} entry {link['slug']} -> {what}"
     )
+
+
+def unlink_cmd(
+    entry: Annotated[str, typer.Argument(help="The entry (id or slug).")],
+    run: Annotated[str | None, typer.Option("--run", help="A run id.")] = None,
+    exp: Annotated[str | None, typer.Option("--exp", help="An experiment name.")] = None,
+    bookmark: Annotated[str | None, typer.Option("--bookmark", help="A bookmark id.")] = None,
+    json_: JsonOpt = False,
+):
+    """Take a run, experiment or bookmark out of an entry (the week's automatic ones too)."""
+    from recap import db
+    from recap import week as weekview
+
+    result = weekview.unlink(db.connect(), entry, run=run, exp=exp, bookmark=bookmark)
+    if json_:
+        print_json(result)
+        return
+    what = next(f"{k} {result[k]}" for k in ("run", "experiment", "bookmark") if k in result)
+    verb = "unlinked" if result["removed"] else "kept out (it was not shown)"
+    typer.echo(f"{verb}: entry {result['slug']} -x- {what}")
 
 
 def rerun_cmd(
@@ -319,11 +341,17 @@ def rerun_cmd(
 ):
     """Replay linked runs with their recorded params and seed; exit non-zero if one differs."""
     from recap import db
+    from recap import week as weekview
     from recap.errors import NotReproduced
     from recap.lab.rerun import rerun
 
+    conn = db.connect()
     result = rerun(
-        db.connect(), ref, device=device, warn=lambda m: typer.echo(f"warning: {m}", err=True)
+        conn,
+        ref,
+        device=device,
+        warn=lambda m: typer.echo(f"warning: {m}", err=True),
+        targets=weekview.rerun_targets(conn, ref),
     )
     if json_:
         print_json(result)
@@ -366,4 +394,5 @@ def register(root: typer.Typer) -> None:
     exp_export.register(app)
     root.add_typer(app, name="exp")
     root.command("link")(link_cmd)
+    root.command("unlink")(unlink_cmd)
     root.command("rerun")(rerun_cmd)

@@ -1,4 +1,4 @@
-"""`recap site ...` and `recap publish`: the MkDocs Material site built from the log."""
+"""`recap site ...`: the MkDocs Material site built from the log."""
 
 from __future__ import annotations
 
@@ -75,12 +75,3 @@ def deploy_cmd(
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="site")
-
-    @root.command("publish")
-    def publish_cmd(
-        render_only: Annotated[
-            bool, typer.Option("--render-only", help="Write docs/ but do not run mkdocs build.")
-        ] = False,
-    ):
-        """Publish: the same as 'recap site build'."""
-        build_cmd(render_only=render_only)

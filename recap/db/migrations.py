@@ -178,10 +178,19 @@ INSERT INTO entry_fts(entry_fts) VALUES ('rebuild');
 INSERT INTO bookmark_fts(bookmark_fts) VALUES ('rebuild');
 """
 
+# Weekly entries stay live until published: a link row says why it is there ('manual': linked
+# by hand, 'excluded': unlinked from the week's automatic set, 'auto': an automatic link frozen
+# when the entry was published), and a final entry shows only its frozen rows.
+M005_WEEKLY = """
+ALTER TABLE link ADD COLUMN reason TEXT NOT NULL DEFAULT 'manual';
+ALTER TABLE entry ADD COLUMN final INTEGER NOT NULL DEFAULT 0;
+"""
+
 # (number, name, sql). Append only; never edit a migration that has shipped.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "m001_initial", M001_INITIAL),
     (2, "m002_fts", M002_FTS),
+    (5, "m005_weekly", M005_WEEKLY),  # m003 and m004 are other branches' (numbers may gap)
 ]
 
 HEAD = MIGRATIONS[-1][0]

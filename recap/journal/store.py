@@ -18,18 +18,3 @@ def get_entry(conn: sqlite3.Connection, ref: str | int) -> sqlite3.Row:
     if row is None:
         raise NotFound(f"no entry with id or slug {ref!r} (see 'recap list')")
     return row
-
-
-def add_link(
-    conn: sqlite3.Connection,
-    entry_id: int,
-    when: str,
-    *,
-    bookmark_id: int | None = None,
-    run_id: str | None = None,
-) -> int:
-    """Attach a bookmark or a run to an entry (a ``link`` row); 1 if new, 0 if already there."""
-    return conn.execute(
-        "INSERT OR IGNORE INTO link (entry_id, bookmark_id, run_id, created) VALUES (?, ?, ?, ?)",
-        (entry_id, bookmark_id, run_id, when),
-    ).rowcount

@@ -132,38 +132,33 @@ def _code_mask(lines: list[str]) -> list[bool]:
 
 
 def add_excerpt_break(body: str) -> str:
-    """Put ``<!-- more -->`` after the introduction: before the second ``## `` heading, else after
-    the first paragraph. A body that already has one keeps it."""
+    """Put ``<!-- more -->`` after the first real paragraph, so the blog index shows text and
+    never a bare heading. A leading "Introduction" heading is dropped: the title introduces.
+    A body that already has a break keeps it."""
     if MORE in body:
         return body
     lines = body.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and re.match(r"^#{1,3}\s+introduction\s*$", lines[first], re.I):
+        del lines[first]
     mask = _code_mask(lines)
-    headings = [i for i, line in enumerate(lines) if not mask[i] and line.startswith("## ")]
-    if len(headings) >= 2:
-        at = headings[1]
-    else:
-        start = headings[0] + 1 if headings else 0
-        at = None
-        seen_text = False
-        for i in range(start, len(lines)):
-            if lines[i].strip() and not lines[i].startswith("#"):
-                seen_text = True
-            elif seen_text and not lines[i].strip() and not mask[i]:
+    seen_text = False
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not mask[i] and (stripped.startswith("#") or stripped.startswith("<!--")):
+            if seen_text:
                 at = i
                 break
-        if at is None:
-            return body if not seen_text else body.rstrip("\n") + f"\n\n{MORE}\n"
-    return (
-        "\n".join(lines[:at]).rstrip("\n") + f"\n\n{MORE}\n\n" + "\n".join(lines[at:]).lstrip("\n")
-    )
-
-
-def add_toc(body: str) -> str:
-    """The generated table of contents (the toc extension's [TOC]) right after the excerpt."""
-    if MORE in body:
-        head, tail = body.split(MORE, 1)
-        return f"{head}{MORE}\n\n[TOC]\n{tail}"
-    return "[TOC]\n\n" + body
+            continue
+        if stripped and not mask[i]:
+            seen_text = True
+        elif seen_text and not stripped and not mask[i]:
+            at = i
+            break
+    else:
+        return "\n".join(lines).rstrip("\n") + (f"\n\n{MORE}\n" if seen_text else "")
+    head = "\n".join(lines[:at]).strip("\n")
+    return head + f"\n\n{MORE}\n\n" + "\n".join(lines[at:]).lstrip("\n")
 
 
 def place(body: str, marker: str, section: str) -> str:

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 
 from recap import paths
-from recap.journal.render import LINKS_MARKER, RUNS_MARKER
+from recap.journal.render import LINKS_MARKER, RUNS_MARKER, drop_empty_sections
 from recap.site import markdown as md
 from recap.site.manifest import Deferred, SyncResult, sync
 
@@ -66,25 +66,11 @@ def render(
 
     where = "WHERE hidden = 0" + ("" if include_drafts else " AND draft = 0")
     entries = conn.execute(f"SELECT * FROM entry {where} ORDER BY date, id").fetchall()
-    bookmarks = _by_entry(
-        conn.execute(
-            "SELECT l.entry_id, l.note AS link_note, b.* FROM link l "
-            "JOIN bookmark b ON b.id = l.bookmark_id ORDER BY b.added DESC, b.id DESC"
-        )
-    )
-    runs = _by_entry(
-        conn.execute(
-            "SELECT l.entry_id, r.* FROM link l JOIN run r ON r.id = l.run_id "
-            "ORDER BY r.started, r.id"
-        )
-    )
-    exp_links = _by_entry(
-        conn.execute(
-            "SELECT l.entry_id, l.experiment_id FROM link l WHERE l.experiment_id IS NOT NULL "
-            "ORDER BY l.id"
-        )
-    )
+    from recap import config
+    from recap import week as weekview
 
+    cfg = config.load(root)
+    views = {e["id"]: weekview.view(conn, e, cfg) for e in entries}
     used: set[str] = set()
     track = progress(len(entries)) if progress and len(entries) > 50 else None
     for entry in entries:
@@ -98,13 +84,9 @@ def render(
             conn,
             entry,
             name,
-            bookmarks.get(entry["id"], []),
-            runs.get(entry["id"], []),
-            [
-                experiments[r["experiment_id"]]
-                for r in exp_links.get(entry["id"], [])
-                if r["experiment_id"] in experiments
-            ],
+            [{**i.row, "link_note": i.note} for i in views[entry["id"]].bookmarks],
+            [i.row for i in views[entry["id"]].runs],
+            [experiments[i.id] for i in views[entry["id"]].experiments if i.id in experiments],
             experiments,
             allowed,
             warnings,
@@ -142,7 +124,7 @@ def render(
             md.front_matter({"title": "Tags"})
             + "# Tags\n\nPosts by tag.\n\n<!-- material/tags -->\n"
         ).encode()
-    if bookmarks or conn.execute("SELECT 1 FROM bookmark LIMIT 1").fetchone():
+    if conn.execute("SELECT 1 FROM bookmark LIMIT 1").fetchone():
         files[LINKS_PAGE] = _links_page(conn).encode()
 
     for key in [k for k in redirects if k in files or (docs / k).exists()]:
@@ -201,8 +183,6 @@ def _post(
         meta["search"] = {"exclude": True}
 
     body = md.strip_scripts(entry["body"] or "").replace("\r\n", "\n")
-    # The excerpt is the user's introduction: find it before generated sections are added.
-    body = md.add_excerpt_break(body)
     links = md.links_section(bookmarks, heading=not md._heading_before(body, LINKS_MARKER, "link"))
     body = md.place(body, LINKS_MARKER, links)
     section = _runs_section(
@@ -216,8 +196,9 @@ def _post(
         heading=not md._heading_before(body, RUNS_MARKER, "run"),
     )
     body = md.place(body, RUNS_MARKER, section)
-    if entry["toc"]:
-        body = md.add_toc(body)
+    # Sections the user left empty are not published; Material's sidebar is the one contents.
+    body = drop_empty_sections(body)
+    body = md.add_excerpt_break(body)
     return md.front_matter(meta) + body.strip("\n") + "\n"
 
 
