@@ -26,8 +26,49 @@ INDEX_MD = "# {title}\n\nWeekly recaps, links and experiments, kept with recap.\
 BLOG_INDEX_MD = "# Blog\n"
 
 
-def init_root(folder: Path, title: str = "Research log") -> tuple[Path, list[str]]:
-    """Scaffold a log root in ``folder``; existing files are kept. Returns (root, files made)."""
+def shipped_experiments() -> Path | None:
+    """The experiment folders recap ships: inside the installed package (a wheel carries them as
+    ``recap/_experiments``, see setup.py), else the source tree's ``experiments/`` (an editable
+    install or a checkout). Every folder there with an ``experiment.toml`` is one."""
+    import recap
+
+    packaged = Path(recap.__file__).resolve().parent / "_experiments"
+    if packaged.is_dir():
+        return packaged
+    source = Path(recap.__file__).resolve().parent.parent / "experiments"
+    return source if source.is_dir() else None
+
+
+def copy_experiments(root: Path) -> list[str]:
+    """Copy the shipped experiment folders that ``root/experiments`` lacks. Returns those made."""
+    import shutil
+
+    src = shipped_experiments()
+    if src is None:
+        return []
+    dest = root / "experiments"
+    made = []
+    for folder in sorted(src.iterdir()):
+        if (folder / "experiment.toml").is_file() and not (dest / folder.name).exists():
+            if folder.resolve() == (dest / folder.name).resolve():
+                continue
+            shutil.copytree(
+                folder,
+                dest / folder.name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"),
+            )
+            made.append(f"experiments/{folder.name}/")
+    return made
+
+
+def init_root(
+    folder: Path, title: str = "Research log", experiments: bool = False
+) -> tuple[Path, list[str]]:
+    """Scaffold a log root in ``folder``; existing files are kept. Returns (root, files made).
+
+    ``experiments=True`` (what ``recap init`` does) copies the shipped experiment folders;
+    running it again on a log adds the ones it lacks, such as families a newer recap ships.
+    """
     from recap import db
 
     root = Path(folder).expanduser().resolve()
@@ -56,6 +97,8 @@ def init_root(folder: Path, title: str = "Research log") -> tuple[Path, list[str
                 raise RecapError(f"cannot write {path}: permission denied") from exc
             made.append(rel)
     (root / "docs/blog/posts").mkdir(parents=True, exist_ok=True)
+    if experiments:
+        made += copy_experiments(root)
     fresh = not (root / "recap.db").exists()
     db.connect(root / "recap.db").close()
     if fresh:

@@ -273,7 +273,15 @@ def test_show_by_id_and_slug(cli):
         "experiments": [],
     }
     r = cli("show", "nope")
-    assert r.exit_code == 2 and "no entry with id or slug 'nope'" in r.stderr
+    assert r.exit_code == 2 and "no entry with id, slug or week 'nope'" in r.stderr
+
+
+def test_an_iso_week_names_its_weekly_entry(cli):
+    cli("new", "--week", "2021-W03", "--no-edit")
+    for ref in ("2021-W03", "2021-w3", "2021W03"):
+        r = cli("show", ref)
+        assert r.exit_code == 0 and r.stdout.startswith("# Weekly Recap\n"), ref
+    assert cli("show", "2021-W04").exit_code == 2
 
 
 def test_search_ranks_and_snippets(cli):

@@ -58,7 +58,10 @@ def _progress(label: str):
 
 @app.command("add")
 def add_cmd(
-    url: Annotated[str, typer.Argument(help="The link (http or https).")],
+    url: Annotated[
+        str,
+        typer.Argument(help="The link (http or https; a bare host such as docs.fast.ai: https)."),
+    ],
     title: Annotated[str | None, typer.Option("--title", help="Title (else the page's).")] = None,
     tag: Annotated[
         list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")
@@ -69,8 +72,12 @@ def add_cmd(
     json_: JsonOpt = False,
 ):
     """Save a link (adding one that is already saved updates it: tags merged, date kept)."""
+    import re
+
     from recap.links.store import add_bookmark
 
+    if re.match(r"^[\w-]+(\.[\w-]+)+(:\d+)?(/|$)", url.strip()):  # a bare host: assume https
+        url = "https://" + url.strip()
     res = add_bookmark(
         _conn(), url, title=title, tags=tag or [], note=note, entry=entry, offline=offline
     )

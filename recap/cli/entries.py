@@ -14,11 +14,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def init(
     folder: Annotated[Path, typer.Argument(help="Folder for the new log (made if missing).")],
     title: Annotated[str, typer.Option(help="The site's title.")] = "Research log",
+    no_experiments: Annotated[
+        bool, typer.Option("--no-experiments", help="Do not copy the shipped experiments.")
+    ] = False,
 ):
-    """Make a new log root: mkdocs.yml, docs/, experiments/, recap.toml and the database."""
+    """Make a log root (mkdocs.yml, docs/, recap.toml, the database, the shipped experiments)."""
     from recap.logroot import init_root
 
-    root, made = init_root(folder, title=title)
+    root, made = init_root(folder, title=title, experiments=not no_experiments)
     typer.echo(f"log root {root}: " + (f"made {', '.join(made)}" if made else "already complete"))
 
 

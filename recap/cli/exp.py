@@ -47,7 +47,8 @@ def list_cmd(json_: JsonOpt = False):
                 ]
                 for r in rows
             ],
-            empty="no experiments (add experiments/NAME/experiment.toml)",
+            empty="no experiments: 'recap init .' copies the shipped ones into experiments/ "
+            "(or add experiments/NAME/experiment.toml)",
         )
     for err in errors:
         typer.echo(f"error: {err}", err=True)
