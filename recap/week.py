@@ -418,3 +418,30 @@ def summary_counts(v: WeekView) -> dict:
 
 def dumps(v: WeekView) -> str:
     return json.dumps(v.as_json(), ensure_ascii=False)
+
+
+# -- status -------------------------------------------------------------------------------------
+def status(conn: sqlite3.Connection, root) -> dict:
+    """Bare ``recap``: this week's entry, drafts, unread links, runs since the last entry."""
+    from recap import config
+    from recap.journal import weeks
+
+    week = weeks.week_of(weeks.today())
+    row = conn.execute(
+        "SELECT * FROM entry WHERE kind = 'weekly' AND week = ? ORDER BY id LIMIT 1", (week,)
+    ).fetchone()
+    out = {"week": week, "entry": None, "bookmarks": 0, "runs": 0}
+    if row is not None:
+        v = view(conn, row, config.load(root))
+        out.update(entry=v.entry, bookmarks=len(v.bookmarks), runs=len(v.runs))
+    out["drafts"] = [
+        r[0] for r in conn.execute("SELECT slug FROM entry WHERE draft = 1 ORDER BY date DESC")
+    ]
+    out["unread"] = conn.execute(
+        "SELECT count(*) FROM bookmark WHERE read_at IS NULL AND archived = 0"
+    ).fetchone()[0]
+    last = conn.execute("SELECT max(created) FROM entry").fetchone()[0]
+    out["runs_since"] = conn.execute(
+        "SELECT count(*) FROM run WHERE parent_id IS NULL AND started > ?", (last or "",)
+    ).fetchone()[0]
+    return out

@@ -157,6 +157,52 @@ def _print_outcome(conn, rec: dict) -> None:
         typer.echo(f"  log: {rec['log_path']}", err=True)
 
 
+def _show_experiment(spec, json_: bool) -> None:
+    if json_:
+        print_json(spec.as_dict())
+        return
+    typer.echo(f"{spec.name} ({spec.project or 'no project'}): {spec.description}")
+    typer.echo(f"primary metric: {spec.primary} ({spec.direction}), tolerance {spec.tolerance}")
+    print_table(
+        ["param", "type", "default", "help"],
+        [
+            [
+                p.name,
+                p.type + (f" {'|'.join(map(str, p.choices))}" if p.choices else ""),
+                _fmt(p.default),
+                p.help,
+            ]
+            for p in spec.params.values()
+        ],
+        empty="no params",
+    )
+    typer.echo(f"run it: recap exp run {spec.name} -p KEY=VALUE")
+
+
+@app.command("rm")
+def rm_cmd(
+    run: Annotated[str, typer.Argument(help="A run id (or a unique prefix or suffix of one).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_: JsonOpt = False,
+):
+    """Delete a run: its records, its links and its output folder (asks first unless --yes)."""
+    from recap import db
+    from recap.lab.records import resolve_run
+    from recap.lab.remove import remove_run
+
+    conn = db.connect()
+    run_id = resolve_run(conn, run)
+    if not yes and not typer.confirm(f"delete run {run_id} and its outputs?", default=False):
+        typer.echo("nothing deleted")
+        raise typer.Exit(1)
+    result = remove_run(conn, run_id)
+    if json_:
+        print_json(result)
+        return
+    where = f" and {result['folder']}" if result["folder"] else ""
+    typer.echo(f"deleted {result['experiment']} run {result['id']}{where}")
+
+
 @app.command("runs")
 def runs_cmd(
     name: Annotated[str | None, typer.Argument(help="Only this experiment's runs.")] = None,
@@ -199,19 +245,28 @@ def runs_cmd(
 
 @app.command("show")
 def show_cmd(
-    run: Annotated[str, typer.Argument(help="A run id (or a unique prefix or suffix of one).")],
+    run: Annotated[
+        str,
+        typer.Argument(
+            help="A run id (or a unique prefix or suffix of one), or an experiment's name."
+        ),
+    ],
     plot: Annotated[
         Path | None,
         typer.Option("--plot", help="Also write the metric curves as a PNG to this file."),
     ] = None,
     json_: JsonOpt = False,
 ):
-    """Show everything recorded about a run: params, metrics, flags, artifacts, environment."""
+    """Show a run (params, metrics, flags, artifacts, environment) or an experiment's params."""
     from recap import db
+    from recap.lab import spec as specmod
     from recap.lab.plots import curve_png
     from recap.lab.records import mark_stale, resolve_run, run_record
 
     conn = db.connect()
+    if any(f.name == run for f in specmod.iter_folders()):
+        _show_experiment(specmod.load_spec(specmod.experiment_folder(run)), json_)
+        return
     mark_stale(conn)
     rec = run_record(conn, resolve_run(conn, run))
     png = curve_png(conn, rec["id"], plot) if plot else None

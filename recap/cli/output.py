@@ -41,11 +41,12 @@ def fit_widths(natural: list[int], total: int, gap: int = 2, floor: int = 8) -> 
     """
     widths = list(natural)
     budget = total - gap * (len(widths) - 1)
-    while sum(widths) > budget:
-        i = max(range(1, len(widths)), key=lambda k: widths[k], default=None)
-        if i is None or widths[i] <= floor:
-            break
-        widths[i] -= 1
+    for least in (floor, 2):  # first keep every column readable, then whatever it takes
+        while sum(widths) > budget:
+            i = max(range(1, len(widths)), key=lambda k: widths[k], default=None)
+            if i is None or widths[i] <= least:
+                break
+            widths[i] -= 1
     return widths
 
 

@@ -1,0 +1,102 @@
+"""The terminal side of the weekly loop: exp rm, missing extras, tables that fit, exp show NAME."""
+
+from __future__ import annotations
+
+import json
+
+from test_lab_support import add_toy, make_exp
+
+
+def run_toy(cli, *args) -> dict:
+    r = cli("exp", "run", "toy-regression", *args, "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_exp_rm_asks_then_deletes_the_run_and_its_folder(cli, db, log_root):
+    add_toy(log_root)
+    rec = run_toy(cli)
+    folder = log_root / "runs" / "toy-regression" / rec["id"]
+    assert folder.is_dir()
+    cli("new", "--week", "2021-W03", "--no-edit")
+    cli("link", "1", "--run", rec["id"])
+    r = cli("exp", "rm", rec["id"], input="n\n")
+    assert r.exit_code == 1 and f"delete run {rec['id']} and its outputs?" in r.stdout
+    assert db.execute("SELECT count(*) FROM run").fetchone()[0] == 1
+    r = cli("exp", "rm", rec["id"], "--yes")
+    assert r.exit_code == 0 and r.stdout.startswith(f"deleted toy-regression run {rec['id']}")
+    assert not folder.exists()
+    for table in ("run", "metric", "link"):
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+    assert cli("exp", "rm", "nope", "--yes").exit_code == 2
+
+
+def test_a_run_stopped_by_a_missing_extra_is_not_recorded(cli, db, log_root):
+    make_exp(
+        log_root,
+        "needs-extra",
+        "from recap.errors import require\nrequire('no_such_module_xyz', 'ml')\n",
+    )
+    r = cli("exp", "run", "needs-extra")
+    assert r.exit_code == 5
+    assert "this needs the 'ml' extra (no_such_module_xyz is not installed)" in r.stderr
+    assert db.execute("SELECT count(*) FROM run").fetchone()[0] == 0
+    assert not list((log_root / "runs").rglob("run.log"))
+
+
+def test_exp_show_name_lists_params_with_defaults_and_help(cli, log_root):
+    add_toy(log_root)
+    r = cli("exp", "show", "toy-regression")
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("toy-regression (toy): ")
+    row = next(line for line in lines if line.startswith("noise "))
+    assert "float" in row and "0.1" in row and "Standard deviation" in row
+    data = json.loads(cli("exp", "show", "toy-regression", "--json").stdout)
+    assert data["params"]["noise"]["default"] == 0.1
+
+
+def test_tables_fit_80_columns_and_wide_shows_everything(cli, log_root, monkeypatch):
+    add_toy(log_root)
+    run_toy(cli, "-p", "noise=0.25")
+    monkeypatch.setenv("COLUMNS", "80")
+    for args in (("exp", "list"), ("exp", "runs"), ("exp", "show", "toy-regression")):
+        r = cli(*args)
+        assert r.exit_code == 0, r.output
+        widths = [len(line) for line in r.stdout.splitlines()]
+        assert max(widths) <= 80, (args, r.stdout)
+    assert "…" in cli("exp", "runs").stdout
+    monkeypatch.delenv("COLUMNS")
+    r = cli("exp", "runs")
+    assert "…" not in r.stdout and "noise=0.25" in r.stdout  # piped, no COLUMNS: nothing cut
+
+
+def test_bare_recap_is_a_short_status(cli, db, log_root):
+    from recap.journal import weeks
+
+    r = cli()
+    assert r.exit_code == 0
+    week = weeks.week_of(weeks.today())
+    assert f"this week ({week}): no entry yet - 'recap new' starts it" in r.stdout
+    cli("new", "--no-edit")
+    cli("bookmark", "add", "https://docs.fast.ai/", "--offline")
+    db.execute("UPDATE bookmark SET read_at = NULL")
+    db.commit()
+    lines = cli().stdout.splitlines()
+    slug = f"weekly-recap-{week.lower()}"
+    assert lines[1] == f"this week ({week}): {slug} (draft), shows 1 bookmark(s) and 0 run(s)"
+    assert lines[2] == f"drafts: 1 ({slug})"
+    assert lines[3].startswith("unread links: 1")
+    assert lines[4] == "runs since the last entry: 0"
+
+
+def test_completion_is_offered_and_help_still_starts_light(recap_proc):
+    r = recap_proc("--help")
+    assert "--install-completion" in r.stdout and "--wide" in r.stdout
+
+
+def test_bookmark_add_assumes_https_for_a_bare_host(cli, db):
+    r = cli("bookmark", "add", "docs.fast.ai", "--offline")
+    assert r.exit_code == 0 and "https://docs.fast.ai" in r.stdout
+    assert db.execute("SELECT url FROM bookmark").fetchone()[0] == "https://docs.fast.ai"
+    assert cli("bookmark", "add", "ftp://x.example/", "--offline").exit_code == 2
