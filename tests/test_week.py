@@ -169,3 +169,105 @@ def test_unlink_and_link_errors_are_one_line(cli, kind):
     cli("new", "--week", "2021-W03", "--no-edit")
     r = cli("unlink", "1", f"--{kind}", "nope")
     assert r.exit_code == 2 and r.stderr.startswith("error: no ")
+
+
+def _fake_run(db, run_id, project, params, summary, started="2021-01-20T09:00:00.000Z"):
+    exp = db.execute("SELECT id FROM experiment WHERE name = ?", (project + "-exp",)).fetchone()
+    if exp is None:
+        exp_id = db.execute(
+            "INSERT INTO experiment (name, folder, project) VALUES (?, ?, ?)",
+            (project + "-exp", f"experiments/{project}-exp", project),
+        ).lastrowid
+    else:
+        exp_id = exp[0]
+    db.execute(
+        "INSERT INTO run (id, experiment_id, status, params, summary, seed, started) "
+        "VALUES (?, ?, 'succeeded', ?, ?, 0, ?)",
+        (run_id, exp_id, json.dumps(params), json.dumps(summary), started),
+    )
+    db.commit()
+
+
+def test_posts_group_runs_under_project_sections_with_what_differs_and_parity(cli, db, log_root):
+    folder = log_root / "experiments/fastai-unity-exp"
+    folder.mkdir(parents=True)
+    (folder / "experiment.toml").write_text(
+        'name = "fastai-unity-exp"\nproject = "fastai-unity"\nentry = "main.py:run"\n'
+        '[params.preset]\ntype = "str"\ndefault = "tiny"\nhelp = "size"\n'
+        '[params.epochs]\ntype = "int"\ndefault = 0\nhelp = "epochs; 0: the preset\'s value"\n'
+        '[params.lr]\ntype = "float"\ndefault = 0.01\nhelp = "lr"\n'
+        '[metric]\nprimary = "accuracy"\ndirection = "max"\ntolerance = 0.01\n'
+    )
+    (folder / "main.py").write_text("def run(ctx):\n    pass\n")
+    common = {"preset": "tiny", "epochs": 0, "batch": 8}
+    _fake_run(
+        db,
+        "r-a",
+        "fastai-unity",
+        {**common, "lr": 0.01},
+        {"accuracy": 0.9, "parity_ok": 1, "parity_max_raw_diff_onnx": 3e-7},
+    )
+    _fake_run(
+        db,
+        "r-b",
+        "fastai-unity",
+        {**common, "lr": 0.1},
+        {
+            "accuracy": 0.7,
+            "parity_ok": 0,
+            "parity_max_raw_diff_onnx": 0.2,
+            "flags": {"sanity": "always the same spot"},
+        },
+    )
+    _fake_run(db, "r-c", "style-transfer", {"style": "mosaic"}, {"loss": 1.5})
+    cli(
+        "new",
+        "--week",
+        "2021-W03",
+        "--body-file",
+        "-",
+        input="## Introduction\n\nA week of exports.\n\n## fastai to Unity\n\nTwo learning rates.\n"
+        "\n<!-- recap:links -->\n\n<!-- recap:runs -->\n\n## Conclusion\n\nDone.\n",
+    )
+    text = post(log_root, db)
+    front = text.split("---\n")[1]
+    assert 'title: "Weekly Recap · 2021-W03"' in front  # distinct on the index and in RSS
+    unity = text[text.index("## fastai to Unity") : text.index("## Runs")]
+    assert "Two learning rates." in unity
+    assert "| Run | Key params | accuracy (higher is better) | Parity | Flags |" in unity
+    # Key params: the headline (preset) and what differs (lr); never "epochs=0", never batch.
+    assert "| preset=tiny, lr=0\\.01, seed=0 | 0\\.9 | ok \\(max diff 3e\\-07\\) | — |" in unity
+    assert (
+        "| preset=tiny, lr=0\\.1, seed=0 | 0\\.7 | FAILED \\(max diff 0\\.2\\) | sanity |" in unity
+    )
+    assert "epochs" not in unity and "batch" not in unity
+    assert "(../../../experiments/runs/r-a.md)" in unity
+    rest = text[text.index("## Runs") :]
+    assert "r\\-c" in rest and "r\\-a" not in rest  # no "Style Transfer" section: the Runs one
+    assert text.index("A week of exports.") < text.index("<!-- more -->") < text.index("## fastai")
+    assert (log_root / "docs/experiments/runs/r-b.md").exists()
+    # recap show has the same key params, readable.
+    out = cli("show", "2021-W03").stdout
+    assert (
+        "| preset=tiny, lr=0.1, seed=0 | accuracy = 0.7 (higher is better) | FAILED (max diff 0.2) | sanity |"
+        in out
+    )
+
+
+def test_weekly_subtitle_setting_and_imported_dates(cli, db, log_root):
+    from recap import db as recap_db
+
+    cli("new", "--week", "2021-W03", "--body-file", "-", input="Hello.\n")
+    with open(log_root / "recap.toml", "a") as fh:
+        fh.write('weekly_subtitle = "date"\n')
+    assert 'title: "Weekly Recap · 24 Jan 2021"' in post(log_root, db)
+    posts = log_root / "posts"
+    posts.mkdir()
+    (posts / "2021-01-10-weekly-recap.md").write_text(
+        "---\ntitle: Weekly Recap\n---\n\nAn old week.\n"
+    )
+    assert cli("import", str(posts)).exit_code == 0
+    render(log_root, recap_db.connect())
+    old = (log_root / "docs/blog/posts/weekly-recap/weekly-recap.md").read_text()
+    assert 'title: "Weekly Recap · 10 Jan 2021"' in old
+    assert "updated:" not in old  # imported and never edited: its own date only

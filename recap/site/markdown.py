@@ -45,8 +45,9 @@ local_ref = markup.local_ref
 
 
 def missing_images(body: str, exists) -> tuple[str, list[str]]:
-    """Replace images whose local file does not exist (``exists(ref)`` is False) by a note, so a
-    post imported without its images still builds. Returns (body, missing refs)."""
+    """Leave out images whose local file does not exist (``exists(ref)`` is False), so a post
+    imported without its images still builds; the author gets a build warning, readers see
+    nothing. Returns (body, missing refs)."""
     missing: list[str] = []
 
     def check(m, ref):
@@ -54,7 +55,7 @@ def missing_images(body: str, exists) -> tuple[str, list[str]]:
         if local is None or exists(local):
             return m.group(0)
         missing.append(ref)
-        return f"*(image not found: {inline(ref, 200)})*"
+        return ""
 
     body = MD_IMAGE.sub(lambda m: check(m, m.group(2)), body)
     body = HTML_IMAGE.sub(lambda m: check(m, m.group(1)), body)
@@ -168,6 +169,41 @@ def place(body: str, marker: str, section: str) -> str:
     if not section:
         return body
     return body.rstrip("\n") + "\n\n" + section.strip("\n") + "\n"
+
+
+def section_titles(body: str) -> list[str]:
+    """The titles of the body's ``## `` sections (outside fenced code), in order."""
+    lines = body.split("\n")
+    mask = _code_mask(lines)
+    return [ln[3:].strip() for i, ln in enumerate(lines) if not mask[i] and ln.startswith("## ")]
+
+
+def append_to_section(body: str, title: str, text: str) -> str:
+    """Insert ``text`` at the end of the ``## title`` section (before the next ``## ``, or before
+    the generated-section markers when they sit in that section)."""
+    lines = body.split("\n")
+    mask = _code_mask(lines)
+    start = next(
+        (
+            i
+            for i, ln in enumerate(lines)
+            if not mask[i] and ln.startswith("## ") and ln[3:].strip() == title
+        ),
+        None,
+    )
+    if start is None or not text.strip():
+        return body
+    end = next(
+        (i for i in range(start + 1, len(lines)) if not mask[i] and lines[i].startswith("## ")),
+        len(lines),
+    )
+    end = next(
+        (i for i in range(start + 1, end) if not mask[i] and lines[i].startswith("<!-- recap:")),
+        end,
+    )
+    head = "\n".join(lines[:end]).rstrip("\n")
+    tail = "\n".join(lines[end:])
+    return f"{head}\n\n{text.strip()}\n\n{tail}".rstrip("\n") + "\n"
 
 
 def _heading_before(body: str, marker: str, word: str) -> bool:

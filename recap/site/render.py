@@ -46,6 +46,7 @@ class _Experiment:
     question: str
     description: str
     project: str
+    tolerance: float = 0.0
 
 
 def render(
@@ -94,6 +95,8 @@ def render(
             files,
             folder,
             metric_keys,
+            cfg,
+            [i.note for i in views[entry["id"]].runs],
         )
         _copy_media(root, entry["slug"], folder, files, warnings)
         text, missing = md.missing_images(
@@ -101,7 +104,7 @@ def render(
         )
         if missing:
             warnings.append(
-                f"entry {entry['slug']}: image(s) not found, shown as a note: "
+                f"entry {entry['slug']}: image(s) not found, left out of the post: "
                 + ", ".join(missing)
                 + f" (put them in media/{entry['slug']}/)"
             )
@@ -118,6 +121,14 @@ def render(
                 redirects.setdefault(key, post_path)
         if track:
             track()
+
+    for run in conn.execute(
+        "SELECT r.*, e.name AS experiment FROM run r JOIN experiment e ON e.id = r.experiment_id "
+        "WHERE r.status != 'running' ORDER BY r.started"
+    ).fetchall():
+        files[_run_page_path(run["id"])] = _run_page(
+            conn, run, experiments.get(run["experiment_id"]), files, metric_keys
+        ).encode()
 
     if any(_json_list(e["tags"]) for e in entries):
         files[TAGS_PAGE] = (
@@ -152,9 +163,13 @@ def _post(
     files,
     folder,
     metric_keys,
+    cfg,
+    run_notes,
 ) -> str:
     created = _date(entry["date"]) or _date(entry["created"]) or date(1970, 1, 1)
     updated = _date(entry["updated"])
+    if entry["source_path"] and entry["updated"] <= entry["created"]:
+        updated = None  # an imported post keeps its own date until it is edited
     cats = []
     for cat in _json_list(entry["categories"]):
         if allowed is not None and cat not in allowed:
@@ -164,7 +179,7 @@ def _post(
             )
         elif cat not in cats:
             cats.append(str(cat))
-    meta: dict = {"title": md.attr_text(entry["title"]) or name, "slug": name}
+    meta: dict = {"title": md.attr_text(_display_title(entry, cfg)) or name, "slug": name}
     meta["date"] = {"created": created}
     if updated and updated > created:
         meta["date"]["updated"] = updated
@@ -185,9 +200,24 @@ def _post(
     body = md.strip_scripts(entry["body"] or "").replace("\r\n", "\n")
     links = md.links_section(bookmarks, heading=not md._heading_before(body, LINKS_MARKER, "link"))
     body = md.place(body, LINKS_MARKER, links)
+    runs = [{**dict(r), "link_note": n} for r, n in zip(runs, run_notes, strict=False)]
+    # Runs land under the entry's section of their project ([sections] in recap.toml).
+    sections = cfg.get("sections") or {}
+    titles = md.section_titles(body)
+    rest = []
+    placed: dict[str, list] = {}
+    for r in runs:
+        title = next((t for t in titles if sections.get(t) == r.get("project")), None)
+        if title is None:
+            rest.append(r)
+        else:
+            placed.setdefault(title, []).append(r)
+    for title, group in placed.items():
+        block = _runs_block(conn, group, experiments, files, folder, metric_keys)
+        body = md.append_to_section(body, title, block)
     section = _runs_section(
         conn,
-        runs,
+        rest,
         linked_exps,
         experiments,
         files,
@@ -202,6 +232,21 @@ def _post(
     return md.front_matter(meta) + body.strip("\n") + "\n"
 
 
+def _display_title(entry, cfg) -> str:
+    """Weekly posts that share a title ("Weekly Recap") stay distinct: the week or the date."""
+    title = entry["title"] or ""
+    style = (cfg or {}).get("weekly_subtitle", "week")
+    usual = str((cfg or {}).get("entry_title") or "Weekly Recap").strip().lower()
+    if style == "none" or title.strip().lower() != usual:
+        return title
+    if style == "date" or not entry["week"]:
+        day = _date(entry["date"])
+        extra = f"{day.day} {day:%b %Y}" if day else entry["date"]
+    else:
+        extra = entry["week"]
+    return title if extra in title else f"{title} · {extra}"
+
+
 def _runs_section(
     conn, runs, linked_exps, experiments, files, folder, metric_keys, *, heading: bool
 ) -> str:
@@ -209,41 +254,229 @@ def _runs_section(
         return ""
     out = ["## Runs", ""] if heading else []
     if runs:
-        out += [
-            "| Experiment | Run | Status | Key params | Primary metric |",
-            "|---|---|---|---|---|",
-        ]
-        for r in runs:
-            exp = experiments.get(r["experiment_id"])
-            out.append(
-                "| "
-                + " | ".join(
-                    [
-                        _exp_link(exp, "../../../"),
-                        md.inline(r["id"], 80),
-                        md.inline(r["status"]),
-                        md.params_text(md.json_dict(r["params"])),
-                        _primary_text(r, exp),
-                    ]
-                )
-                + " |"
-            )
-        out.append("")
-        for r in runs:
-            rid = md.inline(r["id"], 80)
-            out += [f"#### Run {rid}", ""]
-            flags = md.flags_block(r["id"], md.json_dict(r["summary"]))
-            if flags:
-                out += [flags]
-            plot = _run_plot(conn, r, files, folder, metric_keys)
-            if plot:
-                out += [f"![Training curves of run {rid}]({plot})", ""]
-            cmd = md.rerun_command(r["id"])
-            if cmd:
-                out += ["Rerun it:", "", "```bash", cmd, "```", ""]
+        out.append(_runs_block(conn, runs, experiments, files, folder, metric_keys))
     if linked_exps:
         out += ["Experiments: " + ", ".join(_exp_link(e, "../../../") for e in linked_exps), ""]
     return "\n".join(out)
+
+
+def _run_page_path(run_id: str) -> str:
+    return f"{EXPERIMENTS}/runs/{md.safe_name(run_id, 'run')}.md"
+
+
+def _runs_table(conn, runs, exp: _Experiment | None, prefix: str) -> list[str]:
+    """One experiment's runs: key params (what differs + headline), primary, parity, flags."""
+    from recap.lab import week as labweek
+
+    name = exp.name if exp else ""
+    keys = labweek.key_param_names(conn, name, runs) if name else []
+    primary = exp.primary if exp else ""
+    better = {"min": "lower is better", "max": "higher is better"}.get(exp.direction if exp else "")
+    head = md.inline(primary or "primary metric") + (f" ({better})" if better else "")
+    out = [f"| Run | Key params | {head} | Parity | Flags |", "|---|---|---|---|---|"]
+    for r in runs:
+        summary = md.json_dict(r["summary"])
+        params = labweek.params_label(md.json_dict(r["params"]), keys) or "defaults"
+        if r["seed"] is not None:
+            params += f", seed={r['seed']}"
+        status = "" if r["status"] in ("succeeded", "finished") else f" ({md.inline(r['status'])})"
+        value = _primary_text(r, exp).split(" = ", 1)[-1]
+        out.append(
+            f"| [{md.inline(r['id'], 80)}]({prefix}{_run_page_path(r['id'])}){status} "
+            f"| {md.inline(params, 160)} | {value} "
+            f"| {md.inline(labweek.parity_text(summary)) or '—'} "
+            f"| {md.inline(labweek.flags_text(summary)) or '—'} |"
+        )
+    return out
+
+
+def _runs_block(conn, runs, experiments, files, folder, metric_keys) -> str:
+    """The runs of a post, one table and one plot per experiment, then how to rerun them."""
+    from recap.lab import week as labweek
+
+    out: list[str] = []
+    groups: dict[int, list] = {}
+    for r in runs:
+        groups.setdefault(r["experiment_id"], []).append(r)
+    for exp_id, group in groups.items():
+        exp = experiments.get(exp_id)
+        if len(groups) > 1 or exp is None:
+            out += [f"#### {_exp_link(exp, '../../../')}", ""]
+        out += _runs_table(conn, group, exp, "../../../") + [""]
+        for r in group:
+            if r.get("link_note"):
+                out.append(f"- {md.inline(r['id'], 80)}: {md.inline(r['link_note'])}")
+        if any(r.get("link_note") for r in group):
+            out.append("")
+        for r in group:
+            flags = md.flags_block(r["id"], md.json_dict(r["summary"]))
+            if flags:
+                out += [flags]
+        keys = labweek.key_param_names(conn, exp.name, group) if exp else []
+        plot = _group_plot(conn, group, exp, keys, files, folder, metric_keys)
+        if plot:
+            what = ", ".join(md.inline(r["id"], 80) for r in group)
+            out += [f"![Training curves of run {what}]({plot})", ""]
+        cmds = [md.rerun_command(r["id"]) for r in group if md.rerun_command(r["id"])]
+        if cmds:
+            out += ["Rerun:", "", "```bash", *cmds, "```", ""]
+    return "\n".join(out)
+
+
+def _group_plot(conn, runs, exp, keys, files, folder, metric_keys) -> str | None:
+    """A deferred PNG of these runs' curves, labelled by what differs; redrawn on new data."""
+    from recap.lab import week as labweek
+
+    runs = [r for r in runs if metric_keys.get(r["id"])][:PLOTTED_RUNS]
+    if not runs:
+        return None
+    labels = {}
+    for r in runs:
+        label = labweek.params_label(md.json_dict(r["params"]), keys)
+        labels[r["id"]] = label if len(runs) > 1 and label else ("" if len(runs) == 1 else r["id"])
+    if len(set(labels.values())) < len(runs):
+        labels = {r["id"]: (f"{labels[r['id']]} {r['id'][-6:]}").strip() for r in runs}
+    stem = "-".join(md.safe_name(r["id"], "run") for r in runs)
+    if len(stem) > 60:
+        stem = hashlib.sha256(stem.encode()).hexdigest()[:16]
+    fname = f"curves-{stem}.png"
+    primary, direction = (exp.primary, exp.direction or "min") if exp else ("", "min")
+    files[f"{folder}/{fname}"] = Deferred(
+        _fingerprint([(r["id"], metric_keys.get(r["id"])) for r in runs], labels, primary),
+        lambda: _runs_series(conn, labels, primary, direction),
+    )
+    return fname
+
+
+def _series_of(conn, run_id: str) -> tuple[dict, str]:
+    series: dict[str, list[tuple[float, float]]] = {}
+    by_epoch = True
+    rows = conn.execute(
+        "SELECT key, step, epoch, value FROM metric WHERE run_id = ? ORDER BY key, step, id",
+        (run_id,),
+    ).fetchall()
+    by_epoch = all(r["epoch"] is not None for r in rows) and any(r["step"] is None for r in rows)
+    for i, row in enumerate(rows):
+        if by_epoch:
+            x = row["epoch"]
+        else:
+            x = (
+                row["step"]
+                if row["step"] is not None
+                else (row["epoch"] if row["epoch"] is not None else i)
+            )
+        series.setdefault(str(row["key"])[:40], []).append((x, row["value"]))
+    return series, "epoch" if by_epoch else "step"
+
+
+def _runs_series(conn, labels: dict, primary: str, direction: str) -> tuple:
+    from recap.site.plots import curves_png
+
+    runs, xlabel = {}, "step"
+    for run_id, label in labels.items():
+        runs[label], xlabel = _series_of(conn, run_id)
+    title = "training curves" if len(labels) > 1 else f"run {next(iter(labels))}"
+    return (curves_png, {}, title, runs, primary, direction, xlabel)
+
+
+def _run_page(conn, run, exp: _Experiment | None, files, metric_keys) -> str:
+    """A page per run: params, metrics, artifacts, environment, rerun command and history."""
+    from recap.lab import week as labweek
+
+    rid = md.inline(run["id"], 80)
+    params = md.json_dict(run["params"])
+    summary = md.json_dict(run["summary"])
+    env = md.json_dict(run["environment"])
+    out = [
+        md.front_matter({"title": md.attr_text(f"Run {run['id']}")}).rstrip("\n"),
+        "",
+        f"# Run {rid}",
+        "",
+        f"Experiment {_exp_link(exp, '../../') if exp else md.inline(run['experiment'])}; "
+        f"status {md.inline(run['status'])}; started {md.inline((run['started'] or '')[:16])}; "
+        f"seed {md.inline(str(run['seed']))}; device {md.inline(str(run['device'] or '—'))}.",
+        "",
+    ]
+    flags = md.flags_block(run["id"], summary)
+    if flags:
+        out += [flags]
+    out += ["## Params", "", "| Param | Value |", "|---|---|"]
+    out += [f"| {md.inline(k)} | {md.inline(md.fmt_value(v), 200)} |" for k, v in params.items()]
+    out += ["", "## Results", "", "| Metric | Value |", "|---|---|"]
+    for k, v in summary.items():
+        if k != "flags":
+            out.append(f"| {md.inline(k)} | {md.inline(md.fmt_value(v), 200)} |")
+    parity = labweek.parity_text(summary)
+    if parity:
+        out += ["", f"Parity: {md.inline(parity)}."]
+    out.append("")
+    if metric_keys.get(run["id"]):
+        fname = f"{md.safe_name(run['id'], 'run')}-curves.png"
+        primary, direction = (exp.primary, exp.direction or "min") if exp else ("", "min")
+        files[f"{EXPERIMENTS}/runs/{fname}"] = Deferred(
+            _fingerprint(run["id"], metric_keys.get(run["id"]), primary),
+            lambda: _runs_series(conn, {run["id"]: ""}, primary, direction),
+        )
+        out += [f"![Training curves of run {rid}]({fname})", ""]
+    arts = conn.execute(
+        "SELECT path, kind, size, sha256 FROM artifact WHERE run_id = ? ORDER BY path",
+        (run["id"],),
+    ).fetchall()
+    if arts:
+        out += ["## Artifacts", "", "| Path | Kind | Size | sha256 |", "|---|---|---|---|"]
+        out += [
+            f"| {md.inline(a['path'], 120)} | {md.inline(a['kind'])} | {a['size']} B "
+            f"| `{md.inline(a['sha256'][:16])}` |"
+            for a in arts
+        ]
+        out.append("")
+    out += ["## Environment", ""]
+    git = f"{run['git_commit'] or '—'}" + (" (dirty)" if run["git_dirty"] else "")
+    out += [f"- git: `{md.inline(git)}`"]
+    for k in ("python", "torch", "cuda", "gpu", "platform"):
+        if env.get(k):
+            out.append(f"- {k}: {md.inline(str(env[k]), 120)}")
+    out.append("")
+    cmd = md.rerun_command(run["id"])
+    if cmd:
+        out += ["## Rerun", "", "```bash", cmd, "```", ""]
+    out += _rerun_history(conn, run, exp)
+    return "\n".join(out)
+
+
+def _rerun_history(conn, run, exp) -> list[str]:
+    reruns = conn.execute(
+        "SELECT * FROM run WHERE parent_id = ? ORDER BY started", (run["id"],)
+    ).fetchall()
+    if not reruns:
+        return []
+    primary = exp.primary if exp else ""
+    before = md.json_dict(run["summary"]).get(primary)
+    out = [
+        "## Rerun history",
+        "",
+        "| Rerun | Started | Status | " + md.inline(primary or "primary") + " | Verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for r in reruns:
+        now = md.json_dict(r["summary"]).get(primary)
+        if r["status"] != "succeeded" or not isinstance(now, int | float):
+            verdict = "did not finish"
+        elif isinstance(before, int | float):
+            diff, tol = abs(now - before), exp.tolerance if exp else 0.0
+            verdict = (
+                f"reproduced (off by {diff:.2g}, tolerance {tol:g})"
+                if diff <= tol
+                else f"did not reproduce (off by {diff:.3g}, tolerance {tol:g})"
+            )
+        else:
+            verdict = "—"
+        out.append(
+            f"| [{md.inline(r['id'], 80)}]({md.safe_name(r['id'], 'run')}.md) "
+            f"| {md.inline((r['started'] or '')[:16])} | {md.inline(r['status'])} "
+            f"| {md.inline(md.fmt_value(now)) if now is not None else '—'} | {verdict} |"
+        )
+    return out + [""]
 
 
 def _exp_link(exp: _Experiment | None, prefix: str) -> str:
@@ -262,37 +495,6 @@ def _primary_text(run, exp: _Experiment | None) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "—"
     return md.inline(f"{key} = {md.fmt_value(value)}", 80)
-
-
-def _run_plot(conn, run, files, folder, metric_keys) -> str | None:
-    """A deferred PNG of the run's metrics next to the post; drawn only when its data changed."""
-    keys = metric_keys.get(run["id"])
-    if not keys:
-        return None
-    fname = f"curves-{md.safe_name(run['id'], 'run')}.png"
-
-    files[f"{folder}/{fname}"] = Deferred(
-        _fingerprint(run["id"], keys), lambda: _run_series(conn, run["id"])
-    )
-    return fname
-
-
-def _run_series(conn, run_id: str) -> tuple:
-    from recap.site.plots import curves_png
-
-    series: dict[str, list[tuple[float, float]]] = {}
-    rows = conn.execute(
-        "SELECT key, step, epoch, value FROM metric WHERE run_id = ? ORDER BY key, step, id",
-        (run_id,),
-    )
-    for i, row in enumerate(rows):
-        x = (
-            row["step"]
-            if row["step"] is not None
-            else (row["epoch"] if row["epoch"] is not None else i)
-        )
-        series.setdefault(str(row["key"])[:40], []).append((x, row["value"]))
-    return (curves_png, series, f"run {run_id}")
 
 
 def _experiment_series(conn, run_ids: list[str], key: str, name: str) -> bytes:
@@ -350,6 +552,9 @@ def _experiments(root, conn, files, metric_keys) -> dict[int, _Experiment]:
             readme,
             row["description"],
             row["project"],
+            float(metric.get("tolerance", 0.0) or 0.0)
+            if isinstance(metric.get("tolerance", 0.0), int | float)
+            else 0.0,
         )
     for exp in exps.values():
         files[exp.page] = _experiment_page(conn, exp, files, metric_keys).encode()
@@ -416,21 +621,7 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
     out += ["## Question", "", _question(exp.question) or "(no README.md in the folder yet)", ""]
     out += ["## Latest runs", ""]
     if runs:
-        out += ["| Run | Status | Started | Key params | Primary metric |", "|---|---|---|---|---|"]
-        for r in runs:
-            out.append(
-                "| "
-                + " | ".join(
-                    [
-                        md.inline(r["id"], 80),
-                        md.inline(r["status"]),
-                        md.inline((r["started"] or "")[:16].replace("T", " ")),
-                        md.params_text(md.json_dict(r["params"])),
-                        _primary_text(r, exp),
-                    ]
-                )
-                + " |"
-            )
+        out += _runs_table(conn, runs, exp, "../")
         out.append("")
         for r in runs:
             flags = md.flags_block(r["id"], md.json_dict(r["summary"]))
