@@ -231,7 +231,7 @@ def test_post_has_front_matter_links_runs_and_plot(log_root, cli):
     # One table per experiment: the run links to its own page; primary metric with its direction.
     assert "| Run | Key params | accuracy (higher is better) | Parity | Flags |" in runs
     assert (
-        "| [r\\-0001](../../../experiments/runs/r-0001.md) | defaults | 0\\.912 | — | sanity |"
+        "| [r\\-0001](../../../experiments/runs/r-0001.md) (finished) | defaults | 0\\.912 | — | sanity |"
         in runs
     )
     assert '!!! warning "Run r-0001 was flagged"' in runs
@@ -433,11 +433,11 @@ def test_unknown_category_is_left_out_with_a_warning(log_root, cli):
 
 
 @pytest.mark.slow
-def test_publish_builds_strict_site_with_redirects(log_root, cli):
+def test_site_build_makes_strict_site_with_redirects(log_root, cli):
     seed(log_root)
     with open(log_root / "recap.toml", "a") as fh:
         fh.write('author = "Jane <b>Doe</b>"\n')
-    r = cli("publish")
+    r = cli("site", "build")
     assert r.exit_code == 0, r.output
     assert "alias blog/index.md is a page of the site" in r.stderr
     site = log_root / "site"

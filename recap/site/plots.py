@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 
 # Bump when the drawing changes, so cached PNGs are redrawn.
-PLOT_VERSION = "2"
+PLOT_VERSION = "3"
 FAMILIES = ("losses", "metrics", "throughput")
 _STYLES = ("-", "--", ":", "-.")
 
@@ -47,14 +47,14 @@ def curves_png(
     present = [f for f in FAMILIES if any(family(k) == f for s in runs.values() for k in s)]
     present = present or ["metrics"]
     n = len(present)
-    fig = Figure(figsize=(6, 0.6 + 2.3 * n), dpi=80)
+    fig = Figure(figsize=(8, 0.6 + 2.3 * n), dpi=80)
     height = 1 / (0.6 + 2.3 * n)
     colors = [f"C{i}" for i in range(10)]
     keys = sorted({k for s in runs.values() for k in s})
     for row, fam in enumerate(present):
         # Fixed margins: tight_layout costs more than the drawing itself.
         bottom = 1 - (0.45 + 2.3 * (row + 1)) * height
-        ax = fig.add_axes((0.12, bottom + 0.45 * height, 0.6, 1.75 * height))
+        ax = fig.add_axes((0.08, bottom + 0.45 * height, 0.5, 1.75 * height))
         for ri, (label, s) in enumerate(sorted(runs.items())):
             for key in [k for k in keys if k in s and family(k) == fam]:
                 pts = s[key]
@@ -67,7 +67,7 @@ def curves_png(
                     linestyle=_STYLES[keys.index(key) % 4] if label else "-",
                     marker="o" if len(xs) < 30 else None,
                     markersize=3,
-                    label=name[:48],
+                    label=name[:44],
                 )
                 if key == primary and ys:
                     best = (min if direction == "min" else max)(range(len(ys)), key=ys.__getitem__)

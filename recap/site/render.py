@@ -239,7 +239,7 @@ def _display_title(entry, cfg) -> str:
     usual = str((cfg or {}).get("entry_title") or "Weekly Recap").strip().lower()
     if style == "none" or title.strip().lower() != usual:
         return title
-    if style == "date" or not entry["week"]:
+    if style == "date" or not entry["week"] or entry["kind"] != "weekly":
         day = _date(entry["date"])
         extra = f"{day.day} {day:%b %Y}" if day else entry["date"]
     else:
@@ -279,7 +279,7 @@ def _runs_table(conn, runs, exp: _Experiment | None, prefix: str) -> list[str]:
         params = labweek.params_label(md.json_dict(r["params"]), keys) or "defaults"
         if r["seed"] is not None:
             params += f", seed={r['seed']}"
-        status = "" if r["status"] in ("succeeded", "finished") else f" ({md.inline(r['status'])})"
+        status = "" if r["status"] == "succeeded" else f" ({md.inline(r['status'])})"
         value = _primary_text(r, exp).split(" = ", 1)[-1]
         out.append(
             f"| [{md.inline(r['id'], 80)}]({prefix}{_run_page_path(r['id'])}){status} "
