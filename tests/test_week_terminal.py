@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from test_lab_support import add_toy, make_exp
 
@@ -100,3 +101,28 @@ def test_bookmark_add_assumes_https_for_a_bare_host(cli, db):
     assert r.exit_code == 0 and "https://docs.fast.ai" in r.stdout
     assert db.execute("SELECT url FROM bookmark").fetchone()[0] == "https://docs.fast.ai"
     assert cli("bookmark", "add", "ftp://x.example/", "--offline").exit_code == 2
+
+
+def test_json_on_commands_that_report(cli, db, log_root, tmp_path):
+    r = cli("init", str(tmp_path / "other"), "--no-experiments", "--json")
+    assert r.exit_code == 0 and "recap.toml" in json.loads(r.stdout)["made"]
+    cli("bookmark", "add", "https://a.example/", "--offline")
+    assert json.loads(cli("bookmark", "tag", "1", "-a", "x", "--json").stdout) == [
+        {"id": 1, "tags": ["x"]}
+    ]
+    feed = tmp_path / "feed.xml"
+    feed.write_text((Path(__file__).parent / "data/links/rss20.xml").read_text())
+    added = json.loads(cli("feed", "add", str(feed), "--json").stdout)
+    assert added["created"] is True and added["id"] == 1
+    assert json.loads(cli("bookmark", "rm", "1", "--json").stdout) == {"removed": [1]}
+    out = json.loads(cli("site", "build", "--render-only", "--json").stdout)
+    assert out["posts"] == 0 and out["site_dir"] is None and "links.md" not in out["written"]
+
+
+def test_show_prints_readable_markdown_when_piped(cli, db):
+    cli("new", "--week", "2021-W03", "--no-edit")
+    cli("bookmark", "add", "https://docs.blender.org/api/", "--offline", "--title", "bpy *API*")
+    cli("link", "1", "--bookmark", "1")
+    out = cli("show", "1").stdout
+    assert "(docs.blender.org)" in out and "\\." not in out and "bpy *API*" in out
+    assert "\x1b[" not in out  # no colour codes in a pipe

@@ -191,20 +191,28 @@ def tag_cmd(
     remove: Annotated[
         list[str] | None, typer.Option("--remove", "-r", help="Tag to remove.")
     ] = None,
+    json_: JsonOpt = False,
 ):
     """Add or remove tags on one or more bookmarks."""
     from recap.links.store import retag, tags_of
 
-    for row in retag(_conn(), ids, add=add or [], remove=remove or []):
+    rows = retag(_conn(), ids, add=add or [], remove=remove or [])
+    if json_:
+        print_json([{"id": row["id"], "tags": tags_of(row)} for row in rows])
+        return
+    for row in rows:
         typer.echo(f"{row['id']}: {', '.join(tags_of(row)) or '(no tags)'}")
 
 
 @app.command("rm")
-def rm_cmd(ids: Annotated[list[str], typer.Argument(help="Bookmark ids.")]):
-    """Delete bookmarks (ids are never reused)."""
+def rm_cmd(ids: Annotated[list[str], typer.Argument(help="Bookmark ids.")], json_: JsonOpt = False):
+    """Delete bookmarks (ids are never reused); an entry that showed one no longer does."""
     from recap.links.store import remove
 
     gone = remove(_conn(), ids)
+    if json_:
+        print_json({"removed": gone})
+        return
     typer.echo(
         f"removed {len(gone)} bookmark{'s' if len(gone) != 1 else ''}: " + ", ".join(map(str, gone))
     )

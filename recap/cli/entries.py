@@ -17,11 +17,15 @@ def init(
     no_experiments: Annotated[
         bool, typer.Option("--no-experiments", help="Do not copy the shipped experiments.")
     ] = False,
+    json_: JsonOpt = False,
 ):
     """Make a log root (mkdocs.yml, docs/, recap.toml, the database, the shipped experiments)."""
     from recap.logroot import init_root
 
     root, made = init_root(folder, title=title, experiments=not no_experiments)
+    if json_:
+        print_json({"root": str(root), "made": made})
+        return
     typer.echo(f"log root {root}: " + (f"made {', '.join(made)}" if made else "already complete"))
 
 
@@ -193,7 +197,7 @@ def show(
     page_markdown("\n".join(head) + "\n\n" + text.rstrip() + "\n" + "\n".join(tail))
 
 
-def edit(entry: Annotated[str, typer.Argument(help="Entry id or slug.")]):
+def edit(entry: Annotated[str, typer.Argument(help="Entry id or slug.")], json_: JsonOpt = False):
     """Edit an entry (front matter and body) in $EDITOR; 'draft: false' publishes it."""
     from recap import db
     from recap.journal import entries
@@ -201,6 +205,9 @@ def edit(entry: Annotated[str, typer.Argument(help="Entry id or slug.")]):
     conn = db.connect()
     row = entries.get_entry(conn, entry)
     changed = _edit(conn, row["id"])
+    if json_:
+        print_json({**entries.to_dict(entries.get_entry(conn, row["id"])), "changed": changed})
+        return
     typer.echo(f"{'saved' if changed else 'no change to'} entry {row['id']} {row['slug']}")
 
 

@@ -25,11 +25,29 @@ def build_cmd(
     render_only: Annotated[
         bool, typer.Option("--render-only", help="Write docs/ but do not run mkdocs build.")
     ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
     """Render the log into docs/ and run mkdocs build --strict."""
     from recap.site.build import build
 
     res = build(render_only=render_only)
+    if json_:
+        from recap.cli.output import print_json
+
+        r = res.render
+        print_json(
+            {
+                "posts": r.posts,
+                "written": r.written,
+                "removed": r.removed,
+                "unchanged": r.unchanged,
+                "warnings": [*r.skipped, *r.warnings],
+                "site_dir": str(res.site_dir) if res.site_dir else None,
+                "render_s": round(res.render_s, 3),
+                "build_s": round(res.build_s, 3),
+            }
+        )
+        return
     _report_render(res.render)
     if res.site_dir is not None:
         typer.echo(
