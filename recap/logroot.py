@@ -21,20 +21,22 @@ template = ""
 # What tells posts with the usual title apart on the index and in RSS: "week", "date" or "none".
 weekly_subtitle = "week"
 
+
+# Tables go last in this file (a key written below a [table] belongs to it). Uncomment to change.
 # What a weekly entry shows on its own until it is published (recap unlink takes one out):
 # bookmark sources "cli" (captured by hand), "import" (browser files), "feed" (feed items);
 # feed items "read" (once read), "all" or "none"; the week's runs "succeeded", "all" or "none".
-[autolink]
-bookmarks = ["cli", "feed"]
-feed = "read"
-runs = "succeeded"
+# [autolink]
+# bookmarks = ["cli", "feed"]
+# feed = "read"
+# runs = "succeeded"
 
 # Template section -> experiment project: a post lists runs under their project's section.
-[sections]
-"Style Transfer" = "style-transfer"
-"fastai to Unity" = "fastai-unity"
-"Blender" = "blender"
-"Pose Estimation" = "pose"
+# [sections]
+# "Style Transfer" = "style-transfer"
+# "fastai to Unity" = "fastai-unity"
+# "Blender" = "blender"
+# "Pose Estimation" = "pose"
 """
 
 GITIGNORE = "recap.db\nrecap.db-wal\nrecap.db-shm\nruns/\nsite/\n"

@@ -317,7 +317,7 @@ def link(conn, entry_ref, *, run=None, exp=None, bookmark=None, note: str | None
     kind, target, label = _resolve_target(conn, run, exp, bookmark)
     with transaction(conn):
         link_id, created = linkrows.put(conn, entry["id"], kind, target, reason="manual", note=note)
-    row = conn.execute("SELECT note FROM link WHERE id = ?", (link_id,)).fetchone()
+    row = linkrows.find(conn, entry["id"], kind, target)
     return {
         "id": link_id,
         "entry": entry["id"],

@@ -258,8 +258,10 @@ def test_weekly_subtitle_setting_and_imported_dates(cli, db, log_root):
     from recap import db as recap_db
 
     cli("new", "--week", "2021-W03", "--body-file", "-", input="Hello.\n")
-    with open(log_root / "recap.toml", "a") as fh:
-        fh.write('weekly_subtitle = "date"\n')
+    toml = log_root / "recap.toml"
+    toml.write_text(
+        toml.read_text().replace('weekly_subtitle = "week"', 'weekly_subtitle = "date"')
+    )
     assert 'title: "Weekly Recap · 24 Jan 2021"' in post(log_root, db)
     posts = log_root / "posts"
     posts.mkdir()
