@@ -396,6 +396,8 @@ def rerun_cmd(
     json_: JsonOpt = False,
 ):
     """Replay linked runs with their recorded params and seed; exit non-zero if one differs."""
+    import sys
+
     from recap import db
     from recap import week as weekview
     from recap.errors import NotReproduced
@@ -408,6 +410,7 @@ def rerun_cmd(
         device=device,
         warn=lambda m: typer.echo(f"warning: {m}", err=True),
         targets=weekview.rerun_targets(conn, ref),
+        watch=_live() if sys.stderr.isatty() else None,  # a progress line per replayed run
     )
     if json_:
         print_json(result)

@@ -89,6 +89,7 @@ def rerun(
     device: str | None = None,
     warn: Callable[[str], None] = lambda _: None,
     targets: tuple[str, list[str]] | None = None,
+    watch=None,
 ) -> dict:
     """Replay every run ``ref`` names with its recorded params and seed; never from the cache.
 
@@ -154,6 +155,7 @@ def rerun(
             force=True,
             parent_id=run_id,
             lenient=True,
+            watch=watch,  # the CLI's progress line per replayed run
         )
         if outcome.status == "interrupted":
             warn(f"{name}: rerun {outcome.run_id} of {run_id} interrupted")
