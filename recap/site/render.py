@@ -497,19 +497,17 @@ def _primary_text(run, exp: _Experiment | None) -> str:
     return md.inline(f"{key} = {md.fmt_value(value)}", 80)
 
 
-def _experiment_series(conn, run_ids: list[str], key: str, name: str) -> bytes:
+def _experiment_series(conn, labels: dict, key: str, name: str, direction: str) -> tuple:
+    """The primary metric of an experiment's latest runs, each labelled by what differs."""
     from recap.site.plots import curves_png
 
-    series: dict[str, list[tuple[float, float]]] = {}
-    for run_id in run_ids:
-        rows = conn.execute(
-            "SELECT step, epoch, value FROM metric WHERE run_id = ? AND key = ? ORDER BY step, id",
-            (run_id, key),
-        ).fetchall()
-        pts = [(r["step"] if r["step"] is not None else i, r["value"]) for i, r in enumerate(rows)]
-        if pts:
-            series[str(run_id)[:40]] = pts
-    return (curves_png, series, f"{name}: {key}")
+    runs: dict[str, dict] = {}
+    xlabel = "step"
+    for run_id, label in labels.items():
+        series, xlabel = _series_of(conn, run_id)
+        if key in series:
+            runs[label[:40]] = {key: series[key]}
+    return (curves_png, {}, f"{name}: {key}", runs, key, direction, xlabel)
 
 
 def _metric_fingerprints(conn) -> dict[str, list]:
@@ -637,9 +635,22 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
     if exp.primary and plotted:
         stem = exp.page.rsplit("/", 1)[1][:-3]
         rel = f"{EXPERIMENTS}/{stem}/{md.safe_name(exp.primary, 'metric')}.png"
-        key = _fingerprint(exp.primary, [(rid, metric_keys.get(rid)) for rid in plotted])
+        from recap.lab import week as labweek
+
+        shown = [r for r in runs if r["id"] in plotted]
+        keys = labweek.key_param_names(conn, exp.name, shown)
+        labels = {
+            r["id"]: (
+                labweek.params_label(md.json_dict(r["params"]), keys) + f" {r['id'][-6:]}"
+            ).strip()
+            for r in shown
+        }
+        key = _fingerprint(exp.primary, [(rid, metric_keys.get(rid)) for rid in plotted], labels)
         files[rel] = Deferred(
-            key, lambda ids=plotted, k=exp.primary, n=exp.name: _experiment_series(conn, ids, k, n)
+            key,
+            lambda k=exp.primary, d=exp.direction or "min", n=exp.name, labels=labels: (
+                _experiment_series(conn, labels, k, n, d)
+            ),
         )
         out += [
             "## Metric",
