@@ -166,3 +166,46 @@ def test_rerun_on_a_terminal_shows_a_line_per_replayed_run(cli, log_root):
         line for line in out.splitlines() if line.startswith(("experiment", "toy-regression "))
     ]
     assert table and all(len(line.rstrip()) <= 80 for line in table if "started (log" not in line)
+
+
+def _on_a_tty(args, env_extra, cwd=None):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update({"TERM": "xterm-256color", "COLUMNS": "80", "LINES": "20", **env_extra})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recap", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+
+def test_show_on_a_terminal_renders_markdown_and_pages_long_text(cli, log_root):
+    body = "## Introduction\n\n" + "\n\n".join(f"Paragraph {i} of the week." for i in range(40))
+    cli("new", "--week", "2021-W03", "--body-file", "-", input=body + "\n")
+    code, out = _on_a_tty(["show", "2021-W03"], {"PAGER": "cat"})
+    assert code == 0, out
+    assert "\x1b[" in out  # colour on a terminal
+    assert "Paragraph 39 of the week." in out and "## Introduction" not in out  # rendered
+    code, out = _on_a_tty(["show", "2021-W03"], {"NO_COLOR": "1", "PAGER": "cat"})
+    assert "\x1b[" not in out and "## Introduction" in out and "Paragraph 39" in out
