@@ -58,7 +58,10 @@ def _progress(label: str):
 
 @app.command("add")
 def add_cmd(
-    url: Annotated[str, typer.Argument(help="The link (http or https).")],
+    url: Annotated[
+        str,
+        typer.Argument(help="The link (http or https; a bare host such as docs.fast.ai: https)."),
+    ],
     title: Annotated[str | None, typer.Option("--title", help="Title (else the page's).")] = None,
     tag: Annotated[
         list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")
@@ -69,8 +72,12 @@ def add_cmd(
     json_: JsonOpt = False,
 ):
     """Save a link (adding one that is already saved updates it: tags merged, date kept)."""
+    import re
+
     from recap.links.store import add_bookmark
 
+    if re.match(r"^[\w-]+(\.[\w-]+)+(:\d+)?(/|$)", url.strip()):  # a bare host: assume https
+        url = "https://" + url.strip()
     res = add_bookmark(
         _conn(), url, title=title, tags=tag or [], note=note, entry=entry, offline=offline
     )
@@ -234,20 +241,28 @@ def tag_cmd(
     remove: Annotated[
         list[str] | None, typer.Option("--remove", "-r", help="Tag to remove.")
     ] = None,
+    json_: JsonOpt = False,
 ):
     """Add or remove tags on one or more bookmarks."""
     from recap.links.store import retag, tags_of
 
-    for row in retag(_conn(), ids, add=add or [], remove=remove or []):
+    rows = retag(_conn(), ids, add=add or [], remove=remove or [])
+    if json_:
+        print_json([{"id": row["id"], "tags": tags_of(row)} for row in rows])
+        return
+    for row in rows:
         typer.echo(f"{row['id']}: {', '.join(tags_of(row)) or '(no tags)'}")
 
 
 @app.command("rm")
-def rm_cmd(ids: Annotated[list[str], typer.Argument(help="Bookmark ids.")]):
-    """Delete bookmarks (ids are never reused)."""
+def rm_cmd(ids: Annotated[list[str], typer.Argument(help="Bookmark ids.")], json_: JsonOpt = False):
+    """Delete bookmarks (ids are never reused); an entry that showed one no longer does."""
     from recap.links.store import remove
 
     gone = remove(_conn(), ids)
+    if json_:
+        print_json({"removed": gone})
+        return
     typer.echo(
         f"removed {len(gone)} bookmark{'s' if len(gone) != 1 else ''}: " + ", ".join(map(str, gone))
     )

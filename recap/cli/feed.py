@@ -19,11 +19,15 @@ def _conn():
 def add_cmd(
     ref: Annotated[str, typer.Argument(help="Feed URL, or a local feed file.")],
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag for its items.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
     """Subscribe to a feed (RSS or Atom); its items become unread bookmarks on 'feed pull'."""
     from recap.links.feeds import add_feed
 
     row, created = add_feed(_conn(), ref, tags=tag or [])
+    if json_:
+        print_json({**dict(row), "created": created})
+        return
     typer.echo(f"{'added' if created else 'already subscribed'} feed {row['id']}: {row['url']}")
 
 

@@ -1,4 +1,4 @@
-"""`recap site ...` and `recap publish`: the MkDocs Material site built from the log."""
+"""`recap site ...`: the MkDocs Material site built from the log."""
 
 from __future__ import annotations
 
@@ -153,16 +153,3 @@ def deploy_cmd(
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="site")
-
-    @root.command("publish")
-    def publish_cmd(
-        render_only: Annotated[
-            bool, typer.Option("--render-only", help="Write docs/ but do not run mkdocs build.")
-        ] = False,
-        force: Annotated[
-            bool, typer.Option("--force", help="Run mkdocs even when nothing changed.")
-        ] = False,
-        json_: Annotated[bool, typer.Option("--json", help="Print what was done as JSON.")] = False,
-    ):
-        """Publish: the same as 'recap site build'."""
-        build_cmd(render_only=render_only, force=force, json_=json_)

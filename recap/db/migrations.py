@@ -312,12 +312,21 @@ def _bookmark_triggers(sql: str) -> str:
 # implicit delete); their triggers are made again verbatim.
 M004_COMPACT = _m004_compact()
 
+# Weekly entries stay live until published: a link row says why it is there ('manual': linked
+# by hand, 'excluded': unlinked from the week's automatic set, 'auto': an automatic link frozen
+# when the entry was published), and a final entry shows only its frozen rows.
+M005_WEEKLY = """
+ALTER TABLE link ADD COLUMN reason TEXT NOT NULL DEFAULT 'manual';
+ALTER TABLE entry ADD COLUMN final INTEGER NOT NULL DEFAULT 0;
+"""
+
 # (number, name, sql). Append only; never edit a migration that has shipped.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "m001_initial", M001_INITIAL),
     (2, "m002_fts", M002_FTS),
     (3, "m003_trigram", M003_TRIGRAM),
     (4, "m004_compact", M004_COMPACT),
+    (5, "m005_weekly", M005_WEEKLY),
 ]
 
 HEAD = MIGRATIONS[-1][0]

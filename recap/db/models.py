@@ -27,6 +27,7 @@ class Entry(SQLModel, table=True):
     hidden: bool = False
     search_exclude: bool = False
     toc: bool = True
+    final: bool = False
     source_path: str | None = Field(default=None, unique=True)
     created: str
     updated: str
@@ -125,6 +126,7 @@ class Link(SQLModel, table=True):
     experiment_id: int | None = Field(default=None, foreign_key="experiment.id")
     note: str = ""
     created: str
+    reason: str = "manual"
 
 
 TABLES = [Entry, Feed, Bookmark, Experiment, Run, Metric, Artifact, Link]

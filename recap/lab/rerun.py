@@ -88,6 +88,8 @@ def rerun(
     ref: str,
     device: str | None = None,
     warn: Callable[[str], None] = lambda _: None,
+    targets: tuple[str, list[str]] | None = None,
+    watch=None,
 ) -> dict:
     """Replay every run ``ref`` names with its recorded params and seed; never from the cache.
 
@@ -98,7 +100,8 @@ def rerun(
     from recap.lab.records import run_row
     from recap.lab.runner import run_experiment
 
-    target, ids = rerun_targets(conn, ref)
+    # ``targets``: (label, run ids) resolved by the caller (an entry's live runs: recap.week).
+    target, ids = targets or rerun_targets(conn, ref)
     results = []
     for run_id in ids:
         orig = run_row(conn, run_id)
@@ -152,6 +155,7 @@ def rerun(
             force=True,
             parent_id=run_id,
             lenient=True,
+            watch=watch,  # the CLI's progress line per replayed run
         )
         if outcome.status == "interrupted":
             warn(f"{name}: rerun {outcome.run_id} of {run_id} interrupted")

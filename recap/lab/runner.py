@@ -393,12 +393,27 @@ def _execute(
     finally:
         if watch:
             watch.stop()
+    _raise_missing_extra(conn, run_id, out_dir)
     if status == "succeeded":
         missing = _missing_outputs(spec, out_dir)
         if missing:
             status, error = "failed", f"declared outputs not produced: {', '.join(missing)}"
     _finish(conn, recorder, spec, root, out_dir, status, error, time.monotonic() - t0, environment)
     return Outcome(run_id, status, warnings=warnings)
+
+
+def _raise_missing_extra(conn, run_id: str, out_dir: Path) -> None:
+    """A run that stopped on a missing extra is not a result: forget it, name the extra."""
+    from recap.errors import MissingExtra
+    from recap.lab.child import MISSING_EXTRA_FILE
+
+    marker = out_dir / MISSING_EXTRA_FILE
+    if marker.exists():
+        from recap.lab.remove import remove_run
+
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        remove_run(conn, run_id)
+        raise MissingExtra(info["extra"], info["module"])
 
 
 def run_dir_of(rec: dict) -> Path:

@@ -185,10 +185,12 @@ def add_bookmark(
 
 
 def link_entry(conn, entry_ref: str, bookmark_id: int, when: str) -> None:
-    """Attach a bookmark to an entry (a ``link`` row); attaching twice is a no-op."""
-    from recap.journal.store import add_link, get_entry
+    """Attach a bookmark to an entry by hand (a ``link`` row); attaching twice is a no-op."""
+    from recap.db import linkrows
+    from recap.journal.store import get_entry
 
-    add_link(conn, get_entry(conn, entry_ref)["id"], when, bookmark_id=bookmark_id)
+    entry_id = get_entry(conn, entry_ref)["id"]
+    linkrows.add_if_missing(conn, entry_id, "bookmark", bookmark_id, reason="manual", when=when)
 
 
 def get_bookmark(conn, bid: int | str) -> sqlite3.Row:
@@ -401,17 +403,14 @@ def dupes(conn) -> list[list[sqlite3.Row]]:
 
 def merge(conn, keep, others: Iterable, now: datetime | None = None) -> sqlite3.Row:
     """Fold ``others`` into ``keep`` (tags, empty fields, links, earliest date) and delete them."""
-    from recap.db import transaction
+    from recap.db import linkrows, transaction
 
     when = stamp(now)
     keep_row = get_bookmark(conn, keep)
     rows = [get_bookmark(conn, o) for o in others if int(o) != keep_row["id"]]
     with transaction(conn):
         for row in rows:
-            conn.execute(
-                "UPDATE OR IGNORE link SET bookmark_id = ? WHERE bookmark_id = ?",
-                (keep_row["id"], row["id"]),
-            )
+            linkrows.move_bookmark(conn, row["id"], keep_row["id"])
             conn.execute("DELETE FROM bookmark WHERE id = ?", (row["id"],))
             rec = {k: row[k] for k in ("title", "description", "note", "added", "read_at")}
             rec.update(url=keep_row["url"], url_key=key_of(keep_row), tags=tags_of(row))
