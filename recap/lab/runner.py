@@ -268,6 +268,8 @@ def run_experiment(
     versions = envmod.package_versions()
     python = envmod.python_version()
     key = cache_key(fhash, values, seed, device, versions, python, code)
+    # What the child needs beyond the recorded params: the code hash, the dataset run's facts.
+    prepared = {"code": code, "data_env": data_env, "child_values": child_values}
 
     if not force:
         cached = find_cached(conn, key, spec, root)
@@ -279,10 +281,9 @@ def run_experiment(
             if cached:
                 return Outcome(cached, "succeeded", cached=True, warnings=warnings)
             args = (spec, folder, root, values, seed, device, fhash, key, parent_id, watch)
-            return _execute(conn, *args, warnings)
-    return _execute(
-        conn, spec, folder, root, values, seed, device, fhash, key, parent_id, watch, warnings
-    )
+            return _execute(conn, *args, warnings, prepared)
+    args = (spec, folder, root, values, seed, device, fhash, key, parent_id, watch)
+    return _execute(conn, *args, warnings, prepared)
 
 
 # -- per-cache-key lock (issue 14 item 10) -------------------------------------------------------
@@ -308,11 +309,12 @@ def cache_key_lock(root: Path, key: str):
 
 
 def _execute(
-    conn, spec, folder, root, values, seed, device, fhash, key, parent_id, watch, warnings
+    conn, spec, folder, root, values, seed, device, fhash, key, parent_id, watch, warnings, prepared
 ) -> Outcome:
     """Start the run's child process and record it (the cache has already been consulted)."""
-    from recap import paths
     from recap.lab import env as envmod
+
+    code, data_env, child_values = (prepared[k] for k in ("code", "data_env", "child_values"))
 
     exp_id = upsert_experiment(conn, spec, root)
     run_id = new_run_id()
