@@ -87,3 +87,52 @@ def test_the_readme_week_runs_line_by_line_in_a_fresh_log(tmp_path, feed_server,
     posts = list((log / "site/blog").rglob("index.html"))
     week_post = [p for p in posts if "weekly-recap-" in str(p)]
     assert week_post and "docs.fast.ai" in week_post[0].read_text()
+
+
+@pytest.mark.slow
+def test_a_normal_install_ships_every_experiment_folder(tmp_path):
+    """A wheel (what `pip install .` installs) carries experiments/ as recap/_experiments, so
+    `recap init` finds them without the source tree; new folders need no listing anywhere."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for rel in files:
+        if (REPO / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, src / rel)
+    (src / "experiments" / "later-family").mkdir()
+    (src / "experiments" / "later-family" / "experiment.toml").write_text('name = "later-family"\n')
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-build-isolation",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [wheel] = (tmp_path / "dist").glob("recap-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = sorted(
+        p.name for p in (REPO / "experiments").iterdir() if (p / "experiment.toml").is_file()
+    )
+    for name in [*shipped, "later-family"]:
+        assert f"recap/_experiments/{name}/experiment.toml" in names, name
+    assert not any("__pycache__" in n for n in names if n.startswith("recap/_experiments/"))
