@@ -295,7 +295,9 @@ def _joined(table: str, limit: int, exclude: bool = False) -> str:
     if exclude:
         ranked += " AND rowid NOT IN (SELECT value FROM json_each(?))"
     if not limit:
-        ranked += " ORDER BY rank"
+        # Ranked outside the FTS table, so only rows past the exclusion are scored ("LIMIT -1"
+        # keeps SQLite from folding the ORDER BY back into the FTS scan).
+        ranked = f"SELECT rowid, rank FROM ({ranked} LIMIT -1) ORDER BY rank"
     else:
         cap = max(limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
         ranked = (
