@@ -25,7 +25,15 @@ FIELDS = ("url", "title", "description", "note", "tags", "added", "updated", "re
 
 
 def rows(db):
-    return [dict(r) for r in db.execute("SELECT * FROM bookmark ORDER BY id")]
+    """Bookmark rows as recap reads them (m004 stores stamps as integer milliseconds)."""
+    from recap.db.stamps import from_ms
+
+    out = [dict(r) for r in db.execute("SELECT * FROM bookmark ORDER BY id")]
+    for row in out:
+        for key in ("added", "updated"):
+            if isinstance(row[key], int):
+                row[key] = from_ms(row[key])
+    return out
 
 
 def _fill(cli, db):

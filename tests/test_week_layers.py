@@ -45,7 +45,8 @@ def test_only_linkrows_writes_the_link_table():
         for p in PKG.rglob("*.py")
         if writes.search(p.read_text(encoding="utf-8"))
     )
-    assert writers == ["db/linkrows.py"]
+    # Migrations rebuild tables (m004 copies link rows across a table rebuild): schema, not data.
+    assert writers == ["db/linkrows.py", "db/migrations.py"]
 
 
 def test_cli_and_site_compose_entries_through_the_week_view():
