@@ -54,13 +54,14 @@ def _root_options(
 
 
 def _register() -> None:
-    from recap.cli import bookmark, db, entries, exp, feed, site
+    from recap.cli import bookmark, db, entries, exp, feed, site, stylize
 
     entries.register(app)
     app.add_typer(bookmark.app, name="bookmark")
     app.add_typer(feed.app, name="feed")
     exp.register(app)
     site.register(app)
+    stylize.register(app)
     app.add_typer(db.app, name="db")
     for group in app.registered_groups:
         group.typer_instance.rich_markup_mode = None
