@@ -302,183 +302,193 @@ def grid(before: list[np.ndarray], after: list[np.ndarray], path: Path) -> None:
 
 
 # -- the pipeline -----------------------------------------------------------------------------
+def _device(requested: str) -> str:
+    import torch
+
+    if requested in ("auto", "", None):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(requested).startswith("cuda") and not torch.cuda.is_available():
+        return "cpu"
+    return str(requested)
+
+
+def train_arrays(
+    ctx, p: dict, arch: str, device: str, seed: int, folder: Path | None, content=None
+):
+    """Train the family's model for resolved params ``p``; returns (Trained, extras).
+
+    ``content`` (N, S, S, 3 uint8) overrides the params' data for the transformer. ``extras``:
+    held-out images, golden frames, the style image, keyframe indices.
+    """
+    import torch
+
+    from recap.ml.style import losses, nets, train
+    from recap.ml.tasks.base import Trained
+
+    extras: dict = {}
+    if arch == "transformer":
+        layers = _csv(p["style_layers"])
+        vgg = make_vgg(p, sorted({*layers, p["content_layer"]}), seed)
+        if content is None:
+            content = content_images(p, seed, Path(ctx.out_dir), folder)
+            n_hold = min(4, max(1, len(content) // 8))
+            extras["held"] = [np.asarray(c) for c in content[:n_hold]]
+            content = content[n_hold:]
+        style = style_image(p, seed, folder)
+        extras["style"] = style
+        s = torch.from_numpy(style).permute(2, 0, 1)[None].float() / 255
+        weights = [float(v) for v in _csv(p["style_layer_weights"])] or None
+        loss_fn = losses.PerceptualLoss(
+            vgg, s, layers, p["content_layer"], float(p["content_weight"]),
+            float(p["style_weight"]), float(p["tv_weight"]), weights,
+        )  # fmt: skip
+        model = nets.TransformerNet(p["filters"], int(p["res_blocks"]), bool(p["skips"]))
+        result = train.train_transformer(
+            model, loss_fn, content, steps=int(p["steps"]), batch_size=int(p["batch_size"]),
+            lr=float(p["lr"]), device=device, precision=str(p["precision"]),
+            channels_last=bool(p["channels_last"]), compile=bool(p["compile"]),
+            log_every=int(p["log_every"]), seed=seed, ctx=ctx,
+        )  # fmt: skip
+        keys = ("content_loss", "style_loss", "tv_loss", "total_loss")
+    else:
+        weight = float(p["perceptual_weight"])
+        vgg = make_vgg(p, ["relu2_2", "relu3_3"], seed) if weight else None
+        frames = clip_frames(p, seed, folder)
+        extras["keys"] = [int(k) for k in _csv(p["keyframes"])]
+        pairs, masks = keyframe_pairs(p, frames, extras["keys"], folder)
+        model = nets.PatchNet(p["filters"], int(p["res_blocks"]))
+        result = train.train_patch(
+            model, vgg, pairs, masks, steps=int(p["steps"]), batch_size=int(p["batch_size"]),
+            patch=int(p["patch"]), lr=float(p["lr"]), device=device,
+            l1_weight=float(p["l1_weight"]), perceptual_weight=weight,
+            log_every=int(p["log_every"]), seed=seed, ctx=ctx,
+        )  # fmt: skip
+        keys = ("l1_loss", "perceptual_loss", "total_loss")
+        extras["held"] = [pairs[0][0]]
+    extras.setdefault("held", [])
+    extras["golden"] = extras["held"][:2]
+    metrics = {k: result["curves"][k][-1] for k in keys if result["curves"].get(k)}
+    metrics["train_seconds"] = round(result["seconds"], 2)
+    if "images_per_s" in result:
+        metrics["train_images_per_s"] = round(result["images_per_s"], 2)
+    trained = Trained(model=model.float().cpu().eval(), metrics=metrics)
+    trained.state.update(record=model.config(), curves=result["curves"], curve_keys=keys)
+    return trained, extras
+
+
+def train_model(ctx, task, table, prep, params, device: str, seed: int):
+    """The style task's ``train`` for the core's pipeline: content from the table's train files."""
+    from recap.ml.style import data
+
+    p = resolve_params(params, None, str(params.get("arch") or "transformer"))
+    files = [Path(f) for f in table[table["split"] == "train"]["file"]]
+    content = data.content_cache(files, int(p["size"]), Path(ctx.out_dir) / "cache")
+    trained, _ = train_arrays(ctx, p, p["arch"], device, seed, None, content=content)
+    return trained
+
+
 def run_style(ctx, folder: Path | None, arch: str) -> dict:
-    """Train, export and measure one style model; returns the run's summary."""
+    """Train, export through every target, measure one style model; returns the run's summary."""
     from recap.ml import require_ml
 
     require_ml()
     import torch
 
-    from recap.ml.style import data, export, losses, nets, temporal, train
+    from recap.ml import bundle as bundlemod
+    from recap.ml import targets as targetreg
+    from recap.ml.style import data, export, reference, temporal
+    from recap.ml.tasks import get_task
 
+    task = get_task("style")
     p = resolve_params(ctx.params, folder, arch)
-    device = (
-        ctx.device if ctx.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    )
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        device = "cpu"
+    chosen = targetreg.parse(p["targets"])  # an unknown target fails before training
+    device = _device(ctx.device)
     if int(p["threads"]) and device == "cpu":
-        # one thread by default for tiny: on a shared 2-core machine, more threads than free
-        # cores made a step 4x slower (measured), not faster
+        # tiny uses one thread: on a shared 2-core machine, more threads than free cores made a
+        # step 4x slower (measured), not faster
         torch.set_num_threads(int(p["threads"]))
     torch.manual_seed(ctx.seed)
     np.random.seed(ctx.seed)
+    hook = getattr(ctx, "record_params", None)
+    if callable(hook):
+        hook(p)
     out = Path(ctx.out_dir)
     if p["perceptual"] == "random":
-        ctx.flag(
-            "not_comparable",
-            "perceptual=random: the loss network is a randomly initialised "
-            "VGG (no ImageNet weights), so this result is not comparable with a real run",
-        )
+        ctx.flag("not_comparable", NOT_COMPARABLE)
 
-    if arch == "transformer":
-        layers = _csv(p["style_layers"])
-        vgg = make_vgg(p, sorted({*layers, p["content_layer"]}), ctx.seed)
-        content = content_images(p, ctx.seed, out, folder)
-        n_hold = min(4, max(1, len(content) // 8))
-        held, content = np.asarray(content[:n_hold]), content[n_hold:]
-        style = style_image(p, ctx.seed, folder)
-        data.save_rgb(style, out / "style.png")
+    trained, extras = train_arrays(ctx, p, arch, device, ctx.seed, folder)
+    model = trained.model
+    if "style" in extras:
+        data.save_rgb(extras["style"], out / "style.png")
         ctx.save_artifact("style.png", kind="input")
-        s = torch.from_numpy(style).permute(2, 0, 1)[None].float() / 255
-        weights = [float(v) for v in _csv(p["style_layer_weights"])] or None
-        loss_fn = losses.PerceptualLoss(
-            vgg,
-            s,
-            layers,
-            p["content_layer"],
-            float(p["content_weight"]),
-            float(p["style_weight"]),
-            float(p["tv_weight"]),
-            weights,
-        )
-        model = nets.TransformerNet(p["filters"], int(p["res_blocks"]), bool(p["skips"]))
-        result = train.train_transformer(
-            model,
-            loss_fn,
-            content,
-            steps=int(p["steps"]),
-            batch_size=int(p["batch_size"]),
-            lr=float(p["lr"]),
-            device=device,
-            precision=str(p["precision"]),
-            channels_last=bool(p["channels_last"]),
-            compile=bool(p["compile"]),
-            log_every=int(p["log_every"]),
-            seed=ctx.seed,
-            ctx=ctx,
-        )
-        curve_keys = ("content_loss", "style_loss", "tv_loss", "total_loss")
-        golden = [held[i] for i in range(min(2, len(held)))]
-    else:
-        vgg = (
-            make_vgg(p, ["relu2_2", "relu3_3"], ctx.seed) if float(p["perceptual_weight"]) else None
-        )
-        frames = clip_frames(p, ctx.seed, folder)
-        keys = [int(k) for k in _csv(p["keyframes"])]
-        pairs, masks = keyframe_pairs(p, frames, keys, folder)
-        model = nets.PatchNet(p["filters"], int(p["res_blocks"]))
-        result = train.train_patch(
-            model,
-            vgg,
-            pairs,
-            masks,
-            steps=int(p["steps"]),
-            batch_size=int(p["batch_size"]),
-            patch=int(p["patch"]),
-            lr=float(p["lr"]),
-            device=device,
-            l1_weight=float(p["l1_weight"]),
-            perceptual_weight=float(p["perceptual_weight"]),
-            log_every=int(p["log_every"]),
-            seed=ctx.seed,
-            ctx=ctx,
-        )
-        curve_keys = ("l1_loss", "perceptual_loss", "total_loss")
-        held = [pairs[0][0]]
-        golden = [pairs[0][0]]
-    model = model.float().cpu().eval()
-    meta_base = {
-        "format": "recap-bundle/1",
-        "architecture": model.config(),
-        "value_range": p["value_range"],
-        "size_multiple": 4,  # two stride-2 stages: any side that is a multiple of 4 round-trips
-        "fixed_size": list(size_of(p["fixed_size"])),
+    prep = task.prepare(None, p)
+    training = {
+        "experiment": Path(folder).name if folder else None,
+        "params": p,
+        "seed": ctx.seed,
+        "device": device,
         "perceptual": p["perceptual"],
-        "training": {
-            "experiment": Path(folder).name if folder else None,
-            "params": p,
-            "seed": ctx.seed,
-            "device": device,
-        },
     }
+    meta = bundlemod.model_meta(task, prep, p, training)
+    meta["architecture"] = model.config()
     torch.save(
-        {"config": model.config(), "state_dict": model.state_dict(), "meta": meta_base},
+        {"task": task.name, "record": model.config(), "prep": prep.as_dict(),
+         "state_dict": model.state_dict(), "meta": meta},
         out / "model.pth",
-    )
+    )  # fmt: skip
+    data.save_rgb(extras["golden"][0], out / "golden-input.png")  # for `recap exp export`
     (out / "config.json").write_text(json.dumps(p, indent=2, default=str), encoding="utf-8")
     ctx.save_artifact("model.pth", kind="weights", metadata=model.config())
     ctx.save_artifact("config.json", kind="config")
+    ctx.save_artifact("golden-input.png", kind="golden")
 
-    summary: dict = {"train_seconds": round(result["seconds"], 2)}
-    if "images_per_s" in result:
-        summary["train_images_per_s"] = round(result["images_per_s"], 2)
-    for k in curve_keys:
-        if result["curves"].get(k):
-            summary[k] = result["curves"][k][-1]
-    (out / "curves.json").write_text(json.dumps(result["curves"]), encoding="utf-8")
+    summary: dict = dict(trained.metrics)
+    curves = trained.state["curves"]
+    (out / "curves.json").write_text(json.dumps(curves), encoding="utf-8")
     ctx.save_artifact("curves.json", kind="metrics")
-    loss_plot(result["curves"], out / "loss.png", curve_keys)
+    loss_plot(curves, out / "loss.png", trained.state["curve_keys"])
     ctx.save_artifact("loss.png", kind="plot")
 
-    # exports + parity (every target) --------------------------------------------------------
-    parity_all, ok = {}, True
-    bundles = {}
-    for target in _csv(p["targets"]):
-        dest = out / ("torchscript" if target == "torchscript" else f"bundle-{target}")
-        meta = export.write_bundle(model, meta_base, dest, target, golden)
-        bundles[target] = (dest, meta)
-        rep = meta["parity"]
-        parity_all[target] = {
+    # exports through every target of the core's registry, parity per target ------------------
+    parity_all, ok, bundles = {}, True, {}
+    for target in chosen:
+        tmeta = meta
+        if target.name == "barracuda":
+            tmeta = {**meta, **_io(task.describe(prep, p, fixed=True))}
+        dest = out / "bundle" / target.name
+        bmeta = export.write_bundle(task, target, model, prep, tmeta, dest, extras["golden"])
+        bundles[target.name] = (dest, bmeta)
+        rep = bmeta["parity"]
+        parity_all[target.name] = {
             "max_abs_diff_255": rep["max_abs_diff_255"],
             "ok": rep["ok"],
-            "opset": meta.get("opset"),
+            "opset": bmeta.get("opset"),
+            "engine": target.engine,
         }
         ok &= rep["ok"]
-        summary[f"parity_{target}_max_diff"] = rep["max_abs_diff_255"]
-        ctx.save_artifact(
-            dest.relative_to(out) / "model.json", kind="model-json", metadata={"profile": target}
-        )
-        ctx.save_artifact(
-            dest.relative_to(out) / meta["model"],
-            kind="onnx" if target != ("torchscript") else "torchscript",
-            metadata={"profile": target},
-        )
-        if (dest / "operators.json").exists():
-            ctx.save_artifact(dest.relative_to(out) / "operators.json", kind="report")
+        summary[f"parity_{target.name}_max_diff"] = rep["max_abs_diff_255"]
+        for f, kind in bundlemod.bundle_files(dest):
+            ctx.save_artifact(f, kind=kind, metadata={"target": target.name})
     summary["parity_ok"] = int(ok)
     (out / "parity.json").write_text(json.dumps(parity_all, indent=2), encoding="utf-8")
     ctx.save_artifact("parity.json", kind="report")
     if not ok:
         ctx.flag("parity", "an export differs from torch by more than 0.5 (0-255): parity.json")
 
-    # before/after grid ----------------------------------------------------------------------
-    ref_meta = bundles.get("sentis", next(iter(bundles.values())))[1] if bundles else None
+    # before/after grid of held-out images -------------------------------------------------
     run_torch = export.torch_runner(model)
-    meta_dyn = {**meta_base, **_dynamic_section(p["value_range"])}
-    from recap.ml.style import reference
-
-    after = [reference.run_frame(h, meta_dyn, run_torch) for h in held]
-    grid(list(held), after, out / "before-after.png")
+    meta_dyn = {**meta, **task.describe(prep, p)}
+    after = [reference.run_frame(h, meta_dyn, run_torch) for h in extras["held"]]
+    grid(list(extras["held"]), after, out / "before-after.png")
     ctx.save_artifact("before-after.png", kind="image")
 
-    # speed per backend ----------------------------------------------------------------------
+    # speed per backend on this machine -----------------------------------------------------
     speed = speed_table(model, bundles, p)
     summary.update({f"fps_{k}": v for k, v in speed.items()})
-    # temporal stability on the test clip (stylised video written) ---------------------------
+
+    # temporal stability on the test clip (the stylised clip is written as a video) ---------
     frames_fn = clip_frames(p, ctx.seed, folder)
-    video = out / "stylised.mp4"
-    with data.VideoWriter(video, fps=12) as writer:
+    with data.VideoWriter(out / "stylised.mp4", fps=12) as writer:
 
         def stylised():
             for f in frames_fn():
@@ -492,6 +502,13 @@ def run_style(ctx, folder: Path | None, arch: str) -> dict:
     for k in ("warp_error", "warp_error_input", "warp_error_rel", "frame_diff", "frame_diff_rel"):
         if stab.get(k) is not None:
             summary[k] = stab[k]
+
+    sanity = task.sanity(trained, prep, None, p)
+    summary.update(sanity.summary)
+    for name, message in sanity.flags.items():
+        ctx.flag(name, message)
+    if arch == "patch":
+        summary["keyframe_l1"] = _keyframe_l1(p, frames_fn, extras["keys"], meta_dyn, run_torch)
     metrics = {
         "speed_fps": speed,
         "speed_threads": torch.get_num_threads(),
@@ -499,30 +516,29 @@ def run_style(ctx, folder: Path | None, arch: str) -> dict:
         "parity": parity_all,
         "device": device,
         "perceptual": p["perceptual"],
+        "comparable": p["perceptual"] != "random",
+        **sanity.report,
     }
-    if arch == "transformer":
-        rule = temporal.palette_only(
-            result["curves"]["style_loss"], result["curves"]["content_loss"]
-        )
-        metrics["palette_only"] = rule
-        summary["palette_only"] = int(rule["flag"])
-        if rule["flag"]:
-            ctx.flag("palette_only", rule["rule"])
-    else:
-        summary["keyframe_l1"] = _keyframe_l1(p, frames_fn, keys, folder, meta_dyn, run_torch)
     (out / "style-metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     ctx.save_artifact("style-metrics.json", kind="metrics")
     summary["not_comparable"] = int(p["perceptual"] == "random")
     for k, v in summary.items():
         ctx.set_summary(k, v)
-    del ref_meta
     return summary
 
 
-def _dynamic_section(value_range: str) -> dict:
-    from recap.ml.style import reference
+NOT_COMPARABLE = (
+    "perceptual=random: the loss network is a randomly initialised VGG (no ImageNet weights), "
+    "so this result is not comparable with a real run"
+)
 
-    return reference.section(value_range, 4, None)
+
+def _io(section: dict) -> dict:
+    """The parts of a model.json section that change with the input shape."""
+    keys = ("inputs", "outputs", "preprocess", "postprocess")
+    out = {k: section[k] for k in keys}
+    out["input"], out["output"] = section["inputs"][0], section["outputs"][0]
+    return out
 
 
 def speed_table(model, bundles: dict, p: dict) -> dict:
@@ -582,7 +598,7 @@ def keyframe_pairs(p: dict, frames_fn, keys: list[int], folder: Path | None):
     return pairs, (masks or None)
 
 
-def _keyframe_l1(p, frames_fn, keys, folder, meta, run_fn) -> float | None:
+def _keyframe_l1(p, frames_fn, keys, meta, run_fn) -> float | None:
     """Mean L1 (0-255) on the non-keyframes against the stand-in artist (synthetic clip only)."""
     from recap.ml.style import data, reference
 

@@ -32,19 +32,21 @@ def load_model(run_dir: Path):
     if not path.exists():
         raise NotFound(f"{run_dir} has no model.pth: is it a finished style run?")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if "config" not in ckpt:
-        raise InvalidInput(f"{run_dir} is not a style run (its model.pth has no style config)")
-    model = nets.build(ckpt["config"])
+    if ckpt.get("task") != "style":
+        raise InvalidInput(
+            f"{run_dir} is not a style run (its model.pth is a {ckpt.get('task')!r} model)"
+        )
+    model = nets.build(ckpt["record"])
     model.load_state_dict(ckpt["state_dict"])
     return model.float().eval(), ckpt["meta"]
 
 
 def _bundle(run_dir: Path) -> tuple[Path, dict]:
-    for name in ("bundle-sentis", "bundle-latest", "bundle-barracuda"):
-        folder = Path(run_dir) / name
+    for name in ("sentis", "latest", "barracuda"):
+        folder = Path(run_dir) / "bundle" / name
         if (folder / "model.json").exists():
             return folder, json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    raise NotFound(f"{run_dir} has no ONNX bundle (bundle-sentis/latest/barracuda)")
+    raise NotFound(f"{run_dir} has no ONNX bundle (bundle/sentis, latest or barracuda)")
 
 
 def frame_function(run_dir: Path, backend: str) -> tuple[Callable, dict]:
@@ -59,8 +61,7 @@ def frame_function(run_dir: Path, backend: str) -> tuple[Callable, dict]:
         folder, meta = _bundle(run_dir)
         raw = export.OrtRunner(folder / meta["model"])
     else:
-        model, base = load_model(run_dir)
-        meta = {**base, **reference.section(base["value_range"], base["size_multiple"], None)}
+        model, meta = load_model(run_dir)  # model.pth's model.json fields: dynamic H and W
         net = torch.compile(model) if backend == "compiled" else model
 
         def raw(x):
