@@ -52,6 +52,20 @@ def weights_file(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
+def _vgg_features(arch: str, init: bool) -> nn.Sequential:
+    """torchvision's VGG conv stack (its ``cfgs`` and ``make_layers``) without the 120 M-parameter
+    classifier, which the loss never uses; ``init``: torchvision's own initialisation."""
+    from torchvision.models import vgg
+
+    features = vgg.make_layers(vgg.cfgs[{"vgg16": "D", "vgg19": "E"}[arch]])
+    if init:
+        for m in features.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.constant_(m.bias, 0)
+    return features
+
+
 class VGGFeatures(nn.Module):
     """The ReLU outputs of a VGG's conv stack, up to the deepest layer asked for; frozen, eval.
 
@@ -67,8 +81,6 @@ class VGGFeatures(nn.Module):
         seed: int = 0,
     ):
         super().__init__()
-        import torchvision
-
         from recap.errors import InvalidInput
 
         if arch not in ("vgg16", "vgg19"):
@@ -77,7 +89,7 @@ class VGGFeatures(nn.Module):
             # seeded on its own so the same run seed gives the same random features
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                net = getattr(torchvision.models, arch)(weights=None)
+                features = _vgg_features(arch, init=True)
             self.source = "random"
         else:
             path = Path(weights).expanduser() if weights else weights_file(arch)
@@ -86,16 +98,19 @@ class VGGFeatures(nn.Module):
                     f"no {arch} ImageNet weights at {path} (put the file there, pass "
                     f"vgg_weights=PATH, or perceptual=random for a not-comparable run)"
                 )
-            net = getattr(torchvision.models, arch)(weights=None)
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            features = _vgg_features(arch, init=False)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            features.load_state_dict(
+                {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
+            )
             self.source = str(path)
-        names = vgg_layer_names(net.features)
+        names = vgg_layer_names(features)
         self.layers = list(layers)
         unknown = [n for n in self.layers if n not in names]
         if unknown:
             raise InvalidInput(f"unknown {arch} layer(s) {', '.join(unknown)} (e.g. relu2_2)")
         last = max(names.index(n) for n in self.layers)
-        self.features = net.features[: last + 1].eval()
+        self.features = features[: last + 1].eval()
         self.index = {names.index(n): n for n in self.layers}
         for p in self.parameters():
             p.requires_grad_(False)

@@ -52,6 +52,8 @@ def _remap(img: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 def pair_geometry(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(backward flow b -> a, non-occlusion mask on b's grid) from two input frames."""
+    if np.array_equal(a, b):  # no motion at all (Farneback would still return sub-pixel noise)
+        return np.zeros((*a.shape[:2], 2), np.float32), np.ones(a.shape[:2], bool)
     back = flow(b, a)  # for each pixel of b, where it was in a
     fwd = flow(a, b)
     fwd_at = _remap(fwd, back)
