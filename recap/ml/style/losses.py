@@ -112,6 +112,7 @@ class VGGFeatures(nn.Module):
         last = max(names.index(n) for n in self.layers)
         self.features = features[: last + 1].eval()
         self.index = {names.index(n): n for n in self.layers}
+        self.stop = {n: i for i, n in self.index.items()}
         for p in self.parameters():
             p.requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
@@ -120,13 +121,18 @@ class VGGFeatures(nn.Module):
     def train(self, mode: bool = True):  # always eval: no dropout/BN in features, but be explicit
         return super().train(False)
 
-    def forward(self, x) -> dict[str, torch.Tensor]:
+    def forward(self, x, upto: str | None = None) -> dict[str, torch.Tensor]:
+        """{layer: features}; ``upto`` stops after that layer (the content image needs only the
+        content layer: relu2_2 is a third of the work of relu4_3)."""
         x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        stop = self.stop[upto] if upto else len(self.features) - 1
         out = {}
         for i, m in enumerate(self.features):
             x = m(x)
             if i in self.index:
                 out[self.index[i]] = x
+            if i == stop:
+                break
         return out
 
 
@@ -177,7 +183,7 @@ class PerceptualLoss(nn.Module):
         fy = self.vgg(y)
         if content_feats is None:
             with torch.no_grad():
-                content_feats = self.vgg(x)
+                content_feats = self.vgg(x, upto=self.content_layer)
         content = F.mse_loss(
             fy[self.content_layer].float(), content_feats[self.content_layer].float()
         )

@@ -20,13 +20,30 @@ from torch.nn import functional as F
 
 from recap.ml.style import losses, nets
 
+ON_DEVICE_BYTES = 8 << 30  # a content cache up to this size lives on the GPU whole
+
 
 def batches(
     content: np.ndarray, batch_size: int, steps: int, seed: int, device: str
 ) -> Iterator[torch.Tensor]:
-    """``steps`` random batches (uint8 NHWC on ``device``) from the content cache, prepared by a
-    background thread (gather + pinned copy) while the device works on the previous one."""
+    """``steps`` random batches (uint8 NHWC on ``device``) from the content cache.
+
+    On a GPU a cache that fits (``ON_DEVICE_BYTES``: 20,000 images of 256 px are 3.9 GB) is
+    copied over once and batches are cut there by a permutation: no host work per step. Else a
+    background thread gathers each batch into pinned memory while the device works.
+    """
     rng = np.random.default_rng(seed)
+    if device.startswith("cuda") and content.nbytes <= ON_DEVICE_BYTES:
+        whole = torch.from_numpy(np.ascontiguousarray(content)).to(device)
+        gen = torch.Generator(device=device)
+        gen.manual_seed(seed)
+        order, pos = torch.randperm(len(whole), device=device, generator=gen), 0
+        for _ in range(steps):
+            if pos + batch_size > len(whole):
+                order, pos = torch.randperm(len(whole), device=device, generator=gen), 0
+            yield whole[order[pos : pos + batch_size]]
+            pos += batch_size
+        return
     n = len(content)
     q: Queue = Queue(maxsize=4)
     pin = device.startswith("cuda")
