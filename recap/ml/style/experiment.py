@@ -373,6 +373,8 @@ def train_arrays(
     metrics["train_seconds"] = round(result["seconds"], 2)
     if "images_per_s" in result:
         metrics["train_images_per_s"] = round(result["images_per_s"], 2)
+        if result.get("steady_images_per_s"):
+            metrics["train_steady_images_per_s"] = round(result["steady_images_per_s"], 2)
     trained = Trained(model=model.float().cpu().eval(), metrics=metrics)
     trained.state.update(record=model.config(), curves=result["curves"], curve_keys=keys)
     return trained, extras

@@ -118,7 +118,14 @@ def train_transformer(
     sums: dict[str, torch.Tensor] = {}
     count = 0
     t0 = time.perf_counter()
+    # steady-state rate: timed from the end of step ``warm`` (compilation and cuDNN's algorithm
+    # search happen in the first steps); one synchronisation there, none per step
+    warm, t_warm = min(5, steps - 1), None
     for step, batch in enumerate(batches(content, batch_size, steps, seed, device), 1):
+        if step == warm + 1:
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t_warm = time.perf_counter()
         x = to_float_nchw(batch, channels_last)
         opt.zero_grad(set_to_none=True)
         total, parts = fn(x)
@@ -136,14 +143,17 @@ def train_transformer(
             sums, count = {}, 0
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    end = time.perf_counter()
+    seconds = end - t0
     model.eval()
+    steady = (steps - warm) * batch_size / max(end - t_warm, 1e-9) if t_warm else None
     return {
         "curves": curves,
         "steps": steps,
         "images": steps * batch_size,
         "seconds": seconds,
         "images_per_s": steps * batch_size / max(seconds, 1e-9),
+        "steady_images_per_s": steady,
     }
 
 
