@@ -33,7 +33,9 @@ class StyleTask(Task):
     primary = "total_loss"
     direction = "min"
     columns = ()
-    tolerances = {**BASE_TOLERANCES, "raw": 0.5, "pixels": 0.5}
+    # pixels: the family's parity criterion, 0-255 units after post-processing. raw (the core's
+    # torch-vs-target check, used by `recap exp export`): half a grey level of a [-1, 1] model
+    tolerances = {**BASE_TOLERANCES, "raw": 0.5 / 127.5, "pixels": 0.5}
     archs = ("transformer", "patch")
 
     # -- data ---------------------------------------------------------------------------------
