@@ -293,9 +293,12 @@ def test_import_recap_cli_loads_no_ml_module():
     import subprocess
     import sys
 
+    # checking an ML experiment's spec reads the task and target registries: still nothing heavy
     code = (
         "import sys, recap.cli, recap.cli.exp_export, recap.ml; "
-        "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy') "
+        "from recap.lab.spec import load_spec; "
+        f"load_spec({str(EXPERIMENTS / 'fastai-unity-keypoint')!r}); "
+        "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy', 'pandas') "
         "if m in sys.modules))"
     )
     out = subprocess.run(
@@ -345,7 +348,12 @@ def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
         json.dumps(
             {
                 "items": [
-                    {"file": "a.png", "split": "train", "points": [[16, 12], [64, 0]]},
+                    {
+                        "file": "a.png",
+                        "split": "train",
+                        "points": [[16, 12], [64, 0]],
+                        "visibility": [1, 0],
+                    },
                     {"file": "b.png", "split": "valid", "points": [16, 8, 0, 32]},
                 ]
             }
@@ -353,6 +361,7 @@ def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
     )
     df = data.read_manifest(tmp_path / "m.json")
     assert df["file"].tolist() == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    assert df["visibility"].iloc[0] == "[1, 0]"  # other fields kept for the task that reads them
     prep = Prepared("keypoint", (32, 32), info={"n_points": 2})
     y = get_task("keypoint").targets(df, prep).numpy()
     assert y.tolist() == [[[-0.5, -0.5], [1.0, -1.0]], [[0.0, -0.5], [-1.0, 1.0]]]

@@ -314,8 +314,10 @@ def _check_ml(path: Path, ml: dict, params: dict[str, Param]) -> None:
         raise _bad(path, "ml.presets", "expected tables [ml.presets.NAME]")
     for pname, values in presets.items():
         for key, value in values.items():
-            if key in params:
-                _check_value(path, f"ml.presets.{pname}.{key}", params[key].type, value)
+            where = f"ml.presets.{pname}.{key}"
+            if key not in params:
+                raise _bad(path, where, "a preset sets declared params only (add [params.KEY])")
+            _check_value(path, where, params[key].type, value)
 
 
 def _defines(path: Path, func: str) -> bool:
