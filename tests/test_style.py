@@ -281,3 +281,18 @@ def test_perceptual_imagenet_without_weights_stops_the_run_in_one_line(cli, log_
     r = cli("exp", "run", "style-transfer", "-p", "perceptual=imagenet", "-p", "steps=1")
     assert r.exit_code != 0
     assert "vgg16-397923af.pth" in r.output and "perceptual=random" in r.output
+
+
+def test_style_experiments_document_every_param_and_name_the_style_task():
+    import tomllib
+
+    from recap.lab.spec import load_spec
+
+    for name in ("style-transfer", "style-video"):
+        folder = EXPERIMENTS / name
+        spec = load_spec(folder)  # checked against the task and target registries
+        assert spec.ml["task"] == "style" and spec.project == "style-transfer"
+        readme = (folder / "README.md").read_text()
+        assert "**Question:**" in readme
+        for param in tomllib.loads((folder / "experiment.toml").read_text())["params"]:
+            assert f"`{param}`" in readme, (name, param)
