@@ -487,7 +487,7 @@ def run_style(ctx, folder: Path | None, arch: str) -> dict:
     ctx.save_artifact("before-after.png", kind="image")
 
     # speed per backend on this machine -----------------------------------------------------
-    speed = speed_table(model, bundles, p)
+    speed = speed_table(model, bundles, p, device)
     summary.update({f"fps_{k}": v for k, v in speed.items()})
 
     # temporal stability on the test clip (the stylised clip is written as a video) ---------
@@ -545,27 +545,43 @@ def _io(section: dict) -> dict:
     return out
 
 
-def speed_table(model, bundles: dict, p: dict) -> dict:
-    """Frames/s at each of ``speed_sizes`` for torch eager and each exported backend that takes
-    any size (torchscript, the sentis ONNX through onnxruntime) on this machine."""
+def speed_table(model, bundles: dict, p: dict, device: str = "cpu") -> dict:
+    """Frames/s at each of ``speed_sizes`` on this machine: torch eager, TorchScript and the
+    sentis ONNX through onnxruntime on the CPU (at most 10 frames each), and on a GPU torch eager
+    fp32 and fp16 channels_last (``speed_frames`` each; the frame uploaded from the host, the
+    output left on the device)."""
+    import copy
+
     import torch
 
     from recap.ml.style import export
 
     frames = int(p["speed_frames"])
     out = {}
-    runners = {"torch": export.torch_runner(model)}
+    runners = {"torch": (export.torch_runner(model), min(frames, 10), None)}
     if "torchscript" in bundles:
         d, m = bundles["torchscript"]
-        runners["torchscript"] = export.runner_for(d, m)
+        runners["torchscript"] = (export.runner_for(d, m), min(frames, 10), None)
     if "sentis" in bundles:
         d, m = bundles["sentis"]
-        runners["onnxruntime"] = export.runner_for(d, m)
+        runners["onnxruntime"] = (export.runner_for(d, m), min(frames, 10), None)
+    if device.startswith("cuda"):
+        for name, dtype, cl in (("cuda_fp32", torch.float32, False),
+                                ("cuda_fp16_cl", torch.float16, True)):  # fmt: skip
+            net = copy.deepcopy(model).to(device, dtype)
+            if cl:
+                net = net.to(memory_format=torch.channels_last)
+
+            def run(x, net=net, dtype=dtype, cl=cl):
+                t = torch.from_numpy(x).to(device, dtype)
+                return net(t.contiguous(memory_format=torch.channels_last) if cl else t)
+
+            runners[name] = (run, frames, torch.cuda.synchronize)
     for text in _csv(p["speed_sizes"]):
         w, h = size_of(text)
-        for name, fn in runners.items():
+        for name, (fn, n, sync) in runners.items():
             with torch.inference_mode():
-                out[f"{name}_{h}p"] = round(measure_fps(fn, w, h, frames), 3)
+                out[f"{name}_{h}p"] = round(measure_fps(fn, w, h, n, sync=sync), 3)
     return out
 
 
