@@ -296,3 +296,37 @@ def test_style_experiments_document_every_param_and_name_the_style_task():
         assert "**Question:**" in readme
         for param in tomllib.loads((folder / "experiment.toml").read_text())["params"]:
             assert f"`{param}`" in readme, (name, param)
+
+
+def test_content_from_a_blender_dataset_run(log_root):
+    from recap.ml.style import data
+    from recap.ml.style.experiment import content_images, resolve_params
+
+    run = log_root / "runs" / "blender-render" / "20261204-abcd1234"
+    for i in range(3):
+        data.save_rgb(np.full((48, 80, 3), 60 * i, np.uint8), run / "images" / f"{i}.png")
+    p = resolve_params({"data": "run:20261204-abcd", "size": 32}, None, "transformer")
+    arr = content_images(p, 0, log_root / "out", None)
+    assert arr.shape == (3, 32, 32, 3) and int(arr[2, 5, 5, 0]) == 120
+
+
+def test_patch_training_ignores_masked_out_pixels():
+    import torch
+
+    from recap.ml.style import nets, train
+
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    pairs = [(src, 255 - src)]
+    torch.manual_seed(0)
+    net = nets.PatchNet((4, 8, 8), 1)
+    masked = train.train_patch(
+        net, None, pairs, [np.zeros((32, 32), np.uint8)], steps=2, batch_size=2, patch=16,
+        lr=1e-3, device="cpu", log_every=1,
+    )  # fmt: skip
+    assert masked["curves"]["l1_loss"] == [0.0, 0.0]  # nothing to learn where the mask is 0
+    open_ = train.train_patch(
+        net, None, pairs, None, steps=2, batch_size=2, patch=16, lr=1e-3, device="cpu",
+        log_every=1,
+    )  # fmt: skip
+    assert min(open_["curves"]["l1_loss"]) > 0.1
