@@ -103,13 +103,14 @@ def _status_text(root, st: dict) -> list[str]:
 
 
 def _register() -> None:
-    from recap.cli import bookmark, db, entries, exp, feed, site
+    from recap.cli import bookmark, db, entries, exp, feed, site, stylize
 
     entries.register(app)
     app.add_typer(bookmark.app, name="bookmark")
     app.add_typer(feed.app, name="feed")
     exp.register(app)
     site.register(app)
+    stylize.register(app)
     app.add_typer(db.app, name="db")
     from recap.cli import data as data_cli
 
