@@ -120,14 +120,21 @@ def _auto_bookmarks(conn, week: str, rule: dict) -> list[tuple[sqlite3.Row, str]
             )
     seen: set[int] = set()
     for where, why in clauses:
+        # ``added`` holds milliseconds (m004), ``read_at`` a UTC stamp text: bounds to match
+        bounds = _text_week(week) if "read_at" in where else (start, end)
         for row in conn.execute(
-            f"SELECT * FROM bookmark WHERE archived = 0 AND {where} ORDER BY added, id",
-            (start, end),
+            f"SELECT * FROM bookmark WHERE archived = 0 AND {where} ORDER BY added, id", bounds
         ):
             if row["id"] not in seen:
                 seen.add(row["id"])
                 out.append((row, why))
     return out
+
+
+def _text_week(week: str) -> tuple[str, str]:
+    from recap.lab.week import week_bounds
+
+    return week_bounds(week)
 
 
 def _auto_runs(conn, week: str, rule: dict) -> list[tuple[sqlite3.Row, str]]:
