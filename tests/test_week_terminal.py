@@ -116,7 +116,8 @@ def test_json_on_commands_that_report(cli, db, log_root, tmp_path):
     assert added["created"] is True and added["id"] == 1
     assert json.loads(cli("bookmark", "rm", "1", "--json").stdout) == {"removed": [1]}
     out = json.loads(cli("site", "build", "--render-only", "--json").stdout)
-    assert out["posts"] == 0 and out["site_dir"] is None and "links.md" not in out["written"]
+    # --render-only: the docs written, no site built
+    assert out["posts"] == 0 and "site" not in out and "links.md" not in out["docs"]["written"]
 
 
 def test_show_prints_readable_markdown_when_piped(cli, db):
