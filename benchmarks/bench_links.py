@@ -271,6 +271,78 @@ def bench_scale(tmp: Path, runs: int, n: int, root: Path, home: Path) -> list[di
     return out
 
 
+def bench_list_only(tmp: Path, runs: int, n: int) -> list[dict]:
+    """``bookmark list`` at a size too large to import on a shared machine (1M): the rows are
+    written straight into a fresh log's table with the search-index triggers dropped first (a
+    listing never reads the search indexes), as recap's own import would store them."""
+    import json as _json
+
+    from recap.db.stamps import encode
+
+    root = new_root(tmp, f"list-{n}")
+    db = sqlite3.connect(root / "recap.db")
+    triggers = [
+        r[0]
+        for r in db.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'bookmark'"
+            " AND (name LIKE 'bookmark_a%' OR name LIKE 'bookmark_trigram_%')"
+        )
+    ]
+    for name in triggers:
+        db.execute(f"DROP TRIGGER {name}")
+    t0 = time.perf_counter()
+    batch = []
+    for url, title, desc, tags, ts in fake_rows(n):
+        stamp_ = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
+        batch.append(
+            (url, title, desc, _json.dumps(tags), "import", encode(stamp_), encode(stamp_))
+        )
+        if len(batch) == 50_000:
+            db.executemany(
+                "INSERT INTO bookmark (url, title, description, tags, source, added, updated)"
+                " VALUES (?,?,?,?,?,?,?)",
+                batch,
+            )
+            batch = []
+    if batch:
+        db.executemany(
+            "INSERT INTO bookmark (url, title, description, tags, source, added, updated)"
+            " VALUES (?,?,?,?,?,?,?)",
+            batch,
+        )
+    db.commit()
+    db.close()
+    print(f"  {n} rows written in {time.perf_counter() - t0:.0f} s (search triggers dropped)")
+    env = env_for(root, tmp / "home-list")
+    out = []
+    ours = time_cmd([*RECAP, "bookmark", "list"], runs=runs, env=env)
+    out.append(report(f"bookmark list, default page ({n} rows, whole process)", ours, None, "-"))
+    os.environ["RECAP_ROOT"] = str(root)
+    sys.path.insert(0, str(REPO))
+    import contextlib
+    import io
+
+    from recap.cli.bookmark import list_cmd
+
+    def page():
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            list_cmd(limit=None, all_=False, json_=False)
+
+    q = time_fn(page, runs=runs * 3)
+    out.append(report(f"bookmark list, default page ({n} rows, in-process)", q, None, "<= 100 ms"))
+    wall, rss = run_rss([*RECAP, "bookmark", "list", "--all", "--json"], env)
+    print(f"  bookmark list --all --json ({n} rows): {wall:.1f} s, peak RSS {rss:.0f} MB")
+    out.append(
+        {
+            "name": f"bookmark list --all --json ({n})",
+            "seconds": wall,
+            "peak_rss_mb": rss,
+            "target": "<= 100 MB",
+        }
+    )
+    return out
+
+
 def bench_add(tmp: Path, runs: int, prefill: int) -> list[dict]:
     root = new_root(tmp, "add")
     home = tmp / "home-add"
@@ -463,6 +535,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--n", type=int, default=None, help="Bookmarks for search/list/size.")
     ap.add_argument(
+        "--list-only", type=int, default=0, help="Only bookmark list at this many rows (1M)."
+    )
+    ap.add_argument(
         "--only-scale", action="store_true", help="Only import, search, list and size (at --n)."
     )
     args = ap.parse_args()
@@ -471,6 +546,12 @@ def main() -> None:
     feeds, items = (10, 100) if args.small else (50, 100)
     if args.n:
         n = args.n
+    if args.list_only:
+        with tempfile.TemporaryDirectory(prefix="bench-links-") as d:
+            results = bench_list_only(Path(d), runs, args.list_only)
+        save(results, "links-list")
+        print(json.dumps({"bench": "links-list", "results": results}))
+        return
     load = os.getloadavg()[0]
     print(f"load average at start {load:.1f}", flush=True)
     results = []

@@ -95,14 +95,14 @@ def _auto_bookmarks(conn, week: str, rule: dict) -> list[tuple[sqlite3.Row, str]
     if "cli" in rule["bookmarks"]:
         clauses.append(
             (
-                "feed_id IS NULL AND source = 'cli' AND added >= ? AND added < ?",
+                "feed_id IS NULL AND source = 'cli' AND added >= :start AND added < :end",
                 f"captured by hand in {week}",
             )
         )
     if "import" in rule["bookmarks"]:
         clauses.append(
             (
-                "feed_id IS NULL AND source LIKE 'import%' AND added >= ? AND added < ?",
+                "feed_id IS NULL AND source LIKE 'import%' AND added >= :start AND added < :end",
                 f"imported in {week}",
             )
         )
@@ -110,18 +110,20 @@ def _auto_bookmarks(conn, week: str, rule: dict) -> list[tuple[sqlite3.Row, str]
         if rule["feed"] == "read":
             clauses.append(
                 (
-                    "feed_id IS NOT NULL AND read_at >= ? AND read_at < ?",
+                    # read_at is text (only added/updated are integer stamps since m004)
+                    "feed_id IS NOT NULL AND read_at >= :start_text AND read_at < :end_text",
                     f"feed item read in {week}",
                 )
             )
         else:
             clauses.append(
-                ("feed_id IS NOT NULL AND added >= ? AND added < ?", f"feed item of {week}")
+                ("feed_id IS NOT NULL AND added >= :start AND added < :end", f"feed item of {week}")
             )
+    from recap.db.stamps import from_ms
+
+    bounds = {"start": start, "end": end, "start_text": from_ms(start), "end_text": from_ms(end)}
     seen: set[int] = set()
     for where, why in clauses:
-        # ``added`` holds milliseconds (m004), ``read_at`` a UTC stamp text: bounds to match
-        bounds = _text_week(week) if "read_at" in where else (start, end)
         for row in conn.execute(
             f"SELECT * FROM bookmark WHERE archived = 0 AND {where} ORDER BY added, id", bounds
         ):
@@ -129,12 +131,6 @@ def _auto_bookmarks(conn, week: str, rule: dict) -> list[tuple[sqlite3.Row, str]
                 seen.add(row["id"])
                 out.append((row, why))
     return out
-
-
-def _text_week(week: str) -> tuple[str, str]:
-    from recap.lab.week import week_bounds
-
-    return week_bounds(week)
 
 
 def _auto_runs(conn, week: str, rule: dict) -> list[tuple[sqlite3.Row, str]]:

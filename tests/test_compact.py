@@ -75,6 +75,17 @@ def _sizes(conn) -> int:
     ).fetchone()[0]
 
 
+def _section(dump: str, table: str) -> list[str]:
+    """The lines of one table in a dump: its header line and its rows."""
+    out, on = [], False
+    for line in dump.splitlines()[1:]:
+        if line.startswith('{"table"'):
+            on = json.loads(line)["table"] == table
+        if on:
+            out.append(line)
+    return out
+
+
 def test_m004_converts_in_place_and_reads_the_same(tmp_path):
     path = tmp_path / "recap.db"
     old = schema3(path)
@@ -86,7 +97,7 @@ def test_m004_converts_in_place_and_reads_the_same(tmp_path):
     old.close()
 
     conn = db.connect(path)
-    assert db.schema_version(conn) == 4
+    assert db.schema_version(conn) == MIGRATIONS[-1][0]  # m004 and every later one applied
     after_rows = [dict(r) for r in conn.execute("SELECT * FROM bookmark ORDER BY id")]
     for a, b in zip(before_rows, after_rows, strict=True):
         b = {**b, "url_key": b["url_key"] or b["url"]}
@@ -110,9 +121,11 @@ def test_m004_converts_in_place_and_reads_the_same(tmp_path):
     hits = conn.execute("SELECT rowid FROM bookmark_fts WHERE bookmark_fts MATCH 'zebracorn'")
     assert [r[0] for r in hits] == [1]
     # The dump holds values, not storage: the same rows before and after (only the header moves).
+    # (Tables a later migration gives new columns, entry and link, are left out of the check.)
     after_dump = _dump(conn)
-    assert before_dump.split("\n", 1)[1] == after_dump.split("\n", 1)[1]
-    assert json.loads(after_dump.splitlines()[0])["schema"] == 4
+    for table in ("bookmark", "feed", "experiment", "run", "metric", "artifact"):
+        assert _section(before_dump, table) == _section(after_dump, table), table
+    assert json.loads(after_dump.splitlines()[0])["schema"] == MIGRATIONS[-1][0]
     conn.execute("VACUUM")
     assert _sizes(conn) < 0.85 * before_size
 

@@ -92,12 +92,18 @@ def test_author_html_is_sanitised_not_dropped(cli, db, tmp_path):
     assert "sanitised HTML: " in r.stdout and "1 <script> element(s)" in r.stdout
 
 
-def test_jekyll_permalinks_are_expanded(cli, db, tmp_path):
+def test_jekyll_permalinks_are_expanded(cli, db, tmp_path, log_root):
     from recap.journal.importer import expand_permalink
 
     post = _post(tmp_path / "j", "2021-2-7-jekyll-post.md", "Hi", "permalink: /:title-2/\n")
     assert cli("import", post).exit_code == 0
     assert db.execute("SELECT permalink FROM entry").fetchone()[0] == "/jekyll-post-2/"
+    # The site turns it into a redirect from the old URL to the post.
+    from recap import db as recap_db
+    from recap.site.render import render
+
+    result = render(log_root, recap_db.connect(log_root / "recap.db"))
+    assert result.redirects == {"jekyll-post-2/index.md": "blog/posts/jekyll-post/jekyll-post.md"}
     from datetime import date
 
     day = date(2021, 2, 7)

@@ -25,7 +25,15 @@ FIELDS = ("url", "title", "description", "note", "tags", "added", "updated", "re
 
 
 def rows(db):
-    return [dict(r) for r in db.execute("SELECT * FROM bookmark ORDER BY id")]
+    """Bookmark rows as recap reads them (m004 stores stamps as integer milliseconds)."""
+    from recap.db.stamps import from_ms
+
+    out = [dict(r) for r in db.execute("SELECT * FROM bookmark ORDER BY id")]
+    for row in out:
+        for key in ("added", "updated"):
+            if isinstance(row[key], int):
+                row[key] = from_ms(row[key])
+    return out
 
 
 def _fill(cli, db):
@@ -124,6 +132,18 @@ def test_long_title_is_kept(cli, db, tmp_path):
     assert rows(db)[0]["title"] == long
     r = cli("bookmark", "add", "https://l.example/2", "--offline", "--title", long)
     assert rows(db)[1]["title"] == long
+
+
+def test_text_past_the_limit_is_cut_with_a_report_line(cli, db, tmp_path, monkeypatch):
+    from recap.links import exchange
+
+    monkeypatch.setattr(exchange, "MAX_FIELD", 10)
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps([{"href": "https://c.example/", "description": "0123456789abc"}]))
+    r = cli("bookmark", "import", f)
+    assert r.exit_code == 0
+    assert "cut https://c.example/: title from 13 to 10 characters" in r.stdout
+    assert rows(db)[0]["title"] == "0123456789"
 
 
 def test_pinboard_tags_as_list_and_empty_files(cli, db, tmp_path):

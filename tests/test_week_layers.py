@@ -44,10 +44,10 @@ def test_only_linkrows_writes_the_link_table():
     writers = sorted(
         str(p.relative_to(PKG))
         for p in PKG.rglob("*.py")
-        # a migration rewrites rows once, as schema work, not as a writer of links
-        if p.name != "migrations.py" and writes.search(p.read_text(encoding="utf-8"))
+        if writes.search(p.read_text(encoding="utf-8"))
     )
-    assert writers == ["db/linkrows.py"]
+    # Migrations rebuild tables (m004 copies link rows across a table rebuild): schema, not data.
+    assert writers == ["db/linkrows.py", "db/migrations.py"]
 
 
 def test_cli_and_site_compose_entries_through_the_week_view():
