@@ -269,16 +269,24 @@ def run_ids(conn: sqlite3.Connection, entry) -> list[str]:
     return ids
 
 
-def rerun_targets(conn: sqlite3.Connection, ref: str) -> tuple[str, list[str]] | None:
-    """(label, run ids) when ``ref`` names an entry (and no run): the runs the entry shows."""
+def rerun_targets(conn: sqlite3.Connection, ref: str) -> tuple[str, list[str]]:
+    """(label, run ids) that ``recap rerun REF`` replays: a run (its id), else every run the
+    entry ``ref`` shows (its live links and rules), else a run by a unique prefix or suffix."""
     from recap.journal.store import get_entry
+    from recap.lab.rerun import run_target
 
-    if conn.execute("SELECT 1 FROM run WHERE id = ?", (str(ref).strip(),)).fetchone():
-        return None
+    ref = str(ref).strip()
+    if conn.execute("SELECT 1 FROM run WHERE id = ?", (ref,)).fetchone():
+        return f"run {ref}", [ref]
     try:
         entry = get_entry(conn, ref)
     except NotFound:
-        return None
+        try:
+            return run_target(conn, ref)
+        except NotFound:
+            raise NotFound(
+                f"no run and no entry {ref!r} (see 'recap exp runs', 'recap list')"
+            ) from None
     ids = run_ids(conn, entry)
     if not ids:
         raise InvalidInput(

@@ -213,8 +213,9 @@ def test_runs_markdown(cli, db, log_root):
     assert lines[0] == "## Runs" and lines[2] == "### toy-regression"
     assert lines[4].startswith("| run | key params | primary metric | parity | flags | reproduce")
     row = lines[6]
-    # Key params: only what differs between the runs shown (noise), then the seed.
-    assert f"`{rec['id']}`" in row and "| noise=0.2, seed=0 |" in row and "n_points" not in row
+    # Key params: the declared headline (noise, lr, epochs), then what differs, then the seed.
+    assert f"`{rec['id']}`" in row and "| noise=0.2, lr=0.1, epochs=100, seed=0 |" in row
+    assert "n_points" not in row
     assert f"val_mse = {rec['summary']['val_mse']:.4g} (lower is better)" in row
     assert f"`recap rerun {rec['id']}`" in row
     assert row.count("|") == 7

@@ -9,6 +9,7 @@ really written, the key-point flag on a model that learned one spot.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -330,6 +331,11 @@ def test_recap_exp_run_classify_tiny(cli, db, log_root):
     config = json.loads((run_dir / "config.json").read_text())
     assert json.loads(row["params"]) == config
     assert config["epochs"] == 1 and config["size"] == 32 and config["n_images"] == 320
+    # one progress line per epoch in run.log: losses, metrics, images/s, ETA
+    log = (run_dir / "run.log").read_text()
+    assert re.search(
+        r"^epoch 1/1  train_loss=\S+  valid_loss=\S+ .*images/s=[0-9.]+  ETA ", log, re.M
+    )
     r = cli("exp", "show", row["id"], "--json")
     assert json.loads(r.stdout)["params"]["size"] == 32
 

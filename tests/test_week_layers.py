@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -55,3 +56,50 @@ def test_cli_and_site_compose_entries_through_the_week_view():
     )
     source = (PKG / "site/render.py").read_text(encoding="utf-8")
     assert "FROM link" not in source  # the site reads links only through recap.week
+
+
+def test_only_linkrows_reads_the_link_table_and_rerun_asks_the_week_view():
+    reads = re.compile(r"\b(FROM|JOIN) link\b")
+    readers = sorted(
+        str(p.relative_to(PKG))
+        for p in PKG.rglob("*.py")
+        if p.name != "migrations.py" and reads.search(p.read_text(encoding="utf-8"))
+    )
+    assert readers == ["db/linkrows.py"]
+    # the lab's rerun resolves runs only; an entry's runs come from recap.week (the CLI passes them)
+    rerun = _imports(PKG / "lab/rerun.py")
+    assert not {m for m in rerun if re.match(r"recap\.(journal|links|week|db\.linkrows)\b", m)}
+    assert "recap.week.rerun_targets" in _imports(
+        PKG / "cli/exp.py"
+    ) or "weekview.rerun_targets" in (PKG / "cli/exp.py").read_text(encoding="utf-8")
+
+
+def test_rerun_targets_of_an_entry_are_its_live_runs(cli, db, log_root):
+    from test_lab_support import add_toy
+
+    from recap import db as recap_db
+    from recap import week
+    from recap.errors import InvalidInput, NotFound
+
+    add_toy(log_root)
+    run_id = json.loads(cli("exp", "run", "toy-regression", "-p", "epochs=2", "--json").stdout)[
+        "id"
+    ]
+    assert cli("new", "--no-edit").exit_code == 0
+    slug = db.execute("SELECT slug FROM entry").fetchone()[0]
+    conn = recap_db.connect()
+    # the run finished this week: the entry shows it without any command, so rerun replays it
+    assert week.rerun_targets(conn, slug) == (f"entry {slug}", [run_id])
+    assert week.rerun_targets(conn, run_id) == (f"run {run_id}", [run_id])
+    assert week.rerun_targets(conn, run_id[-6:]) == (f"run {run_id}", [run_id])
+    assert cli("unlink", slug, "--run", run_id).exit_code == 0
+    try:
+        week.rerun_targets(conn, slug)
+        raise AssertionError("an entry without runs is an error")
+    except InvalidInput as exc:
+        assert "links no runs" in str(exc)
+    try:
+        week.rerun_targets(conn, "no-such-thing")
+        raise AssertionError("unknown")
+    except NotFound as exc:
+        assert str(exc).startswith("no run and no entry 'no-such-thing'")

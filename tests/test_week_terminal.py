@@ -116,6 +116,7 @@ def test_json_on_commands_that_report(cli, db, log_root, tmp_path):
     assert added["created"] is True and added["id"] == 1
     assert json.loads(cli("bookmark", "rm", "1", "--json").stdout) == {"removed": [1]}
     out = json.loads(cli("site", "build", "--render-only", "--json").stdout)
+    # --render-only: the docs written, no site built
     assert out["posts"] == 0 and "site" not in out and "links.md" not in out["docs"]["written"]
 
 

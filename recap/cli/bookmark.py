@@ -339,9 +339,16 @@ def export_cmd(
     format: Annotated[
         str | None, typer.Option("--format", help="html, json or md (default: from the suffix).")
     ] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Report the export as JSON (when writing a file).")
+    ] = False,
 ):
     """Export every bookmark to Netscape HTML (browsers, buku), JSON or Markdown."""
+    from recap.errors import InvalidInput
     from recap.links.exchange import export
+
+    if json_ and file == "-":
+        raise InvalidInput("--json reports an export to a file; with '-' the export is the output")
 
     fmt = format or {".html": "html", ".htm": "html", ".json": "json", ".md": "md"}.get(
         Path(file).suffix.lower(), "html"
@@ -353,6 +360,9 @@ def export_cmd(
     from recap.fsutil import atomic_write
 
     atomic_write(Path(file), data)
+    if json_:
+        print_json({"file": str(file), "format": fmt, "bookmarks": n})
+        return
     typer.echo(f"exported {n} bookmarks to {file} ({fmt})", err=True)
 
 

@@ -102,6 +102,7 @@ def _live():
 
     class Live(Watcher):
         progress = None
+        line = ""
 
         def start(self, experiment, run_id, log_path):
             typer.echo(f"{experiment} run {run_id} started (log: {log_path})", err=True)
@@ -121,9 +122,14 @@ def _live():
             self.task = self.progress.add_task("running")
 
         def update(self, step, last):
-            if self.progress:
+            if self.progress and not self.line:  # an epoch line, once there is one, says more
                 shown = "  ".join(f"{k}={_fmt(v, 4)}" for k, v in list(last.items())[:4])
                 self.progress.update(self.task, description=f"step {step}  {shown}")
+
+        def progress_line(self, line):
+            self.line = line
+            if self.progress:
+                self.progress.update(self.task, description=line, refresh=True)
 
         def stop(self):
             if self.progress:

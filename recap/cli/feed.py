@@ -59,11 +59,17 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
 
 @app.command("rm")
-def rm_cmd(ref: Annotated[str, typer.Argument(help="Feed id or URL.")]):
+def rm_cmd(
+    ref: Annotated[str, typer.Argument(help="Feed id or URL.")],
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+):
     """Unsubscribe from a feed (its bookmarks stay)."""
     from recap.links.feeds import remove_feed
 
     row = remove_feed(_conn(), ref)
+    if json_:
+        print_json({"removed": {"id": row["id"], "url": row["url"], "title": row["title"]}})
+        return
     typer.echo(f"removed feed {row['id']}: {row['url']}")
 
 

@@ -132,8 +132,12 @@ def deploy_cmd(
     remote: Annotated[str | None, typer.Option("--remote", help="Git remote to push to.")] = None,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Force the push.")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print what was (or would be) pushed.")
+    ] = False,
 ):
     """Build, then push the site to a branch with mkdocs gh-deploy."""
+    from recap.cli.output import print_json
     from recap.site.build import deploy
 
     plan = deploy(
@@ -144,6 +148,19 @@ def deploy_cmd(
         force=force,
         on_message=_stderr,
     )
+    if json_:
+        print_json(
+            {
+                "site_dir": str(plan.site_dir),
+                "files": plan.files,
+                "bytes": plan.size,
+                "remote": plan.remote,
+                "branch": plan.branch,
+                "pushed": plan.pushed,
+                "dry_run": dry_run,
+            }
+        )
+        return
     what = f"{plan.site_dir} ({plan.files} files, {plan.size / 1e6:.1f} MB)"
     if plan.pushed:
         typer.echo(f"pushed {what} to branch {plan.branch} of {plan.remote}")

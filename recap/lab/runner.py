@@ -141,6 +141,9 @@ class Watcher:
 
     def update(self, step, last: dict[str, float]) -> None: ...
 
+    def progress_line(self, line: str) -> None:
+        """The run's latest ``epoch N/M ... ETA`` line (see ``RunContext.progress``)."""
+
     def stop(self) -> None: ...
 
 
@@ -199,6 +202,8 @@ class Recorder:
                 self.params = ev["values"]
             elif kind == "environment":
                 self.runtime_env = {k: v for k, v in ev.items() if k != "type"}
+            elif kind == "progress" and self.watch:
+                self.watch.progress_line(str(ev.get("line", "")))
         if metrics:
             self.step = metrics[-1][2] if metrics[-1][2] is not None else metrics[-1][3]
             for row in metrics[-16:]:

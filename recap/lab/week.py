@@ -74,7 +74,11 @@ def key_param_names(conn, experiment: str, runs: list[dict]) -> list[str]:
     headline = list(getattr(spec, "headline", None) or [])
     if not headline and spec is not None and "preset" in spec.params:
         headline = ["preset"]
-    keys: list[str] = [k for k in headline if any(k in p for p in params)]
+    keys: list[str] = [
+        k
+        for k in headline
+        if any(k in p for p in params) and not all(_unresolved(spec, k, p.get(k)) for p in params)
+    ]
     for p in params:
         for k in p:
             if k in keys:

@@ -18,7 +18,10 @@ from pathlib import Path
 
 from recap import paths
 from recap.errors import InvalidInput, RecapError, require
-from recap.site.render import RenderResult, render
+from recap.site.render import EXPERIMENTS, RenderResult, render
+
+# the per-run pages (gitignore syntax, relative to docs/): kept out of the navigation
+RUN_PAGES = f"/{EXPERIMENTS}/runs/"
 
 # progress(stage, done, total): stage is "render" (posts done of total) or "mkdocs" (0, None when
 # MkDocs starts). The library never prints: the CLI draws whatever it likes from these calls.
@@ -89,6 +92,11 @@ def _config(root: Path, redirects: dict[str, str], *, strict: bool = True, **ove
         cfg = load_config(config_file=str(config_file), strict=strict, **overrides)
     except ConfigurationError as exc:
         raise RecapError(f"mkdocs.yml: {' '.join(str(exc).split())}") from exc
+    # A page per run is reached from the run tables, not from the sidebar (hundreds of runs).
+    import pathspec
+
+    runs = pathspec.GitIgnoreSpec.from_lines([RUN_PAGES])
+    cfg["not_in_nav"] = runs + cfg["not_in_nav"] if cfg["not_in_nav"] else runs
     plugin = next((p for name, p in cfg.plugins.items() if name.endswith("redirects")), None)
     if plugin is not None:
         maps = dict(redirects)
