@@ -135,11 +135,14 @@ def test_writes_after_m004_stay_compact_and_unique(tmp_path, log_root, cli):
     with db.transaction(conn):
         fill(conn)
         # A writer that binds text (as every writer did before m004) is stored compactly too.
-        conn.execute("UPDATE bookmark SET updated = ? WHERE id = 3", (NOW,))
+        conn.execute("UPDATE bookmark SET updated = ?, read_at = ? WHERE id = 3", (NOW, NOW))
     assert conn.execute("SELECT typeof(updated) FROM bookmark WHERE id = 3").fetchone()[0] == (
         "integer"
     )
     assert conn.execute("SELECT updated FROM bookmark WHERE id = 3").fetchone()[0] == NOW
+    assert tuple(
+        conn.execute("SELECT typeof(read_at), read_at FROM bookmark WHERE id = 3").fetchone()
+    ) == ("integer", NOW)
     with pytest.raises(sqlite3.IntegrityError):  # same key, one stored as NULL, one spelled out
         conn.execute(
             "INSERT INTO bookmark (url, url_key, added, updated) VALUES (?, ?, ?, ?)",

@@ -71,7 +71,15 @@ def test_json_is_streamed_and_identical_to_a_dump(log_root, cli):
 def test_stream_json_matches_print_json(monkeypatch):
     from recap.cli.output import print_json, stream_json
 
-    for items in ([], [{"a": 1}], [{"a": [1, {"b": "x\ny"}], "c": None}, {"d": "é"}]):
+    rows = [
+        {"a": 1},
+        {"a": [1, {"b": "x\ny"}], "c": None},
+        {"d": 'é\u2028"', "t": ["x", "y é"], "e": [], "f": 1.5, "g": True, "h": {}},
+        {},
+        {"nested": {"k": [1]}},
+        [1, 2],
+    ]
+    for items in ([], [rows[0]], rows):
         outs = []
         for fn in (print_json, stream_json):
             buf = io.StringIO()

@@ -56,11 +56,11 @@ CREATE TABLE bookmark (
     feed_id INTEGER REFERENCES feed(id) ON DELETE SET NULL,
     added TEXT NOT NULL,
     updated TEXT NOT NULL,
-    read_at TEXT,
+    read_at STAMP,
     archived INTEGER NOT NULL DEFAULT 0,
     http_status INTEGER,
     check_error TEXT,
-    checked_at TEXT
+    checked_at STAMP
 );
 CREATE INDEX ix_bookmark_added ON bookmark(added);
 
@@ -233,7 +233,9 @@ def _m004_compact() -> str:
     from recap.db.stamps import sql_encode
 
     bookmark_triggers = _bookmark_triggers(M002_FTS + "\n" + M003_TRIGRAM)
-    added, updated = sql_encode("new.added"), sql_encode("new.updated")
+    stamps = ("added", "updated", "read_at", "checked_at")
+    sets = ",\n        ".join(f"{c} = {sql_encode('new.' + c)}" for c in stamps)
+    when = " OR ".join(["new.url_key = new.url"] + [f"typeof(new.{c}) = 'text'" for c in stamps])
     return f"""
 CREATE TABLE bookmark_m004 (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -248,17 +250,17 @@ CREATE TABLE bookmark_m004 (
     feed_id INTEGER REFERENCES feed(id) ON DELETE SET NULL,
     added STAMP NOT NULL,
     updated STAMP NOT NULL,
-    read_at TEXT,
+    read_at STAMP,
     archived INTEGER NOT NULL DEFAULT 0,
     http_status INTEGER,
     check_error TEXT,
-    checked_at TEXT
+    checked_at STAMP
 );
 INSERT INTO bookmark_m004 (id, url, url_key, final_url, title, description, note, tags, source,
     feed_id, added, updated, read_at, archived, http_status, check_error, checked_at)
 SELECT id, url, NULLIF(url_key, url), final_url, title, description, note, tags, source,
-    feed_id, {sql_encode("added")}, {sql_encode("updated")}, read_at, archived, http_status,
-    check_error, checked_at
+    feed_id, {sql_encode("added")}, {sql_encode("updated")}, {sql_encode("read_at")}, archived,
+    http_status, check_error, {sql_encode("checked_at")}
 FROM bookmark ORDER BY id;
 CREATE TEMP TABLE link_m004 AS SELECT * FROM link WHERE bookmark_id IS NOT NULL;
 DROP TABLE bookmark;
@@ -268,15 +270,16 @@ DROP TABLE temp.link_m004;
 CREATE UNIQUE INDEX ux_bookmark_key ON bookmark(coalesce(url_key, url));
 CREATE INDEX ix_bookmark_added ON bookmark(added);
 CREATE TRIGGER bookmark_compact_ai AFTER INSERT ON bookmark
-WHEN new.url_key = new.url OR typeof(new.added) = 'text' OR typeof(new.updated) = 'text' BEGIN
-    UPDATE bookmark SET url_key = NULLIF(new.url_key, new.url), added = {added},
-        updated = {updated}
+WHEN {when} BEGIN
+    UPDATE bookmark SET url_key = NULLIF(new.url_key, new.url),
+        {sets}
     WHERE id = new.id;
 END;
-CREATE TRIGGER bookmark_compact_au AFTER UPDATE OF url, url_key, added, updated ON bookmark
-WHEN new.url_key = new.url OR typeof(new.added) = 'text' OR typeof(new.updated) = 'text' BEGIN
-    UPDATE bookmark SET url_key = NULLIF(new.url_key, new.url), added = {added},
-        updated = {updated}
+CREATE TRIGGER bookmark_compact_au
+AFTER UPDATE OF url, url_key, added, updated, read_at, checked_at ON bookmark
+WHEN {when} BEGIN
+    UPDATE bookmark SET url_key = NULLIF(new.url_key, new.url),
+        {sets}
     WHERE id = new.id;
 END;
 {bookmark_triggers}
@@ -303,7 +306,8 @@ def _bookmark_triggers(sql: str) -> str:
 
 # Compact bookmarks (issue 16): the original URL is stored once, and the normalised key only
 # when it differs from it (url_key NULL means "the URL itself"; a unique index on
-# coalesce(url_key, url) keeps one bookmark per key); added/updated are declared STAMP and hold
+# coalesce(url_key, url) keeps one bookmark per key); added, updated, read_at and checked_at are
+# declared STAMP and hold
 # milliseconds since 1970 (recap.db.stamps), converted by triggers so writers keep binding text.
 # The table is rebuilt (SQLite cannot change a column's type or drop a UNIQUE in place). Foreign
 # keys cannot be switched off inside the migration's transaction and dropping the old table

@@ -57,7 +57,8 @@ class Bookmark(SQLModel, table=True):
     tags: str = "[]"
     source: str = "cli"
     feed_id: int | None = Field(default=None, foreign_key="feed.id")
-    # Declared STAMP: integer milliseconds on disk, the stamp text through recap.db.connect().
+    # added, updated, read_at, checked_at are declared STAMP: integer milliseconds on disk, the
+    # stamp text through recap.db.connect().
     added: str
     updated: str
     read_at: str | None = None

@@ -93,11 +93,11 @@ def upsert(conn: sqlite3.Connection, rec: dict, now: str, override: Iterable[str
                 rec.get("feed_id"),
                 encode(added),
                 encode(rec.get("updated") or added),
-                rec.get("read_at"),
+                encode(rec.get("read_at")),
                 int(bool(rec.get("archived"))),
                 rec.get("http_status"),
                 rec.get("check_error"),
-                rec.get("checked_at"),
+                encode(rec.get("checked_at")),
             ),
         )
         return "added", cur.lastrowid
