@@ -14,6 +14,7 @@ mkdir -p "$DEMO_DIR/experiments"
 for e in fastai-unity-classify fastai-unity-keypoint; do
   cp -R "$here/../experiments/$e" "$DEMO_DIR/experiments/"
 done
+cp "$here/../experiments/fastai-unity-family.toml" "$DEMO_DIR/experiments/"  # what they extend
 show recap exp run fastai-unity-classify -p preset=tiny
 # A marker that never moves: the model cannot beat "always the mean", and the run is flagged.
 show recap exp run fastai-unity-keypoint -p preset=tiny -p marker=fixed -p epochs=2
@@ -23,9 +24,10 @@ run_id=$(basename "$run_dir")
 python - "$run_dir/parity.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"parity ({r['profile']}, opset {r['opset']}): {'ok' if r['ok'] else 'MISMATCH'}")
+targets = ", ".join(f"{t} opset {v['opset']}" for t, v in r["targets"].items())
+print(f"parity ({targets}): {'ok' if r['ok'] else 'MISMATCH'}")
 for k, v in r["summary"].items():
     print(f"  {k} = {v:.3g}" if isinstance(v, float) else f"  {k} = {v}")
 PY
-show recap exp export "$run_id" --profile sentis
-show recap exp export "$run_id" --profile barracuda
+show recap exp export "$run_id" --target latest
+show recap exp export "$run_id" --target barracuda
