@@ -1,0 +1,206 @@
+"""Runs past one process: the run's child started through torchrun, one process per device.
+
+recap does not schedule processes itself. ``recap exp run NAME --processes N`` (``--gpus N`` on
+GPUs) starts ``python -m recap.lab.launch``, which is ``torch.distributed.run`` (torchrun) in
+the recording parent's process tree: it starts ``python -m recap.lab.child JOB`` once per
+device with ``RANK`` / ``LOCAL_RANK`` / ``WORLD_SIZE`` set, watches them (every 0.1 s) and stops
+the others when one fails. Several machines: ``--nodes``, ``--node-rank``, ``--main-address``,
+``--main-port`` pass through to torchrun (the docs show the Slurm form).
+
+This module is also that launcher's entry point::
+
+    python -m recap.lab.launch TORCHRUN-ARGS... -m recap.lab.child JOB
+
+It asks Linux to stop it when the recording parent dies (as the plain child does), tells its
+workers its pid (they follow it the same way), then hands over to torchrun's own ``main``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+LR_RULES = ("none", "linear", "sqrt")
+#: where each rank writes its pid and, when it fails, its traceback (inside the run folder)
+RANKS_DIR = ".ranks"
+
+
+@dataclass
+class Launch:
+    """How many processes a run spans, and where they meet (torchrun's terms)."""
+
+    processes: int = 1  # per node: one per device
+    nodes: int = 1
+    node_rank: int = 0
+    main_address: str | None = None
+    main_port: int | None = None
+    gpus: bool = False  # --gpus: one process per GPU, NCCL
+    lr_rule: str = "none"
+
+    def __post_init__(self):
+        from recap.errors import InvalidInput
+
+        if self.processes < 1 or self.nodes < 1:
+            raise InvalidInput("--processes and --nodes must be at least 1")
+        if not 0 <= self.node_rank < self.nodes:
+            raise InvalidInput(f"--node-rank {self.node_rank}: expected 0..{self.nodes - 1}")
+        if self.nodes > 1 and not self.main_address:
+            raise InvalidInput("--nodes > 1 needs --main-address (the node-rank 0 machine)")
+        if self.lr_rule not in LR_RULES:
+            raise InvalidInput(f"--lr-rule {self.lr_rule!r}: expected {', '.join(LR_RULES)}")
+
+    @property
+    def world_size(self) -> int:
+        return self.processes * self.nodes
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the run goes through the launcher at all (a 1-process launch does too)."""
+        return self.world_size > 1 or self.gpus or self.main_address is not None
+
+    def backend(self, device: str) -> str:
+        return "nccl" if device == "cuda" else "gloo"
+
+    def key(self) -> dict | None:
+        """What the cache key adds: batch statistics and the schedule differ with the world."""
+        if self.world_size == 1:
+            return None  # same arithmetic as a plain run: a plain run's cache still applies
+        return {"world_size": self.world_size, "lr_rule": self.lr_rule}
+
+    def job(self, device: str) -> dict:
+        """The ``dist`` section of the child's job file."""
+        return {
+            "world_size": self.world_size,
+            "processes_per_node": self.processes,
+            "nodes": self.nodes,
+            "backend": self.backend(device),
+            "launcher": "torchrun",
+            "lr_rule": self.lr_rule,
+        }
+
+    def command(self, job: Path) -> list[str]:
+        """The launcher's command line for ``job`` (torchrun's options, then the child)."""
+        cmd = [sys.executable, "-m", "recap.lab.launch"]
+        cmd += [f"--nproc-per-node={self.processes}", f"--nnodes={self.nodes}"]
+        if self.nodes == 1 and not self.main_address and not self.main_port:
+            cmd.append("--standalone")  # a free local port: parallel runs never collide
+        else:
+            cmd += [
+                f"--node-rank={self.node_rank}",
+                f"--master-addr={self.main_address or '127.0.0.1'}",
+                f"--master-port={self.main_port or 29500}",
+            ]
+        # no restarts: a failed rank fails the run; check the workers every 0.1 s
+        cmd += ["--max-restarts=0", "--monitor-interval=0.1"]
+        cmd += ["-m", "recap.lab.child", str(job)]
+        return cmd
+
+
+def lr_for(lr: float, world_size: int, rule: str) -> float:
+    """The peak learning rate a run of ``world_size`` processes trains with.
+
+    The batch a step averages over is ``batch_size x world_size``; ``none`` keeps the learning
+    rate as given, ``linear`` multiplies it by the world size (Goyal et al. 2017), ``sqrt`` by
+    its square root (the usual rule for Adam-type optimisers).
+    """
+    if rule == "linear":
+        return lr * world_size
+    if rule == "sqrt":
+        return lr * math.sqrt(world_size)
+    return lr
+
+
+# --- after the launcher ended: which rank failed, and no process left behind --------------------
+
+_ROOT = re.compile(r"Root Cause \(first observed failure\):(.*?)(?:={10,}|\Z)", re.S)
+
+
+def failure(out_dir: Path, log_text: str) -> str | None:
+    """The failed rank's error: torchrun's first observed failure, with that rank's traceback.
+
+    Other ranks stopped because of it (SIGTERM from the launcher, a closed connection) are
+    consequences and not reported first.
+    """
+    ranks = Path(out_dir) / RANKS_DIR
+    root_rank, root_line = None, None
+    m = _ROOT.search(log_text)
+    if m:
+        block = m.group(1)
+        r = re.search(r"rank\s*:\s*(\d+)", block)
+        code = re.search(r"exitcode\s*:\s*(-?\d+)[^\n]*", block)
+        tb = re.search(r"traceback\s*:\s*([^\n]*)", block)
+        if r:
+            root_rank = int(r.group(1))
+            detail = tb.group(1).strip() if tb else ""
+            if "To enable traceback" in detail or not detail:
+                detail = f"exit code {code.group(1)}" if code else "failed"
+            root_line = f"rank {root_rank} failed: {detail}"
+    errors = _rank_errors(ranks)
+    if root_rank is not None and root_rank in errors:
+        return f"{root_line}\n{errors[root_rank]}"
+    if root_line:
+        return root_line
+    if errors:  # no summary (the launcher itself was killed): the earliest real error
+        rank = min(errors, key=lambda k: (errors[k].startswith("stopped"), k))
+        return f"rank {rank} failed:\n{errors[rank]}"
+    return None
+
+
+def _rank_errors(ranks: Path) -> dict[int, str]:
+    out = {}
+    for f in sorted(ranks.glob("error-*.txt")) if ranks.is_dir() else []:
+        try:
+            out[int(f.stem.split("-")[1])] = f.read_text(encoding="utf-8", errors="replace")
+        except (ValueError, OSError):
+            continue
+    return out
+
+
+def reap(out_dir: Path, job: Path) -> list[int]:
+    """Kill any rank of this run still alive after its launcher ended; returns their pids.
+
+    Each rank leads its own process group (torchrun starts them in new sessions) and wrote its
+    pid to ``.ranks/pid-<rank>``; a pid counts only while its command line still names ``job``
+    (pids are reused).
+    """
+    killed = []
+    ranks = Path(out_dir) / RANKS_DIR
+    for f in sorted(ranks.glob("pid-*")) if ranks.is_dir() else []:
+        try:
+            pid = int(f.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (ValueError, OSError):
+            continue
+        if str(job).encode() not in cmdline:
+            continue
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                continue
+        killed.append(pid)
+    return killed
+
+
+def main(argv: list[str]) -> None:
+    from recap.lab.child import _die_with_parent
+
+    parent = os.environ.get("RECAP_PARENT_PID")
+    _die_with_parent()
+    if parent and os.getppid() != int(parent):
+        sys.exit(143)  # the recording parent died before we could ask to follow it
+    os.environ["RECAP_LAUNCHER_PID"] = str(os.getpid())
+    from torch.distributed.run import main as torchrun
+
+    torchrun(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
