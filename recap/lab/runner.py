@@ -75,6 +75,24 @@ def cache_key(
     return hashlib.sha256(specmod.canonical(payload).encode()).hexdigest()
 
 
+def run_cache_key(
+    spec, values: dict, seed: int, device: str, root: Path, launch=None, fhash=None, code=None
+) -> str:
+    """The cache key ``recap exp run`` gives these params (``launch``: several processes)."""
+    from recap.lab import env as envmod
+
+    return cache_key(
+        fhash or specmod.folder_hash(spec.folder),
+        values,
+        seed,
+        device,
+        envmod.package_versions(),
+        envmod.python_version(),
+        code or specmod.code_hash(spec, root),
+        launch.key() if launch is not None else None,
+    )
+
+
 def _rel(root: Path, path: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
@@ -280,10 +298,7 @@ def run_experiment(
         launch = None  # one process, no launcher asked for: the plain child
     fhash = specmod.folder_hash(folder)
     code = specmod.code_hash(spec, root)
-    versions = envmod.package_versions()
-    python = envmod.python_version()
-    dist_key = launch.key() if launch is not None else None
-    key = cache_key(fhash, values, seed, device, versions, python, code, dist_key)
+    key = run_cache_key(spec, values, seed, device, root, launch, fhash, code)
     if launch is not None and launch.node_rank > 0:
         return join_run(conn, spec, root, key, child_values, seed, device, launch, warnings)
 

@@ -9,8 +9,8 @@ how the run ran; in a plain run it returns a one-process :class:`Dist` and nothi
   ``DistributedDataParallel``, with ``SyncBatchNorm`` on GPUs). Each rank trains on its shard of
   every batch of ``batch_size`` (the per-device batch), validates on its shard of the validation
   set, and the metrics are reduced across ranks before fastai's Recorder reads them.
-- tasks with their own loop: :func:`wrap_model`, :func:`shard`, :func:`reduce_mean`,
-  :func:`unwrap` are the same steps by hand.
+- tasks with their own loop: :func:`wrap_model`, :func:`shard`, :func:`sync_buffers` (before
+  evaluating), :func:`reduce_mean`, :func:`unwrap` are the same steps by hand.
 
 Effective batch = ``batch_size x world_size``; the learning rate follows the run's rule
 (``--lr-rule``: none, linear, sqrt; :func:`recap.lab.launch.lr_for`), recorded with the run.
@@ -41,7 +41,9 @@ class Dist:
 
     @property
     def active(self) -> bool:
-        return self.world_size > 1
+        """Whether this process trains in a process group (several processes, or one wrapped
+        on purpose: ``setup(..., wrap_single=True)``)."""
+        return self.backend is not None
 
     @property
     def is_main(self) -> bool:
@@ -59,8 +61,10 @@ class Dist:
         """End the data-parallel part: wait for every rank, leave the group, and run the rest
         (export, parity) as one process. fastai reads ``WORLD_SIZE``/``RANK`` from the
         environment on every prediction (and would gather across ranks), so they are reset."""
+        global _STATE
         if not self.active:
             return
+        _STATE = Dist(record=self.record)  # one process again for whatever follows
         if tdist.is_initialized():
             tdist.barrier()
             tdist.destroy_process_group()
@@ -75,16 +79,17 @@ def current() -> Dist:
 _STATE = Dist()
 
 
-def setup(ctx, device: str, params: dict | None = None) -> Dist:
+def setup(ctx, device: str, params: dict | None = None, wrap_single: bool = False) -> Dist:
     """Join the run's process group (when launched over several processes) and record it.
 
     ``ctx`` is the run context (its ``rank``/``world_size`` come from torchrun; a context
     without them is one process). ``params`` (the resolved params) give the per-device batch
-    and learning rate for the record.
+    and learning rate for the record. ``wrap_single``: join a group of one and train through
+    the wrapper anyway (the benchmark of the wrapper's own cost); a run of one process does not.
     """
     global _STATE
     world = int(getattr(ctx, "world_size", 1) or 1)
-    if world <= 1:
+    if world <= 1 and not (wrap_single and "RANK" in os.environ):
         _STATE = Dist()
         return _STATE
     rank, local_rank = int(ctx.rank), int(ctx.local_rank)
@@ -115,12 +120,21 @@ def setup(ctx, device: str, params: dict | None = None) -> Dist:
         "lr_rule": lr_rule,
         "lr": lr,
         "effective_lr": _STATE.train_params({"lr": lr})["lr"] if lr else lr,
-        "sync_batchnorm": device == "cuda",
+        "sync_batchnorm": device == "cuda" and world > 1,
+        "wrapper": "fastai DistributedTrainer, "
+        + ("Accelerate" if _has_accelerate() else "torch")
+        + " DistributedDataParallel",
         "validation": "each rank a shard; loss and metrics summed over ranks, weighted by count",
     }
     if _STATE.is_main:
         ctx.record_distributed(_STATE.record)
     return _STATE
+
+
+def _has_accelerate() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("accelerate") is not None
 
 
 def _device_name(device: str, local_rank: int) -> str:
@@ -171,6 +185,21 @@ def unwrap(model):
     model = getattr(model, "module", model)
     types = getattr(model, "_recap_bn_types", None)
     return revert_sync_batchnorm(model, types) if types else model
+
+
+def sync_buffers(model) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) on every rank.
+
+    DDP broadcasts them at the start of each training step, but each rank then updates its own
+    from its shard; evaluating after that, every rank must use the model rank 0 saves, or the
+    reduced metrics would not be those of the saved weights.
+    """
+    if not current().active:
+        return
+    for b in model.buffers():
+        if current().backend == "nccl" and b.device.type != "cuda":
+            continue
+        tdist.broadcast(b.data, src=0)
 
 
 def reduce_mean(values: dict[str, float], count: float) -> dict[str, float]:
@@ -243,7 +272,8 @@ def trainer_cbs(device: str) -> list:
     if not current().active:
         return []
     trainer = _trainer_class()
-    return [trainer(sync_bn=device == "cuda", cpu=device != "cuda")]
+    sync_bn = device == "cuda" and current().world_size > 1
+    return [trainer(sync_bn=sync_bn, cpu=device != "cuda")]
 
 
 def is_trainer(cb) -> bool:
@@ -264,6 +294,12 @@ def _trainer_class():
         in length), then losses and metrics are summed over ranks before Recorder reads them.
         """
 
+        def __init__(self, sync_bn=True, **kwargs):
+            if _has_accelerate():
+                super().__init__(sync_bn, **kwargs)
+            else:  # fastai's trainer needs Accelerate; without it, torch's DDP directly
+                self.sync_bn, self.accelerator = sync_bn, None
+
         def _wrap_dl(self, dl):
             from recap.ml.train import TensorBatches
 
@@ -275,12 +311,28 @@ def _trainer_class():
 
         def before_fit(self):
             self._bn_types = batchnorm_types(self.learn.model)
-            super().before_fit()
+            if self.accelerator is not None and current().world_size > 1:
+                super().before_fit()
+                return
+            # no Accelerate, or a group of one (Accelerate would not wrap): DDP as it would
+            from fastcore.basics import noop
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            model = self.learn.model
+            if self.sync_bn:
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            dev = next(model.parameters()).device
+            self.learn.model = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+            self.old_dls = list(self.dls)
+            self.learn.dls.loaders = [self._wrap_dl(dl) for dl in self.dls]
+            if current().rank:
+                self.learn.logger = noop
 
         def before_validate(self):
             super().before_validate()
             self._ddp = self.learn.model
             self.learn.model = self._ddp.module
+            sync_buffers(self.learn.model)
 
         def after_validate(self):
             self.learn.model = self._ddp

@@ -1,0 +1,267 @@
+"""Runs over several processes (``recap exp run --processes N``): torchrun on the CPU with gloo.
+
+For real: the ranks are separate processes started by torchrun, exchanging gradients and
+metrics over gloo. What the user relies on is asserted: one run and one set of files, metrics
+reduced (equal to one process evaluating the same weights), parity, the world size in the
+record and the cache key, and that a rank which dies, fails or is interrupted ends every rank
+within seconds and is recorded with its error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from test_lab_support import make_exp, run_dirs, spawn, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+EXPERIMENTS = REPO / "experiments"
+
+pytest.importorskip("torch")
+
+
+# --- the launcher's pieces, without processes ----------------------------------------------------
+
+
+def test_launch_command_is_torchrun_one_process_per_device(tmp_path):
+    from recap.lab.launch import Launch
+
+    job = tmp_path / ".job.json"
+    cmd = Launch(processes=2).command(job)
+    assert cmd[1:3] == ["-m", "recap.lab.launch"]
+    assert "--nproc-per-node=2" in cmd and "--standalone" in cmd and "--max-restarts=0" in cmd
+    assert cmd[-3:] == ["-m", "recap.lab.child", str(job)]
+    multi = Launch(4, nodes=2, node_rank=1, main_address="n0", main_port=29400).command(job)
+    assert {"--nnodes=2", "--node-rank=1", "--master-addr=n0", "--master-port=29400"} <= set(multi)
+    assert "--standalone" not in multi
+    assert Launch(processes=1).key() is None  # a plain run's cache still applies
+    assert Launch(processes=2, lr_rule="linear").key() == {"world_size": 2, "lr_rule": "linear"}
+    assert Launch(gpus=True).distributed and not Launch().distributed
+
+
+def test_launch_options_are_checked(cli, log_root):
+    make_exp(log_root, "noop", "ctx.set_summary('score', 1)")
+    r = cli("exp", "run", "noop", "--processes", "2", "--lr-rule", "cubic")
+    assert r.exit_code != 0 and "--lr-rule 'cubic'" in r.output
+    r = cli("exp", "run", "noop", "--nodes", "2")
+    assert r.exit_code != 0 and "--main-address" in r.output
+
+
+def test_lr_rules():
+    from recap.lab.launch import lr_for
+
+    assert lr_for(1e-3, 4, "none") == 1e-3
+    assert lr_for(1e-3, 4, "linear") == pytest.approx(4e-3)
+    assert lr_for(1e-3, 4, "sqrt") == pytest.approx(2e-3)
+
+
+def test_failure_names_the_root_cause_rank(tmp_path):
+    from recap.lab.launch import RANKS_DIR, failure
+
+    log = (
+        "Failures:\n[1]:\n  rank      : 0 (local_rank: 0)\n  exitcode  : -15 (pid: 11)\n"
+        "  traceback : Signal 15 (SIGTERM) received by PID 11\n"
+        "------------------------------------------------------------\n"
+        "Root Cause (first observed failure):\n[0]:\n  time      : 2026-12-04_17:19:22\n"
+        "  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 12)  (SIGKILL)\n"
+        "  error_file: <N/A>\n  traceback : Signal 9 (SIGKILL) received by PID 12\n"
+        "============================================================\n"
+    )
+    assert failure(tmp_path, log) == "rank 1 failed: Signal 9 (SIGKILL) received by PID 12"
+    (tmp_path / RANKS_DIR).mkdir()
+    (tmp_path / RANKS_DIR / "error-1.txt").write_text("ValueError: boom\n")
+    (tmp_path / RANKS_DIR / "error-0.txt").write_text("stopped by the launcher (SIGTERM)\n")
+    assert failure(tmp_path, log).endswith("PID 12\nValueError: boom\n")
+    # no launcher summary (it was killed): the real error, not the rank stopped because of it
+    assert failure(tmp_path, "") == "rank 1 failed:\nValueError: boom\n"
+
+
+# --- real processes -------------------------------------------------------------------------------
+
+# each rank joins the group, then all-reduces until stopped (rank 0 says when the group is up)
+SPIN = """
+import torch, torch.distributed as td
+from recap.ml import distributed
+d = distributed.setup(ctx, "cpu")
+x = torch.ones(1)
+td.all_reduce(x)
+if ctx.rank == 1 and ctx.params.get("fail"):
+    raise ValueError("boom on rank 1")
+if ctx.is_main:
+    ctx.path("ready").write_text("1")
+    ctx.set_summary("score", float(x))
+while True:
+    td.all_reduce(x)
+    time.sleep(0.05)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _procs_naming(text: str) -> list[int]:
+    """Live processes whose command line contains ``text`` (the run's job file)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if text.encode() in (d / "cmdline").read_bytes() and _alive(int(d.name)):
+                out.append(int(d.name))
+        except OSError:
+            continue
+    return out
+
+
+def _start_spin(log_root, *extra):
+    make_exp(log_root, "spin", SPIN, params='[params.fail]\ntype = "bool"\ndefault = false\n')
+    proc = spawn("exp", "run", "spin", "--processes", "2", "--device", "cpu", *extra)
+    run_dir = wait_for(lambda: next(iter(run_dirs(log_root, "spin")), None), 60, "the run folder")
+    return proc, run_dir
+
+
+def _ranks(run_dir: Path) -> dict[int, int]:
+    ranks = run_dir / ".ranks"
+    wait_for(lambda: all((ranks / f"pid-{r}").is_file() for r in (0, 1)), 60, "both ranks")
+    return {r: int((run_dir / ".ranks" / f"pid-{r}").read_text()) for r in (0, 1)}
+
+
+@pytest.mark.slow  # three processes import torch: ~10 s idle, ~25 s on a loaded box
+def test_killing_one_rank_fails_the_run_within_seconds(db, log_root):
+    proc, run_dir = _start_spin(log_root)
+    pids = _ranks(run_dir)
+    wait_for(lambda: (run_dir / "ready").exists(), 60, "the process group")
+    os.kill(pids[1], signal.SIGKILL)
+    t0 = time.monotonic()
+    proc.wait(timeout=60)
+    took = time.monotonic() - t0
+    assert took < 10, f"the run took {took:.1f} s to fail after a rank died"
+    assert proc.returncode == 1
+    row = db.execute("SELECT status, error, environment FROM run").fetchone()
+    assert row["status"] == "failed"
+    assert row["error"].startswith("rank 1 failed: Signal 9 (SIGKILL)"), row["error"]
+    env = json.loads(row["environment"])
+    assert env["distributed"]["world_size"] == 2 and env["distributed"]["backend"] == "gloo"
+    # every rank and the launcher are gone: nothing names the run's job file any more
+    assert not any(_alive(p) for p in pids.values())
+    assert _procs_naming(str(run_dir / ".job.json")) == []
+
+
+@pytest.mark.slow  # three processes import torch: ~10 s idle, ~25 s on a loaded box
+def test_a_rank_that_raises_fails_the_run_with_its_traceback(db, log_root):
+    proc, run_dir = _start_spin(log_root, "-p", "fail=true")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    row = db.execute("SELECT status, error FROM run").fetchone()
+    assert row["status"] == "failed"
+    assert row["error"].startswith("rank 1 failed") and "ValueError: boom on rank 1" in row["error"]
+    assert "boom on rank 1" in err  # the CLI's one line
+    assert _procs_naming(str(run_dir / ".job.json")) == []
+
+
+@pytest.mark.slow  # three processes import torch: ~10 s idle, ~25 s on a loaded box
+def test_ctrl_c_stops_every_rank(db, log_root):
+    proc, run_dir = _start_spin(log_root)
+    pids = _ranks(run_dir)
+    wait_for(lambda: (run_dir / "ready").exists(), 60, "the process group")
+    proc.send_signal(signal.SIGINT)  # the recording parent only: it stops the launcher
+    proc.wait(timeout=60)
+    assert proc.returncode == 130
+    assert db.execute("SELECT status FROM run").fetchone()["status"] == "interrupted"
+    wait_for(lambda: not any(_alive(p) for p in pids.values()), 5, "every rank to stop")
+    assert _procs_naming(str(run_dir / ".job.json")) == []
+
+
+# --- the core over two processes ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_classify_on_two_processes(cli, db, log_root):
+    exp = log_root / "experiments"
+    shutil.copytree(EXPERIMENTS / "fastai-unity-classify", exp / "fastai-unity-classify")
+    shutil.copy(EXPERIMENTS / "fastai-unity-family.toml", exp)
+    args = ["exp", "run", "fastai-unity-classify", "--processes", "2", "--device", "cpu"]
+    params = ["-p", "epochs=2", "-p", "targets=sentis"]
+    r = cli(*args, *params, "--json")
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)
+    assert rec["status"] == "succeeded" and rec["summary"]["parity_ok"] == 1
+    # one run, one set of files: rank 1 wrote nothing
+    assert db.execute("SELECT count(*) FROM run").fetchone()[0] == 1
+    out = log_root / "runs" / "fastai-unity-classify" / rec["id"]
+    paths = [a["path"] for a in rec["artifacts"]]
+    assert len(paths) == len(set(paths)) and "model.pth" in paths
+    assert "bundle/sentis/model.onnx" in paths
+    # the record: world size, backend, devices, the batch and LR rule
+    d = rec["environment"]["distributed"]
+    assert d["world_size"] == 2 and d["backend"] == "gloo" and len(d["devices"]) == 2
+    assert d["per_device_batch"] == 32 and d["effective_batch"] == 64
+    assert d["lr_rule"] == "none" and d["effective_lr"] == rec["params"]["lr"]
+    meta = json.loads((out / "bundle" / "sentis" / "model.json").read_text())
+    assert meta["training"]["distributed"]["world_size"] == 2
+    # metrics reduced, not duplicated: one value per key and epoch
+    counts = db.execute(
+        "SELECT key, epoch, count(*) AS n FROM metric WHERE run_id = ? GROUP BY key, epoch",
+        (rec["id"],),
+    ).fetchall()
+    assert {r["key"] for r in counts} >= {"train_loss", "valid_loss", "accuracy", "images_per_s"}
+    assert {r["n"] for r in counts} == {1} and {r["epoch"] for r in counts} == {0, 1}
+    last = {
+        r["key"]: r["value"]
+        for r in db.execute(
+            "SELECT key, value FROM metric WHERE run_id = ? AND epoch = 1", (rec["id"],)
+        )
+    }
+    # the reduced validation metrics equal one process evaluating the same weights
+    loss, acc, n_valid = _evaluate_single_process(out, exp / "fastai-unity-classify")
+    assert last["valid_loss"] == pytest.approx(loss, rel=1e-5)
+    assert last["accuracy"] == pytest.approx(acc, abs=1e-6)
+    assert rec["summary"]["accuracy"] == pytest.approx(acc, abs=1e-6)
+    assert n_valid % 2 == 1  # an odd number of rows: the two shards differ in length
+    # the world size is in the cache key: the same command is cached, one process is not
+    from recap.lab.launch import Launch
+    from recap.lab.runner import run_cache_key
+    from recap.lab.spec import load_spec, parse_params
+
+    spec = load_spec(exp / "fastai-unity-classify")
+    values, _ = parse_params(spec, ["epochs=2", "targets=sentis"])
+    key = db.execute("SELECT cache_key FROM run").fetchone()[0]
+    assert key == run_cache_key(spec, values, 0, "cpu", log_root, Launch(2))
+    assert key != run_cache_key(spec, values, 0, "cpu", log_root)
+    again = json.loads(cli(*args, *params, "--json").stdout)
+    assert again["cached"] is True and again["id"] == rec["id"]
+
+
+def _evaluate_single_process(out: Path, folder: Path):
+    """Validation loss and accuracy of the saved weights, in this one process."""
+    import tempfile
+
+    import torch
+
+    from recap.lab.spec import load_spec
+    from recap.ml import data, train
+    from recap.ml.pipeline import resolve_params, task_of
+    from recap.ml.tasks.base import Prepared
+
+    ckpt = torch.load(out / "model.pth", weights_only=False)
+    task = task_of(load_spec(folder))
+    p = json.loads((out / "config.json").read_text())
+    prep = Prepared.from_dict(ckpt["prep"])
+    model = task.build(ckpt["record"])
+    model.load_state_dict(ckpt["state_dict"])
+    with tempfile.TemporaryDirectory() as tmp:
+        table = data.load_table(resolve_params(load_spec(folder), p), task, 0, Path(tmp), folder)
+        dls = task.dataloaders(table, prep, p, "cpu", 0)
+        learn = train.make_learner(dls, model, task.loss(prep, p), task.metrics(prep, p))
+        loss, acc = learn.validate()
+        return float(loss), float(acc), len(table[table["split"] == "valid"])
