@@ -132,7 +132,7 @@ def worker(args) -> None:
         cbs=[_WrapperCheck()] if wrapped else [],
     )
     train.fit(learn, cfg["epochs"] if not args.quick else 2, 3e-3)
-    check = next((cb for cb in learn.cbs if isinstance(cb, _WrapperCheck)), None)
+    check = next((cb for cb in learn.cbs if type(cb).__name__ == "WrapperCheck"), None)
     d.finish()
     if ctx.is_main:
         out = {
@@ -241,6 +241,7 @@ def main() -> None:
                 "overhead_goal": "<= 0.03",
                 "wrapper_module": sorted(wrappers),
                 "scaling": {},
+                "unit": "GPUs" if args.device == "cuda" else "processes (gloo)",
             }
             for k in counts:
                 r = [
@@ -268,7 +269,7 @@ def main() -> None:
 def _table_row(row: dict) -> str:
     ok = "ok" if row["wrapper_overhead"] <= 0.03 else "MISS"
     scale = ", ".join(
-        f"{k} GPUs {v['images_per_s']:.0f} img/s ({v['speedup_vs_1_wrapped']:.2f}x, "
+        f"{k} {row['unit']} {v['images_per_s']:.0f} img/s ({v['speedup_vs_1_wrapped']:.2f}x, "
         f"eff {v['efficiency']:.2f})"
         for k, v in row["scaling"].items()
     )
