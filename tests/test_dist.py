@@ -182,6 +182,38 @@ def test_ctrl_c_stops_every_rank(db, log_root):
     assert _procs_naming(str(run_dir / ".job.json")) == []
 
 
+TWO_NODES = """
+from recap.ml import distributed
+d = distributed.setup(ctx, "cpu")
+m = distributed.reduce_mean({"r": float(d.rank)}, count=d.rank + 1)
+ctx.set_summary("score", m["r"])
+"""
+
+
+@pytest.mark.slow
+def test_two_nodes_on_one_machine_record_one_run(db, log_root):
+    import socket
+
+    make_exp(log_root, "nodes", TWO_NODES)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    common = ["--nodes", "2", "--main-address", "127.0.0.1", "--main-port", port]
+    other = spawn("exp", "run", "nodes", "--device", "cpu", "--node-rank", "1", *common)
+    main = spawn("exp", "run", "nodes", "--device", "cpu", "--node-rank", "0", *common, "--json")
+    out, _ = main.communicate(timeout=120)
+    joined, _ = other.communicate(timeout=60)
+    assert main.returncode == 0 and other.returncode == 0, joined
+    assert joined.strip() == "node 1: succeeded"
+    rec = json.loads(out)
+    # the weighted mean over both nodes' ranks: (0 x 1 + 1 x 2) / 3
+    assert rec["summary"]["score"] == pytest.approx(2 / 3)
+    d = rec["environment"]["distributed"]
+    assert d["world_size"] == 2 and d["nodes"] == 2 and d["node_rank"] == 0
+    assert db.execute("SELECT count(*) FROM run").fetchone()[0] == 1
+    assert len(run_dirs(log_root, "nodes")) == 1
+
+
 # --- the core over two processes ----------------------------------------------------------------
 
 

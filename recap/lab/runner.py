@@ -618,7 +618,10 @@ def _finish(
     if recorder.flags:
         summary["flags"] = recorder.flags
     if recorder.runtime_env:
+        dist = {**environment.get("distributed", {}), **recorder.runtime_env.get("distributed", {})}
         environment = {**environment, **recorder.runtime_env}
+        if dist:  # the launch as the parent asked for it, and as rank 0 saw it
+            environment["distributed"] = dist
     with transaction(conn):
         if recorder.params is not None:
             # what trained the model (presets filled in), as config.json has it; the cache key
