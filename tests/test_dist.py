@@ -42,6 +42,11 @@ def test_launch_command_is_torchrun_one_process_per_device(tmp_path):
     assert Launch(processes=1).key() is None  # a plain run's cache still applies
     assert Launch(processes=2, lr_rule="linear").key() == {"world_size": 2, "lr_rule": "linear"}
     assert Launch(gpus=True).distributed and not Launch().distributed
+    # a rerun replays the recorded world size and LR rule (on this machine)
+    rec = {"distributed": {"world_size": 4, "nodes": 2, "backend": "nccl", "lr_rule": "sqrt"}}
+    again = Launch.replay(rec)
+    assert (again.world_size, again.nodes, again.gpus, again.lr_rule) == (4, 1, True, "sqrt")
+    assert Launch.replay({"python": "3.11"}) is None
 
 
 def test_launch_options_are_checked(cli, log_root):

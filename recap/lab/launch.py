@@ -54,6 +54,17 @@ class Launch:
         if self.lr_rule not in LR_RULES:
             raise InvalidInput(f"--lr-rule {self.lr_rule!r}: expected {', '.join(LR_RULES)}")
 
+    @classmethod
+    def replay(cls, environment: dict | None) -> Launch | None:
+        """The launch that reruns a recorded run with its world size and LR rule, on this
+        machine (a run that spanned machines is replayed as as many processes here)."""
+        d = (environment or {}).get("distributed") or {}
+        world = int(d.get("world_size") or 1)
+        if world <= 1 and d.get("backend") != "nccl":
+            return None
+        gpus = d.get("backend") == "nccl"
+        return cls(processes=world, gpus=gpus, lr_rule=str(d.get("lr_rule") or "none"))
+
     @property
     def world_size(self) -> int:
         return self.processes * self.nodes
