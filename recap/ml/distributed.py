@@ -38,6 +38,8 @@ class Dist:
     backend: str | None = None
     lr_rule: str = "none"
     record: dict[str, Any] = field(default_factory=dict)
+    #: whether a model was wrapped for data-parallel training (the trainer or wrap_model)
+    wrapped: bool = False
 
     @property
     def active(self) -> bool:
@@ -170,6 +172,7 @@ def wrap_model(model):
         return model
     from torch.nn.parallel import DistributedDataParallel as DDP
 
+    d.wrapped = True
     p = next(model.parameters())
     if p.device.type == "cuda":
         types = batchnorm_types(model)
@@ -310,6 +313,7 @@ def _trainer_class():
             return super()._wrap_dl(dl)
 
         def before_fit(self):
+            current().wrapped = True
             self._bn_types = batchnorm_types(self.learn.model)
             if self.accelerator is not None and current().world_size > 1:
                 super().before_fit()
