@@ -65,25 +65,37 @@ def test_lr_rules():
     assert lr_for(1e-3, 4, "sqrt") == pytest.approx(2e-3)
 
 
-def test_failure_names_the_root_cause_rank(tmp_path):
+def test_failure_names_the_cause_not_its_consequences(tmp_path):
+    import os
+
     from recap.lab.launch import RANKS_DIR, failure
 
     log = (
-        "Failures:\n[1]:\n  rank      : 0 (local_rank: 0)\n  exitcode  : -15 (pid: 11)\n"
-        "  traceback : Signal 15 (SIGTERM) received by PID 11\n"
-        "------------------------------------------------------------\n"
-        "Root Cause (first observed failure):\n[0]:\n  time      : 2026-12-04_17:19:22\n"
+        "Failures:\n[1]:\n  time      : 2026-12-04_17:19:22\n  host      : localhost\n"
         "  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 12)  (SIGKILL)\n"
         "  error_file: <N/A>\n  traceback : Signal 9 (SIGKILL) received by PID 12\n"
+        "------------------------------------------------------------\n"
+        "Root Cause (first observed failure):\n[0]:\n  time      : 2026-12-04_17:19:22\n"
+        "  rank      : 0 (local_rank: 0)\n  exitcode  : 1 (pid: 11)\n  error_file: <N/A>\n"
+        "  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html\n"
         "============================================================\n"
     )
+    ranks = tmp_path / RANKS_DIR
+    ranks.mkdir()
+    peer = "RuntimeError: [pair.cc:545] Read error: Connection reset by peer. GLHF\n"
+    (ranks / "error-0.txt").write_text(peer)
+    # torchrun saw rank 0 first, but rank 0 only lost its peer: rank 1's SIGKILL is the cause
     assert failure(tmp_path, log) == "rank 1 failed: Signal 9 (SIGKILL) received by PID 12"
-    (tmp_path / RANKS_DIR).mkdir()
-    (tmp_path / RANKS_DIR / "error-1.txt").write_text("ValueError: boom\n")
-    (tmp_path / RANKS_DIR / "error-0.txt").write_text("stopped by the launcher (SIGTERM)\n")
-    assert failure(tmp_path, log).endswith("PID 12\nValueError: boom\n")
-    # no launcher summary (it was killed): the real error, not the rank stopped because of it
+    # a rank that raised is the cause, with its traceback, even when torchrun names another
+    (ranks / "error-1.txt").write_text("ValueError: boom\n")
+    os.utime(ranks / "error-1.txt", (1, 1))  # written before rank 0's
+    assert failure(tmp_path, log) == (
+        "rank 1 failed: Signal 9 (SIGKILL) received by PID 12\nValueError: boom\n"
+    )
+    # no launcher summary (it was killed): still the real error, not the consequence
     assert failure(tmp_path, "") == "rank 1 failed:\nValueError: boom\n"
+    (ranks / "error-1.txt").unlink()
+    assert failure(tmp_path, "").startswith("rank 0 failed: see the log\nRuntimeError")
 
 
 # --- real processes -------------------------------------------------------------------------------

@@ -128,45 +128,81 @@ def lr_for(lr: float, world_size: int, rule: str) -> float:
 
 # --- after the launcher ended: which rank failed, and no process left behind --------------------
 
-_ROOT = re.compile(r"Root Cause \(first observed failure\):(.*?)(?:={10,}|\Z)", re.S)
+_BLOCK = re.compile(r"\[\d+\]:\n(.*?)(?=\n\[\d+\]:|\n-{10,}|\n={10,}|\Z)", re.S)
+# what a rank says when it stopped because another one failed (not the cause)
+_CONSEQUENCE = re.compile(
+    r"stopped by the launcher|interrupted \(SIGINT\)|Connection (reset|closed) by peer|"
+    r"remote worker|remote process|Broken pipe|ProcessGroup\w* .*(aborted|terminated)|"
+    r"NCCL communicator was aborted|DistBackendError",
+    re.I,
+)
 
 
-def failure(out_dir: Path, log_text: str) -> str | None:
-    """The failed rank's error: torchrun's first observed failure, with that rank's traceback.
-
-    Other ranks stopped because of it (SIGTERM from the launcher, a closed connection) are
-    consequences and not reported first.
-    """
-    ranks = Path(out_dir) / RANKS_DIR
-    root_rank, root_line = None, None
-    m = _ROOT.search(log_text)
-    if m:
-        block = m.group(1)
-        r = re.search(r"rank\s*:\s*(\d+)", block)
-        code = re.search(r"exitcode\s*:\s*(-?\d+)[^\n]*", block)
-        tb = re.search(r"traceback\s*:\s*([^\n]*)", block)
-        if r:
-            root_rank = int(r.group(1))
+def _launcher_failures(log_text: str) -> tuple[list[dict], int | None]:
+    """torchrun's failure summary: every failed rank (rank, exit code, its line), and the rank
+    it calls the root cause."""
+    out, root = [], None
+    head, _, root_part = log_text.rpartition("Root Cause (first observed failure):")
+    if not _:
+        return out, None
+    failures_part = head.rpartition("Failures:")[2]
+    for part, is_root in ((failures_part, False), (root_part, True)):
+        for block in _BLOCK.findall(part):
+            r = re.search(r"rank\s*:\s*(\d+)", block)
+            if not r:
+                continue
+            code = re.search(r"exitcode\s*:\s*(-?\d+)", block)
+            tb = re.search(r"traceback\s*:\s*([^\n]*)", block)
             detail = tb.group(1).strip() if tb else ""
             if "To enable traceback" in detail or not detail:
                 detail = f"exit code {code.group(1)}" if code else "failed"
-            root_line = f"rank {root_rank} failed: {detail}"
-    errors = _rank_errors(ranks)
-    if root_rank is not None and root_rank in errors:
-        return f"{root_line}\n{errors[root_rank]}"
-    if root_line:
-        return root_line
-    if errors:  # no summary (the launcher itself was killed): the earliest real error
-        rank = min(errors, key=lambda k: (errors[k].startswith("stopped"), k))
-        return f"rank {rank} failed:\n{errors[rank]}"
-    return None
+            rank = int(r.group(1))
+            out.append({"rank": rank, "code": int(code.group(1)) if code else None, "line": detail})
+            if is_root:
+                root = rank
+    return out, root
 
 
-def _rank_errors(ranks: Path) -> dict[int, str]:
+def failure(out_dir: Path, log_text: str) -> str | None:
+    """The failed rank's error, as one line (``rank K failed: ...``) and its traceback.
+
+    The cause, not its consequences: a rank that raised (its traceback in ``.ranks/``, the
+    earliest written) comes first, then a rank killed by a signal other than the launcher's
+    SIGTERM/SIGINT (SIGKILL, out of memory), then torchrun's first observed failure. Ranks that
+    only saw a peer go (a closed connection, the launcher's SIGTERM) are never the cause when
+    another one is known.
+    """
+    errors = _rank_errors(Path(out_dir) / RANKS_DIR)
+    failed, root = _launcher_failures(log_text)
+    lines = {f["rank"]: f["line"] for f in failed}
+    causes = sorted(
+        (mtime, rank) for rank, (text, mtime) in errors.items() if not _CONSEQUENCE.search(text)
+    )
+    if causes:
+        rank = causes[0][1]
+        head = f"rank {rank} failed: {lines[rank]}" if rank in lines else f"rank {rank} failed:"
+        return f"{head}\n{errors[rank][0]}"
+    signalled = [
+        f["rank"]
+        for f in failed
+        if f["code"] is not None and f["code"] < 0 and -f["code"] not in (2, 15)
+    ]
+    rank = signalled[0] if signalled else root
+    if rank is None and errors:
+        rank = min(errors, key=lambda k: (errors[k][1], k))
+    if rank is None:
+        return None
+    head = f"rank {rank} failed: {lines.get(rank, 'see the log')}"
+    return f"{head}\n{errors[rank][0]}" if rank in errors else head
+
+
+def _rank_errors(ranks: Path) -> dict[int, tuple[str, float]]:
+    """Each rank's error file: (text, when it was written)."""
     out = {}
     for f in sorted(ranks.glob("error-*.txt")) if ranks.is_dir() else []:
         try:
-            out[int(f.stem.split("-")[1])] = f.read_text(encoding="utf-8", errors="replace")
+            text = f.read_text(encoding="utf-8", errors="replace")
+            out[int(f.stem.split("-")[1])] = (text, f.stat().st_mtime)
         except (ValueError, OSError):
             continue
     return out
