@@ -55,6 +55,9 @@ def test_launch_options_are_checked(cli, log_root):
     assert r.exit_code != 0 and "--lr-rule 'cubic'" in r.output
     r = cli("exp", "run", "noop", "--nodes", "2")
     assert r.exit_code != 0 and "--main-address" in r.output
+    if not Path("/proc/driver/nvidia/gpus").is_dir():
+        r = cli("exp", "run", "noop", "--gpus", "2")
+        assert r.exit_code != 0 and "--gpus: no NVIDIA GPU" in r.output
 
 
 def test_lr_rules():
@@ -140,9 +143,9 @@ def _procs_naming(text: str) -> list[int]:
     return out
 
 
-def _start_spin(log_root, *extra):
+def _start_spin(log_root, *extra, **kw):
     make_exp(log_root, "spin", SPIN, params='[params.fail]\ntype = "bool"\ndefault = false\n')
-    proc = spawn("exp", "run", "spin", "--processes", "2", "--device", "cpu", *extra)
+    proc = spawn("exp", "run", "spin", "--processes", "2", "--device", "cpu", *extra, **kw)
     run_dir = wait_for(lambda: next(iter(run_dirs(log_root, "spin")), None), 60, "the run folder")
     return proc, run_dir
 
@@ -163,6 +166,7 @@ def test_killing_one_rank_fails_the_run_within_seconds(db, log_root):
     proc.wait(timeout=60)
     took = time.monotonic() - t0
     assert took < 10, f"the run took {took:.1f} s to fail after a rank died"
+    print(f"the run failed {took:.1f} s after rank 1 was killed")
     assert proc.returncode == 1
     row = db.execute("SELECT status, error, environment FROM run").fetchone()
     assert row["status"] == "failed"
@@ -187,11 +191,15 @@ def test_a_rank_that_raises_fails_the_run_with_its_traceback(db, log_root):
 
 
 @pytest.mark.slow  # three processes import torch: ~10 s idle, ~25 s on a loaded box
-def test_ctrl_c_stops_every_rank(db, log_root):
-    proc, run_dir = _start_spin(log_root)
+@pytest.mark.parametrize("group", [True, False], ids=["terminal", "parent-only"])
+def test_ctrl_c_stops_every_rank(db, log_root, group):
+    proc, run_dir = _start_spin(log_root, start_new_session=True)
     pids = _ranks(run_dir)
     wait_for(lambda: (run_dir / "ready").exists(), 60, "the process group")
-    proc.send_signal(signal.SIGINT)  # the recording parent only: it stops the launcher
+    if group:  # a terminal's Ctrl-C: the recorder and the launcher (ranks have their own)
+        os.killpg(proc.pid, signal.SIGINT)
+    else:  # the recording parent only: it stops the launcher
+        proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
     assert proc.returncode == 130
     assert db.execute("SELECT status FROM run").fetchone()["status"] == "interrupted"

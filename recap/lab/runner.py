@@ -292,6 +292,10 @@ def run_experiment(
     values, child_values, data_env = datasets.resolve_data(conn, values, root)
     seed = 0 if seed is None else int(seed)
     if launch is not None and launch.gpus:
+        from recap.errors import InvalidInput
+
+        if not envmod._nvidia_present():
+            raise InvalidInput("--gpus: no NVIDIA GPU on this machine (--processes N for CPUs)")
         device = "cuda"
     device = envmod.resolve_device(device)
     if launch is not None and not launch.distributed:
