@@ -101,6 +101,30 @@ def test_failure_names_the_cause_not_its_consequences(tmp_path):
     assert failure(tmp_path, "").startswith("rank 0 failed: see the log\nRuntimeError")
 
 
+def test_sync_batchnorm_is_turned_back_for_export():
+    """On GPUs the trainer converts BatchNorm to SyncBatchNorm; the exported model has the
+    original 1d/2d layers back, the same tensors, and computes the same."""
+    import torch
+
+    from recap.ml import distributed, models
+
+    model = models.build(models.vision_record("resnet18", 3)).eval()  # BatchNorm2d and 1d
+    types = distributed.batchnorm_types(model)
+    assert {torch.nn.BatchNorm1d, torch.nn.BatchNorm2d} <= set(types.values())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+    first = next(n for n in types)
+    weight = model.get_submodule(first).weight
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert isinstance(synced.get_submodule(first), torch.nn.SyncBatchNorm)
+    back = distributed.revert_sync_batchnorm(synced, types).eval()
+    assert distributed.batchnorm_types(back) == types
+    assert back.get_submodule(first).weight is weight
+    with torch.no_grad():
+        assert torch.equal(back(x), ref)
+
+
 # --- real processes -------------------------------------------------------------------------------
 
 # each rank joins the group, then all-reduces until stopped (rank 0 says when the group is up)
