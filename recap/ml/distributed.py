@@ -133,10 +133,14 @@ def setup(ctx, device: str, params: dict | None = None, wrap_single: bool = Fals
     return _STATE
 
 
+@functools.cache
 def _has_accelerate() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("accelerate") is not None
+    """Whether Accelerate imports (fastai's trainer needs it; a bare GPU box may lack it)."""
+    try:
+        import accelerate  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _device_name(device: str, local_rank: int) -> str:
@@ -286,21 +290,29 @@ def is_trainer(cb) -> bool:
 
 @functools.cache
 def _trainer_class():
-    from fastai.distributed import DistributedTrainer as FastaiDistributedTrainer
+    from fastai.callback.core import Callback
 
-    class DistributedTrainer(FastaiDistributedTrainer):
+    if _has_accelerate():
+        from fastai.distributed import DistributedTrainer as base
+    else:  # fastai.distributed cannot even be imported without Accelerate
+        base = Callback
+
+    class DistributedTrainer(base):
         """fastai's DistributedTrainer (Accelerate wraps the model in DDP) for recap's loaders.
 
         recap's in-memory loaders (:class:`recap.ml.train.TensorBatches`) shard themselves by
         rank; fastai's ``DistributedDL`` (other fastai loaders) needs CUDA for its index
         broadcast. Validation runs on the plain module (no collective inside: shards may differ
         in length), then losses and metrics are summed over ranks before Recorder reads them.
+        Without Accelerate installed, the same steps with torch's DDP directly.
         """
 
+        order = 11
+
         def __init__(self, sync_bn=True, **kwargs):
-            if _has_accelerate():
+            if base is not Callback:
                 super().__init__(sync_bn, **kwargs)
-            else:  # fastai's trainer needs Accelerate; without it, torch's DDP directly
+            else:
                 self.sync_bn, self.accelerator = sync_bn, None
 
         def _wrap_dl(self, dl):
@@ -310,7 +322,17 @@ def _trainer_class():
                 d = current()
                 dl.rank, dl.world = d.rank, d.world_size
                 return dl
+            if base is Callback:
+                from recap.errors import InvalidInput
+
+                raise InvalidInput(
+                    "several processes over fastai DataLoaders need Accelerate (pip install "
+                    "accelerate); recap's in-memory batches do not"
+                )
             return super()._wrap_dl(dl)
+
+        def before_train(self):
+            self.learn.dl = self._wrap_dl(self.learn.dl)
 
         def before_fit(self):
             current().wrapped = True
@@ -333,7 +355,7 @@ def _trainer_class():
                 self.learn.logger = noop
 
         def before_validate(self):
-            super().before_validate()
+            self.learn.dl = self._wrap_dl(self.learn.dl)
             self._ddp = self.learn.model
             self.learn.model = self._ddp.module
             sync_buffers(self.learn.model)
@@ -357,7 +379,7 @@ def _trainer_class():
         def after_fit(self):
             from recap.ml.train import TensorBatches
 
-            super().after_fit()
+            self.learn.model, self.learn.dls.loaders = self.learn.model.module, self.old_dls
             if self.sync_bn:
                 self.learn.model = revert_sync_batchnorm(self.learn.model, self._bn_types)
             for dl in self.learn.dls.loaders:
