@@ -169,11 +169,10 @@ def measure(args, mode: str, arch: str, data: Path, gpus: int) -> dict:
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         cmd += [f"--nproc-per-node={gpus}", "--max-restarts=0", *me]
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-    }
+    # torchrun sets OMP_NUM_THREADS=1 for several processes: the same for every figure
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    threads = os.environ.get("OMP_NUM_THREADS", "1")
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": threads}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WORKER ")), None)
