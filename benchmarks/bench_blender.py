@@ -1,6 +1,7 @@
 """Blender: memory and time against object count, copies vs instances; images/s of both scenes.
 
     python benchmarks/bench_blender.py [--quick] [--counts 10,100,1000,10000] [--runs 3]
+                                       [--threads 2] [--device cpu|cuda]
 
 1. N metallic spheres (10 to 10,000), the same positions, rotations, scales and material in
    four forms: ``copies`` (every object its own mesh: the naive form), ``linked`` (objects sharing
@@ -42,6 +43,14 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process (all threads): on a shared machine, wall time is not ours."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _geonodes_tree(src):
     import bpy
 
@@ -66,7 +75,9 @@ def _geonodes_tree(src):
     return tree
 
 
-def worker_objects(form: str, count: int, size: int, samples: int, frames: int, threads: int):
+def worker_objects(
+    form: str, count: int, size: int, samples: int, frames: int, threads: int, device: str
+):
     import numpy as np
 
     from recap.blender import render, require_bpy
@@ -74,7 +85,7 @@ def worker_objects(form: str, count: int, size: int, samples: int, frames: int, 
     bpy = require_bpy()
     import bmesh
 
-    scene, _ = render.setup_scene(size, samples, "cpu", threads=threads)
+    scene, chosen = render.setup_scene(size, samples, device, threads=threads)
     base_mb = _rss_mb()
     t0 = time.perf_counter()
     rng = np.random.default_rng(0)
@@ -150,6 +161,7 @@ def worker_objects(form: str, count: int, size: int, samples: int, frames: int, 
     return {
         "form": form,
         "count": count,
+        "cycles_device": chosen,
         "instances_seen": instances,
         "build_s": build_s,
         "frame_s": statistics.median(times),
@@ -158,7 +170,7 @@ def worker_objects(form: str, count: int, size: int, samples: int, frames: int, 
     }
 
 
-def worker_scene(kind: str, n: int, size: int, samples: int, threads: int):
+def worker_scene(kind: str, n: int, size: int, samples: int, threads: int, device: str):
     from recap.blender import render
     from recap.blender.dataset import render_indices, resolve
 
@@ -170,16 +182,20 @@ def worker_scene(kind: str, n: int, size: int, samples: int, threads: int):
     render.setup_scene = setup
     p = resolve({"preset": "tiny", "n_images": n, "size": size, "samples": samples}, kind)
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        res = render_indices(p, 0, list(range(n)), Path(tmp), "cpu")
-        wall = time.perf_counter() - t0
+        c0, t0 = _cpu_s(), time.perf_counter()
+        res = render_indices(p, 0, list(range(n)), Path(tmp), device)
+        wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     t = res["timing"]
     return {
         "scene": kind,
         "images": n,
+        "cycles_device": res["device"],
         "wall_s": wall,
+        "cpu_s": cpu,
         "images_per_s": n / wall,
         "images_per_s_after_build": n / (wall - t["build_s"]),
+        # what `threads` idle cores would give if nothing else ran (perfect scaling assumed)
+        "images_per_s_idle_estimate": n / (cpu / threads),
         **{k: v for k, v in t.items()},
     }
 
@@ -210,7 +226,10 @@ def main() -> None:
     ap.add_argument("--forms", default=",".join(FORMS))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--images", type=int, default=24)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads (0: all)")
+    ap.add_argument(
+        "--device", default="cpu", choices=["cpu", "cuda"], help="cuda: OptiX or CUDA Cycles"
+    )
     ap.add_argument("--skip-objects", action="store_true")
     ap.add_argument("--skip-scenes", action="store_true")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -218,13 +237,13 @@ def main() -> None:
     if args.worker:
         kind, *rest = args.worker
         if kind == "objects":
-            form, count, size, samples, frames, threads = rest
+            form, count, size, samples, frames, threads, device = rest
             res = worker_objects(
-                form, int(count), int(size), int(samples), int(frames), int(threads)
+                form, int(count), int(size), int(samples), int(frames), int(threads), device
             )
         else:
-            scene, n, size, samples, threads = rest
-            res = worker_scene(scene, int(n), int(size), int(samples), int(threads))
+            scene, n, size, samples, threads, device = rest
+            res = worker_scene(scene, int(n), int(size), int(samples), int(threads), device)
         print(json.dumps(res))
         return
     if args.quick:
@@ -243,7 +262,18 @@ def main() -> None:
         for count in counts:
             for form in forms:
                 rows = [
-                    _spawn(["objects", form, str(count), "64", "2", "2", str(args.threads)])
+                    _spawn(
+                        [
+                            "objects",
+                            form,
+                            str(count),
+                            "64",
+                            "2",
+                            "2",
+                            str(args.threads),
+                            args.device,
+                        ]
+                    )
                     for _ in range(args.runs)
                 ]
                 r = _median_of(rows)
@@ -284,19 +314,22 @@ def main() -> None:
             f"{args.threads} threads; median of {args.runs} processes"
         )
         print(
-            f"{'scene':<8}{'img/s':>7}{'img/s*':>8}{'build':>7}{'sync':>7}{'sample':>8}"
-            f"{'write':>7}{'annot':>7}{'rand':>7}  (* after the one-off scene build; seconds)"
+            f"{'scene':<8}{'img/s':>7}{'img/s*':>8}{'idle':>6}{'build':>7}{'sync':>7}"
+            f"{'sample':>8}{'write':>7}{'annot':>7}{'rand':>7}  (*: after the one-off build; "
+            "idle: images per CPU-second x threads; phases in seconds)"
         )
         for kind in ("shapes", "pose"):
             rows = [
-                _spawn(["scene", kind, str(args.images), "128", "4", str(args.threads)])
+                _spawn(
+                    ["scene", kind, str(args.images), "128", "4", str(args.threads), args.device]
+                )
                 for _ in range(args.runs)
             ]
             r = _median_of(rows)
             results["scenes"].append(r)
             print(
                 f"{kind:<8}{r['images_per_s']:>7.2f}{r['images_per_s_after_build']:>8.2f}"
-                f"{r['build_s']:>7.2f}{r['sync_s']:>7.2f}{r['sample_s']:>8.2f}"
+                f"{r['images_per_s_idle_estimate']:>6.1f}{r['build_s']:>7.2f}{r['sync_s']:>7.2f}{r['sample_s']:>8.2f}"
                 f"{r['write_s']:>7.2f}{r['annotate_s']:>7.2f}{r['randomize_s']:>7.2f}",
                 flush=True,
             )

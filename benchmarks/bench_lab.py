@@ -3,8 +3,9 @@
     PEERS_BIN=/tmp/peers-venv/bin python benchmarks/bench_lab.py [--quick]
 
 1. 1,000 ``ctx.log_metric`` calls plus their batched write into the run's Metric rows (what
-   ``recap exp run`` does), against MLflow's ``log_metric`` loop and one ``log_batch`` on a SQLite
-   tracking store (MLflow runs in the peers venv). Targets: <= 0.05 s, >= 20x faster than the loop.
+   ``recap exp run`` does), against one MLflow ``log_batch`` on a SQLite tracking store (the
+   headline: both sides batch) and, for reference, MLflow's ``log_metric`` loop (MLflow runs in the
+   peers venv). Targets: <= 0.05 s and <= 0.5x ``log_batch``.
 2. ``recap exp run toy-regression`` served from the run cache, as a whole process: <= 1 s.
 """
 
@@ -102,20 +103,22 @@ def bench_metrics(quick: bool) -> list[dict]:
         sys.exit(f"mlflow benchmark failed:\n{proc.stderr[-3000:]}")
     theirs = json.loads(proc.stdout.strip().splitlines()[-1])
     shutil.rmtree(tmp, ignore_errors=True)
+    # The headline is MLflow's own batched API (the fair comparison: recap batches its writes
+    # too); the per-call loop is what a training script calling log_metric pays, for reference.
     return [
         report(
-            f"record {N} metric values vs mlflow log_metric loop",
-            ours,
-            theirs["loop"],
-            "<= 0.05 s and >= 20x faster (ratio <= 0.05)",
-            peer_name="mlflow",
-        ),
-        report(
-            f"record {N} metric values vs mlflow log_batch",
+            f"record {N} metric values vs mlflow log_batch (headline)",
             ours,
             theirs["batch"],
-            "<= 0.05 s",
-            peer_name="mlflow",
+            "<= 0.05 s and <= 0.5x log_batch",
+            peer_name="mlflow log_batch",
+        ),
+        report(
+            f"record {N} metric values vs mlflow log_metric loop (reference)",
+            ours,
+            theirs["loop"],
+            "reference",
+            peer_name="mlflow log_metric loop",
         ),
     ]
 
@@ -163,8 +166,12 @@ def _cpu_median(cmd, env: dict, runs: int = 7) -> float:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    load = os.getloadavg()[0]
+    print(f"load average at start {load:.1f}", flush=True)
     results = bench_metrics(quick) + bench_cached_rerun()
+    results.append({"name": "load average", "value": load})
     save(results, "lab")
+    print(json.dumps({"bench": "lab", "results": results}))
 
 
 if __name__ == "__main__":

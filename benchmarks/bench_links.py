@@ -2,10 +2,15 @@
 
 1. ``recap bookmark add URL --offline`` into an existing database vs ``buku --nostdin --offline
    -a URL`` (target: no slower than buku).
-2. 100,000 bookmarks: import time; ``recap bookmark search transformer`` as a whole process vs
-   ``buku --nostdin --np --sany transformer`` over the same rows (target <= 0.25x buku), and the
-   query alone in-process (target <= 10 ms).
-3. ``recap feed pull`` of 50 saved feeds x 100 items vs ``feedparser.parse`` alone on the same
+2. buku's own import (``buku -i``) of the same Netscape file at a few small sizes, beside
+   ``recap bookmark import`` (buku is quadratic: it is timed, not replaced by a direct fill).
+3. 100,000 bookmarks (``--n``), words drawn from a Zipf vocabulary of 5,000: import time and peak
+   RSS; search of a rare word and of a frequent one (about 14% of rows), every hit, as a whole
+   process vs ``buku --sany`` (target <= 0.25x buku), and the query alone in-process;
+   ``bookmark list`` (the default page, target <= 100 ms in-process) and ``--all --json`` (peak
+   RSS, target <= 100 MB) beside ``buku -p``; the database size without its full-text indexes
+   against buku's (target <= 1.3x), the indexes reported beside.
+4. ``recap feed pull`` of 50 saved feeds x 100 items vs ``feedparser.parse`` alone on the same
    files, both whole processes (target <= 1.3x).
 
 Usage: PEERS_BIN=/tmp/peers-venv/bin python benchmarks/bench_links.py [--small] [--runs N]
@@ -14,6 +19,7 @@ Usage: PEERS_BIN=/tmp/peers-venv/bin python benchmarks/bench_links.py [--small] 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -75,15 +81,36 @@ def median_of(make_cmd, runs: int, env: dict, warmup: int = 1) -> float:
     return statistics.median(samples)
 
 
+VOCAB_SIZE = 5000
+ZIPF_S = 1.07
+# A frequent word of the Zipf vocabulary: in about 14% of rows (the "140k hits at 1M" word of
+# the issue); "transformer" stays the rare word (about 1%).
+FREQUENT = "training"
+
+
+def vocabulary() -> tuple[list[str], list[float]]:
+    """Realistic word frequencies: a Zipf law over 5,000 words (the 39 field words first, then
+    made-up ones), not a uniform draw from 39 words."""
+    rnd = random.Random(3)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    extra = set()
+    while len(extra) < VOCAB_SIZE - len(WORDS):
+        extra.add("".join(rnd.choices(letters, k=rnd.randint(4, 10))))
+    vocab = WORDS + sorted(extra - set(WORDS))[: VOCAB_SIZE - len(WORDS)]
+    weights = [1 / (r + 1) ** ZIPF_S for r in range(len(vocab))]
+    return vocab, list(__import__("itertools").accumulate(weights))
+
+
 def fake_rows(n: int, seed: int = 1):
     rnd = random.Random(seed)
+    vocab, cum = vocabulary()
     for i in range(n):
-        words = rnd.sample(WORDS, 6)
+        words = rnd.choices(vocab, cum_weights=cum, k=6)
         if i % 97 == 0:
             words[rnd.randrange(6)] = "transformer"
         title = " ".join(words).capitalize()
-        desc = " ".join(rnd.choices(WORDS, k=12))
-        tags = sorted(set(rnd.sample(WORDS, 2)))
+        desc = " ".join(rnd.choices(vocab, cum_weights=cum, k=12))
+        tags = sorted(set(rnd.choices(vocab[:60], k=2)))
         yield (
             f"https://site{i % 500}.example/{words[0]}/{i}",
             title,
@@ -125,6 +152,195 @@ def fill_buku(home: Path, n: int) -> None:
     )
     db.commit()
     db.close()
+
+
+def run_rss(cmd, env: dict, stdin_text: str | None = None) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one whole process, from wait4's own rusage."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if stdin_text is not None:
+        proc.stdin.write(stdin_text.encode())
+        proc.stdin.close()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return wall, usage.ru_maxrss / 1024
+
+
+def sizes(path: Path) -> tuple[float, float]:
+    """(MB of everything but the full-text indexes, MB of the full-text indexes) in a database."""
+    db = sqlite3.connect(path)
+    total = fts = 0
+    for name, size in db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+        total += size
+        if "_fts" in name or "_trigram" in name:
+            fts += size
+    db.close()
+    return (total - fts) / 1e6, fts / 1e6
+
+
+def bench_buku_import(tmp: Path, sizes_: tuple[int, ...] = (1000, 2000, 4000)) -> list[dict]:
+    """buku's own import of the same Netscape file (it checks each URL against the table one by
+    one, so its time grows quadratically): timed, not replaced by a direct fill."""
+    buku = peer("buku")
+    out = []
+    for n in sizes_:
+        src = tmp / f"buku-import-{n}.html"
+        write_netscape(src, n)
+        home = tmp / f"home-buku-import-{n}"
+        env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "xdg")}
+        # Its questions (auto-tag? append tags? folder tags?) answered "no".
+        wall, rss = run_rss(
+            [buku, "--nostdin", "--offline", "--tacit", "-i", str(src)], env, "n\nn\nn\nn\n"
+        )
+        root = new_root(tmp, f"imp-{n}")
+        ours, ours_rss = run_rss([*RECAP, "bookmark", "import", str(src)], env_for(root, home))
+        out.append(
+            report(
+                f"bookmark import of {n} (Netscape HTML), buku's own import",
+                ours,
+                wall,
+                "reported (buku grows quadratically)",
+                peer_name="buku -i",
+            )
+        )
+    return out
+
+
+def bench_scale(tmp: Path, runs: int, n: int, root: Path, home: Path) -> list[dict]:
+    """Listing and storage at n bookmarks: the default page, --all --json memory, DB size."""
+    env = env_for(root, home)
+    out = []
+    ours = time_cmd([*RECAP, "bookmark", "list"], runs=runs, env=env)
+    out.append(report(f"bookmark list, default page ({n} rows, whole process)", ours, None, "-"))
+    os.environ["RECAP_ROOT"] = str(root)
+    sys.path.insert(0, str(REPO))
+    import contextlib
+    import io
+
+    from recap.cli.bookmark import list_cmd
+
+    def page():
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            list_cmd(limit=None, all_=False, json_=False)
+
+    q = time_fn(page, runs=runs * 3)
+    out.append(report(f"bookmark list, default page ({n} rows, in-process)", q, None, "<= 100 ms"))
+    wall, rss = run_rss([*RECAP, "bookmark", "list", "--all", "--json"], env)
+    buku = peer("buku")
+    bwall, brss = run_rss([buku, "--nostdin", "--np", "--nc", "-p"], env)
+    out.append(
+        report(f"bookmark list --all --json ({n} rows)", wall, bwall, "-", peer_name="buku -p")
+    )
+    print(f"  peak RSS: recap --all --json {rss:.0f} MB (target <= 100), buku -p {brss:.0f} MB")
+    out.append(
+        {
+            "name": f"bookmark list --all --json peak RSS MB ({n})",
+            "value": rss,
+            "peer": brss,
+            "target": "<= 100",
+        }
+    )
+    ours_mb, fts_mb = sizes(root / "recap.db")
+    buku_mb, _ = sizes(home / "xdg" / "buku" / "bookmarks.db")
+    ratio = ours_mb / buku_mb
+    print(
+        f"database size at {n}: recap {ours_mb:.1f} MB without its search indexes "
+        f"(+ {fts_mb:.1f} MB full-text indexes), buku {buku_mb:.1f} MB: ratio {ratio:.2f} "
+        "(target <= 1.3)",
+        flush=True,
+    )
+    out.append(
+        {
+            "name": f"database MB at {n}, search indexes excluded",
+            "ours": ours_mb,
+            "peer": buku_mb,
+            "ratio": ratio,
+            "fts_mb": fts_mb,
+            "target": "<= 1.3",
+        }
+    )
+    return out
+
+
+def bench_list_only(tmp: Path, runs: int, n: int) -> list[dict]:
+    """``bookmark list`` at a size too large to import on a shared machine (1M): the rows are
+    written straight into a fresh log's table with the search-index triggers dropped first (a
+    listing never reads the search indexes), as recap's own import would store them."""
+    import json as _json
+
+    from recap.db.stamps import encode
+
+    root = new_root(tmp, f"list-{n}")
+    db = sqlite3.connect(root / "recap.db")
+    triggers = [
+        r[0]
+        for r in db.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'bookmark'"
+            " AND (name LIKE 'bookmark_a%' OR name LIKE 'bookmark_trigram_%')"
+        )
+    ]
+    for name in triggers:
+        db.execute(f"DROP TRIGGER {name}")
+    t0 = time.perf_counter()
+    batch = []
+    for url, title, desc, tags, ts in fake_rows(n):
+        stamp_ = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
+        batch.append(
+            (url, title, desc, _json.dumps(tags), "import", encode(stamp_), encode(stamp_))
+        )
+        if len(batch) == 50_000:
+            db.executemany(
+                "INSERT INTO bookmark (url, title, description, tags, source, added, updated)"
+                " VALUES (?,?,?,?,?,?,?)",
+                batch,
+            )
+            batch = []
+    if batch:
+        db.executemany(
+            "INSERT INTO bookmark (url, title, description, tags, source, added, updated)"
+            " VALUES (?,?,?,?,?,?,?)",
+            batch,
+        )
+    db.commit()
+    db.close()
+    print(f"  {n} rows written in {time.perf_counter() - t0:.0f} s (search triggers dropped)")
+    env = env_for(root, tmp / "home-list")
+    out = []
+    ours = time_cmd([*RECAP, "bookmark", "list"], runs=runs, env=env)
+    out.append(report(f"bookmark list, default page ({n} rows, whole process)", ours, None, "-"))
+    os.environ["RECAP_ROOT"] = str(root)
+    sys.path.insert(0, str(REPO))
+    import contextlib
+    import io
+
+    from recap.cli.bookmark import list_cmd
+
+    def page():
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            list_cmd(limit=None, all_=False, json_=False)
+
+    q = time_fn(page, runs=runs * 3)
+    out.append(report(f"bookmark list, default page ({n} rows, in-process)", q, None, "<= 100 ms"))
+    wall, rss = run_rss([*RECAP, "bookmark", "list", "--all", "--json"], env)
+    print(f"  bookmark list --all --json ({n} rows): {wall:.1f} s, peak RSS {rss:.0f} MB")
+    out.append(
+        {
+            "name": f"bookmark list --all --json ({n})",
+            "seconds": wall,
+            "peak_rss_mb": rss,
+            "target": "<= 100 MB",
+        }
+    )
+    return out
 
 
 def bench_add(tmp: Path, runs: int, prefill: int) -> list[dict]:
@@ -173,12 +389,10 @@ def bench_search(tmp: Path, runs: int, n: int) -> list[dict]:
     env = env_for(root, home)
     src = tmp / "big.html"
     write_netscape(src, n)
-    t0 = time.perf_counter()
-    subprocess.run(
-        [*RECAP, "bookmark", "import", str(src)], env=env, check=True, stdout=subprocess.DEVNULL
-    )
-    imported = time.perf_counter() - t0
+    imported, import_rss = run_rss([*RECAP, "bookmark", "import", str(src)], env)
     out = [report(f"bookmark import of {n} (Netscape HTML)", imported, None, "reported")]
+    print(f"  import peak RSS {import_rss:.0f} MB", flush=True)
+    out.append({"name": f"bookmark import peak RSS MB ({n})", "value": import_rss})
     fill_buku(home, n)
     buku = peer("buku")
     theirs = time_cmd(
@@ -220,7 +434,34 @@ def bench_search(tmp: Path, runs: int, n: int) -> list[dict]:
     q_100 = time_fn(lambda: search(conn, "transformer"), runs=runs * 3)
     out.append(report(f"search query alone, all {hits} matches", q_all, None, "<= 10 ms"))
     out.append(report("search query alone, first 100", q_100, None, "<= 10 ms"))
-    return out
+    # A frequent word (Zipf rank 14, about 14% of rows): every hit, as buku returns every hit.
+    theirs_f = time_cmd(
+        [buku, "--nostdin", "--np", "--sany", FREQUENT],
+        runs=runs,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    ours_f = time_cmd([*RECAP, "bookmark", "search", FREQUENT, "--limit", "0"], runs=runs, env=env)
+    hits_f = len(search(conn, FREQUENT, limit=None))
+    out.append(
+        report(
+            f"search {FREQUENT!r}, all {hits_f} matches ({n} rows)",
+            ours_f,
+            theirs_f,
+            "<= 0.25x buku",
+            peer_name="buku",
+        )
+    )
+    q_f = time_fn(lambda: search(conn, FREQUENT), runs=runs * 3)
+    out.append(report(f"search {FREQUENT!r} query alone, default limit", q_f, None, "<= 100 ms"))
+    # A substring inside words (trigram index): "former" in "transformer".
+    sub = len(search(conn, "former", limit=None))
+    q_sub = time_fn(lambda: search(conn, "former"), runs=runs * 3)
+    out.append(
+        report(f"search substring 'former' ({sub} hits), first 100", q_sub, None, "<= 10 ms")
+    )
+    conn.close()
+    return out, root, home
 
 
 def write_feeds(folder: Path, feeds: int, items: int) -> list[Path]:
@@ -292,17 +533,41 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="Reduced sizes (a quick check).")
     ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--n", type=int, default=None, help="Bookmarks for search/list/size.")
+    ap.add_argument(
+        "--list-only", type=int, default=0, help="Only bookmark list at this many rows (1M)."
+    )
+    ap.add_argument(
+        "--only-scale", action="store_true", help="Only import, search, list and size (at --n)."
+    )
     args = ap.parse_args()
     runs = args.runs or (3 if args.small else 7)
     n = 10_000 if args.small else 100_000
     feeds, items = (10, 100) if args.small else (50, 100)
+    if args.n:
+        n = args.n
+    if args.list_only:
+        with tempfile.TemporaryDirectory(prefix="bench-links-") as d:
+            results = bench_list_only(Path(d), runs, args.list_only)
+        save(results, "links-list")
+        print(json.dumps({"bench": "links-list", "results": results}))
+        return
+    load = os.getloadavg()[0]
+    print(f"load average at start {load:.1f}", flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-links-") as d:
         tmp = Path(d)
-        results += bench_add(tmp, runs, prefill=1000)
-        results += bench_search(tmp, runs, n)
-        results += bench_feeds(tmp, runs, feeds, items)
+        if not args.only_scale:
+            results += bench_add(tmp, runs, prefill=1000)
+            results += bench_buku_import(tmp, (500, 1000) if args.small else (1000, 2000, 4000))
+        found, root, home = bench_search(tmp, runs, n)
+        results += found
+        results += bench_scale(tmp, runs, n, root, home)
+        if not args.only_scale:
+            results += bench_feeds(tmp, runs, feeds, items)
+    results.append({"name": "load average", "value": load})
     save(results, "links")
+    print(json.dumps({"bench": "links", "results": results}))
 
 
 if __name__ == "__main__":

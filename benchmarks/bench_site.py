@@ -2,8 +2,9 @@
 
 Reports the median time to render the database into docs/ (every page rewritten with the plots
 cached; from an empty docs/ with every plot drawn; with nothing changed) against the median
-`mkdocs build --strict` of the same docs/ (target: render at most 10% of build), and checks that
-a second build with no change writes 0 files.
+plain `mkdocs build --strict` of the same docs/ (target: render at most 10% of build), then
+`recap site build` with nothing changed (target <= 0.05x, 0 files written under site/) and with
+one post changed (target <= 0.3x), counting the files written under site/, not only docs/.
 
     PYTHONPATH=. python benchmarks/bench_site.py [--entries 500] [--bookmarks 5000] [--runs 3]
 """
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -105,6 +108,21 @@ def make_log(root: Path, entries: int, bookmarks: int, runs: int) -> None:
     conn.close()
 
 
+def _site_state(site: Path) -> dict[str, tuple]:
+    out = {}
+    for path in site.rglob("*"):
+        if path.is_file():
+            st = path.stat()
+            out[path.relative_to(site).as_posix()] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return out
+
+
+def _site_writes(before: dict, after: dict) -> int:
+    """Files created, replaced or rewritten under site/, plus files removed."""
+    changed = sum(1 for k, v in after.items() if before.get(k) != v)
+    return changed + len(set(before) - set(after))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", type=int, default=500)
@@ -114,7 +132,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from recap import db
-    from recap.site.build import _mkdocs_build
+    from recap.site.build import _mkdocs_build, build
     from recap.site.render import render
 
     work = Path(tempfile.mkdtemp(prefix="recap-bench-site-"))
@@ -123,6 +141,8 @@ def main() -> None:
         make_log(root, args.entries, args.bookmarks, args.plotted_runs)
         conn = db.connect(root / "recap.db")
         docs = root / "docs"
+        site = root / "site"
+        load = os.getloadavg()[0]
 
         def cold_setup():
             for sub in ("blog/posts", "experiments"):
@@ -134,6 +154,12 @@ def main() -> None:
             cold_setup()
             return render(root, conn)
 
+        def first():
+            # A first build: no docs/ pages and no plot cache either, so every plot is drawn.
+            shutil.rmtree(root / ".recap-cache", ignore_errors=True)
+            return cold()
+
+        first_render_s = time_fn(first, runs=args.runs, warmup=0)
         cold_s = time_fn(cold, runs=args.runs, warmup=0)
 
         def pages_setup():
@@ -155,9 +181,44 @@ def main() -> None:
         warm_s = time_fn(warm, runs=args.runs, warmup=1)
         written = len(last["r"].written) + len(last["r"].removed)
         redirects = last["r"].redirects
-        build_s = time_fn(lambda: _mkdocs_build(root, redirects), runs=args.runs, warmup=0)
+        # The peer: a plain `mkdocs build --strict` of the same docs/ (in-process, same config).
+        plain_site = work / "plain-site"
+        build_s = time_fn(
+            lambda: _mkdocs_build(root, redirects, site_dir=plain_site), runs=args.runs, warmup=0
+        )
+        # recap site build: a first build fills site/ and the caches.
+        t0 = time.perf_counter()
+        build(root, force=True)
+        first_s = time.perf_counter() - t0
+        writes = {"nochange": [], "onepost": []}
+
+        def nochange():
+            before = _site_state(site)
+            res = build(root)
+            assert res.skipped, "a build with nothing changed ran mkdocs"
+            writes["nochange"].append(_site_writes(before, _site_state(site)))
+
+        nochange_s = time_fn(nochange, runs=args.runs, warmup=1)
+        counter = iter(range(10**6))
+
+        def onepost():
+            # One post's body changes (as an edit would): the database, then the build.
+            n = next(counter)
+            with db.transaction(conn):
+                conn.execute(
+                    "UPDATE entry SET body = body || ? WHERE slug = ?",
+                    (f"\n\nEdit {n}.\n", f"weekly-recap-{n % args.entries}"),
+                )
+            before = _site_state(site)
+            res = build(root)
+            writes["onepost"].append(
+                (_site_writes(before, _site_state(site)), res.pages_converted, res.pages_reused)
+            )
+
+        onepost_s = time_fn(onepost, runs=args.runs, warmup=1)
         n = f"{args.entries} entries, {args.bookmarks} bookmarks"
         plots = f"{args.plotted_runs + 1} plots"
+        print(f"load average at start {load:.1f} (2 shared cores)", flush=True)
         results = [
             report(
                 f"render, every page rewritten, plots cached ({n})",
@@ -167,7 +228,14 @@ def main() -> None:
                 peer_name="mkdocs build",
             ),
             report(
-                f"render from empty docs/, drawing {plots} ({n})",
+                f"render of a first build, drawing {plots} ({n})",
+                first_render_s,
+                build_s,
+                "<= 0.10",
+                peer_name="mkdocs build",
+            ),
+            report(
+                f"render from empty docs/, {plots} from the plot cache ({n})",
                 cold_s,
                 build_s,
                 "<= 0.10",
@@ -176,10 +244,46 @@ def main() -> None:
             report(
                 f"render, no change ({n})", warm_s, build_s, "<= 0.10", peer_name="mkdocs build"
             ),
+            report(
+                f"site build, nothing changed ({n})",
+                nochange_s,
+                build_s,
+                "<= 0.05",
+                peer_name="mkdocs build",
+            ),
+            report(
+                f"site build, one post changed ({n})",
+                onepost_s,
+                build_s,
+                "<= 0.3",
+                peer_name="mkdocs build",
+            ),
+            report(f"site build, first (caches empty) ({n})", first_s, build_s, "(reference)"),
         ]
-        print(f"second build with no change: {written} files written (target 0)", flush=True)
-        results.append({"name": "files written by a second build", "value": written, "target": 0})
+        site_files = len(_site_state(site))
+        print(f"second render with no change: {written} docs/ files written (target 0)")
+        print(
+            f"site/ writes: nothing changed {writes['nochange']} (target 0); one post changed "
+            f"{[w[0] for w in writes['onepost']]} of {site_files} files; Markdown conversions "
+            f"done/reused {[w[1:] for w in writes['onepost']]}",
+            flush=True,
+        )
+        results += [
+            {"name": "docs/ files written by a second render", "value": written, "target": 0},
+            {
+                "name": "site/ files written by a no-change build",
+                "value": max(writes["nochange"]),
+                "target": 0,
+            },
+            {
+                "name": "site/ files written by a one-post build",
+                "value": sorted(w[0] for w in writes["onepost"]),
+                "of": site_files,
+            },
+            {"name": "load average", "value": load},
+        ]
         save(results, "site")
+        print(json.dumps({"bench": "site", "results": results}))
         conn.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

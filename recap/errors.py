@@ -35,6 +35,7 @@ class MissingExtra(RecapError):
             f"pip install 'recap[{extra}]'"
         )
         self.extra = extra
+        self.module = module
 
 
 class NotReproduced(RecapError):

@@ -43,8 +43,12 @@ def log_root(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def db(log_root) -> sqlite3.Connection:
-    """A plain connection to the test's database, for asserting on stored rows."""
-    conn = sqlite3.connect(log_root / "recap.db")
+    """A plain connection to the test's database, for asserting on stored rows (STAMP columns,
+    integer milliseconds on disk since m004, read back as their text as recap reads them)."""
+    from recap.db.stamps import convert
+
+    sqlite3.register_converter("STAMP", convert)
+    conn = sqlite3.connect(log_root / "recap.db", detect_types=sqlite3.PARSE_DECLTYPES)
     conn.row_factory = sqlite3.Row
     yield conn
     conn.close()

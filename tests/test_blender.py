@@ -117,8 +117,10 @@ def test_shapes_tiny_render_coco_manifest_and_records(cli, exps, db):
     assert list(df["split"]) == [split_of(i) for i in range(8)]
     assert set(df["label"]) <= set(names)
     # what was stored: the set's sha256 as the primary metric, the versions, the artifacts
-    row = db.execute("SELECT summary FROM run WHERE id = ?", (rec["id"],)).fetchone()
+    row = db.execute("SELECT summary, environment FROM run WHERE id = ?", (rec["id"],)).fetchone()
     summary = json.loads(row["summary"])
+    # bpy's version is in the record and the cache key: a new Blender means a new render
+    assert json.loads(row["environment"])["packages"]["bpy"] == summary["bpy"]
     doc = json.loads((folder / "dataset.json").read_text())
     assert summary["dataset_sha256"] == doc["sha256"] and len(doc["sha256"]) == 64
     assert summary["bpy"] == doc["bpy"] and summary["cycles_device"] == "CPU"
@@ -220,6 +222,8 @@ def test_training_run_records_the_dataset_run(cli, exps, db):
     shutil.copytree(
         EXPERIMENTS / "fastai-unity-keypoint", exps / "experiments" / "fastai-unity-keypoint"
     )
+    for family in EXPERIMENTS.glob("fastai-unity-family.*"):  # the family's shared params
+        shutil.copy(family, exps / "experiments")
     data = run_set(cli, "blender-pose", "-p", "n_images=20", "-p", "size=32")
     r = cli("exp", "run", "fastai-unity-keypoint", "-p", "data=run:bogus1", "-p", "epochs=1")
     assert r.exit_code == 2 and r.stderr.strip() == "error: no run 'bogus1' (see 'recap exp runs')"
@@ -235,5 +239,6 @@ def test_training_run_records_the_dataset_run(cli, exps, db):
     assert env["data_sha256"] == sha
     assert train["summary"]["parity_ok"] == 1
     # the model trained on the dataset's 17 joints
-    meta = json.loads((run_folder(exps, train) / "bundle" / "model.json").read_text())
-    assert meta["keypoints"]["count"] == 17 and meta["output"]["shape"] == [1, 34]
+    bundle = sorted((run_folder(exps, train) / "bundle").glob("*/model.json"))[0]
+    meta = json.loads(bundle.read_text())
+    assert meta["keypoints"]["count"] == 17 and meta["output"]["shape"][-1] == 34

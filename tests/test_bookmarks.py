@@ -215,11 +215,11 @@ def test_search_ranked_unicode_and_malformed(cli, db):
     _seed(connect())
     r = cli("bookmark", "search", "transformer", "--json")
     found = json.loads(r.stdout)
-    # Substrings match ("transformer" in "Transformers"); the title match outranks the note
-    # match; prefix syntax is FTS5's own.
+    # Whole-word hits come first, then substrings ("transformer" in "Transformers"); with prefix
+    # syntax (FTS5's own) both are word hits and the title match outranks the note match.
     r2 = cli("bookmark", "search", "transformer*", "--json")
     assert [b["id"] for b in json.loads(r2.stdout)] == [1, 3]
-    assert [b["id"] for b in found] == [1, 3]
+    assert [b["id"] for b in found] == [3, 1]
     r = cli("bookmark", "search", "creme brulee zurich", "--json")
     assert [b["id"] for b in json.loads(r.stdout)] == [2]
     r = cli("bookmark", "search", "a.example")  # URL words

@@ -53,7 +53,7 @@ def test_migrating_twice_changes_nothing(tmp_path):
     assert db.migrate(conn) == []
     after = [tuple(r) for r in conn.execute("SELECT sql FROM sqlite_master ORDER BY name")]
     assert before == after
-    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == HEAD
+    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_frozen_first_schema_migrates_and_indexes_old_rows(tmp_path):
@@ -98,7 +98,7 @@ def test_eight_processes_open_a_fresh_database_at_once(tmp_path):
             versions = pool.starmap(_open, [(str(path), barrier)] * 8)
     assert versions == [HEAD] * 8
     conn = db.connect(path)
-    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == HEAD
+    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
     assert conn.execute("SELECT count(*) FROM feed").fetchone()[0] == 8
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

@@ -17,8 +17,13 @@ def _rows(db, sql="SELECT * FROM entry ORDER BY id", *args):
 def test_new_for_a_week_makes_one_entry_from_the_template(cli, db):
     r = cli("new", "--week", "2021-W03", "--no-edit")
     assert r.exit_code == 0
-    assert r.stdout.strip() == "created entry 1 weekly-recap-2021-w03 (2021-W03, 2021-01-24)"
+    assert r.stdout.splitlines() == [
+        "created draft entry 1 weekly-recap-2021-w03 (2021-W03, 2021-01-24); "
+        "it shows 0 bookmark(s) and 0 run(s) of the week",
+        "publish it with 'recap publish weekly-recap-2021-w03' (drafts are not on the site)",
+    ]
     [row] = _rows(db)
+    assert row["draft"] == 1 and row["final"] == 0
     assert (row["week"], row["date"], row["kind"], row["title"]) == (
         "2021-W03",
         "2021-01-24",
@@ -42,7 +47,7 @@ def test_new_for_a_week_makes_one_entry_from_the_template(cli, db):
 def test_same_week_again_opens_the_existing_entry(cli, db):
     cli("new", "--week", "2021-W03", "--no-edit")
     r = cli("new", "--date", "2021-01-20", "--no-edit")
-    assert "opened existing entry 1" in r.stdout
+    assert "opened existing draft entry 1" in r.stdout
     assert len(_rows(db)) == 1
 
 
@@ -161,6 +166,73 @@ def test_edit_with_broken_front_matter_saves_nothing(cli, db, tmp_path, monkeypa
     assert _rows(db) == before
 
 
+def test_template_saved_unchanged_stays_a_draft(cli, db):
+    r = cli("new", "--week", "2021-W03")  # EDITOR=true saves the file as it was
+    assert r.exit_code == 0
+    assert "the template was saved unchanged: the entry stays a draft" in r.stdout
+    assert _rows(db)[0]["draft"] == 1
+
+
+def test_failing_editor_in_new_says_the_entry_stays_a_draft(cli, db, monkeypatch):
+    monkeypatch.setenv("EDITOR", "false")
+    r = cli("new", "--week", "2021-W03")
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (
+        "error: editor 'false' exited with status 1; nothing was saved; entry "
+        "weekly-recap-2021-w03 stays a draft ('recap edit weekly-recap-2021-w03')"
+    )
+    assert _rows(db)[0]["draft"] == 1
+
+
+def test_draft_false_in_the_editor_publishes(cli, db, tmp_path, monkeypatch):
+    cli("new", "--week", "2021-W03", "--no-edit")
+    monkeypatch.setenv(
+        "EDITOR",
+        _editor_script(
+            tmp_path, "p.write_text(p.read_text().replace('draft: true', 'draft: false'))"
+        ),
+    )
+    assert cli("edit", "1").exit_code == 0
+    row = _rows(db)[0]
+    assert row["draft"] == 0 and row["final"] == 0  # published, links still live
+
+
+def test_editor_shows_what_the_entry_links_and_does_not_save_that_note(
+    cli, db, tmp_path, monkeypatch
+):
+    cli("new", "--week", "2021-W03", "--no-edit")
+    cli("bookmark", "add", "https://docs.fast.ai/", "--offline", "--entry", "1")
+    seen = tmp_path / "seen.md"
+    monkeypatch.setenv(
+        "EDITOR",
+        _editor_script(
+            tmp_path,
+            f"import shutil; shutil.copy(p, {str(seen)!r}); "
+            "p.write_text(p.read_text() + 'Closing.\\n')",
+        ),
+    )
+    assert cli("edit", "1").exit_code == 0
+    shown = seen.read_text()
+    assert "<!-- recap: what this entry shows now" in shown
+    assert "- bookmark 1 https://docs.fast.ai/: linked by hand" in shown
+    body = _rows(db)[0]["body"]
+    assert "what this entry shows now" not in body and body.endswith("Closing.\n")
+
+
+def test_rm_asks_first_and_yes_skips_the_question(cli, db):
+    cli("new", "--week", "2021-W03", "--no-edit")
+    cli("bookmark", "add", "https://docs.fast.ai/", "--offline", "--entry", "1")
+    r = cli("rm", "1", input="n\n")
+    assert r.exit_code == 1 and "delete entry 1 'weekly-recap-2021-w03'?" in r.stdout
+    assert len(_rows(db)) == 1
+    r = cli("rm", "weekly-recap-2021-w03", input="y\n")
+    assert r.exit_code == 0 and "deleted entry 1 weekly-recap-2021-w03" in r.stdout
+    assert _rows(db) == [] and db.execute("SELECT count(*) FROM link").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM bookmark").fetchone()[0] == 1  # the bookmark stays
+    cli("new", "--week", "2021-W04", "--no-edit")
+    assert cli("rm", "2", "--yes").exit_code == 0 and _rows(db) == []
+
+
 def test_failing_editor_saves_nothing(cli, db, monkeypatch):
     cli("new", "--week", "2021-W03", "--no-edit")
     before = _rows(db)
@@ -194,12 +266,22 @@ def test_show_by_id_and_slug(cli):
     assert r.stdout.startswith("# Weekly Recap\n") and "Hello." in r.stdout
     data = json.loads(cli("show", "1", "--json").stdout)
     assert data["slug"] == "weekly-recap-2021-w03" and data["linked"] == {
+        "final": False,
+        "excluded": [],
         "bookmarks": [],
         "runs": [],
         "experiments": [],
     }
     r = cli("show", "nope")
-    assert r.exit_code == 2 and "no entry with id or slug 'nope'" in r.stderr
+    assert r.exit_code == 2 and "no entry with id, slug or week 'nope'" in r.stderr
+
+
+def test_an_iso_week_names_its_weekly_entry(cli):
+    cli("new", "--week", "2021-W03", "--no-edit")
+    for ref in ("2021-W03", "2021-w3", "2021W03"):
+        r = cli("show", ref)
+        assert r.exit_code == 0 and r.stdout.startswith("# Weekly Recap\n"), ref
+    assert cli("show", "2021-W04").exit_code == 2
 
 
 def test_search_ranks_and_snippets(cli):

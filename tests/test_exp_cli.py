@@ -198,30 +198,35 @@ def test_week_run_ids(cli, db, log_root):
 
 
 def test_runs_markdown(cli, db, log_root):
+    from recap import week
     from recap.lab.week import runs_markdown
 
     add_toy(log_root)
     entry_id = make_entry(db)
-    assert runs_markdown(db, entry_id) == ""
+    assert runs_markdown(db, week.view(db, entry_id, {}).runs) == ""
     rec = run_toy(cli, "-p", "noise=0.2")
+    other = run_toy(cli, "-p", "noise=0.5")
     cli("link", "2021-w03", "--run", rec["id"])
-    md = runs_markdown(db, entry_id)
+    cli("link", "2021-w03", "--run", other["id"], "--note", "the noisy one")
+    md = runs_markdown(db, week.view(db, entry_id, {}).runs)
     lines = md.splitlines()
-    assert lines[0] == "## Runs"
-    assert lines[2].startswith("| experiment | run | status | key params | primary metric")
-    row = lines[4]
-    assert f"`{rec['id']}`" in row and "succeeded" in row and " noise=0.2 " in row
-    assert "`n_points=200 " in row and "seed=0`" in row
-    assert f"`val_mse = {rec['summary']['val_mse']:.6g}`" in row
+    assert lines[0] == "## Runs" and lines[2] == "### toy-regression"
+    assert lines[4].startswith("| run | key params | primary metric | parity | flags | reproduce")
+    row = lines[6]
+    # Key params: the declared headline (noise, lr, epochs), then what differs, then the seed.
+    assert f"`{rec['id']}`" in row and "| noise=0.2, lr=0.1, epochs=100, seed=0 |" in row
+    assert "n_points" not in row
+    assert f"val_mse = {rec['summary']['val_mse']:.4g} (lower is better)" in row
     assert f"`recap rerun {rec['id']}`" in row
     assert row.count("|") == 7
-    # Param text cannot break the table or the code span.
+    assert f"- `{other['id']}`: the noisy one" in md
+    # Param text cannot break the table.
     db.execute(
-        "UPDATE run SET params = ? WHERE id = ?", (json.dumps({"name": "a|b `c`"}), rec["id"])
+        "UPDATE run SET params = ? WHERE id = ?", (json.dumps({"noise": "a|b `c`"}), rec["id"])
     )
     db.commit()
-    row = runs_markdown(db, entry_id).splitlines()[4]
-    assert "`name=a\\|b 'c' seed=0`" in row and row.count("|") - row.count("\\|") == 7
+    row = runs_markdown(db, week.view(db, entry_id, {}).runs).splitlines()[6]
+    assert "noise=a/b 'c'" in row and row.count("|") == 7
 
 
 def test_new_entry_prefills_the_weeks_runs_and_show_lists_them(cli, db, log_root):
@@ -233,10 +238,9 @@ def test_new_entry_prefills_the_weeks_runs_and_show_lists_them(cli, db, log_root
     r = cli("new", "--week", "2021-W03", "--no-edit", "--json")
     assert r.exit_code == 0, r.output
     entry = json.loads(r.stdout)
-    linked = [
-        x[0] for x in db.execute("SELECT run_id FROM link WHERE entry_id = ?", (entry["id"],))
-    ]
-    assert linked == [rec["id"]]  # the rerun is not one of the week's runs
+    assert entry["linked"]["runs"] == 1  # the rerun is not one of the week's runs
+    linked = json.loads(cli("show", entry["slug"], "--json").stdout)["linked"]["runs"]
+    assert [x["id"] for x in linked] == [rec["id"]]
     shown = cli("show", entry["slug"]).stdout
     assert "## Runs" in shown and f"`recap rerun {rec['id']}`" in shown
     assert rerun not in shown

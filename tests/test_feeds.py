@@ -21,7 +21,7 @@ BAD = ["truncated.xml", "empty.xml", "notafeed.html"]
 
 
 def bookmarks(db):
-    return {r["url_key"]: dict(r) for r in db.execute("SELECT * FROM bookmark")}
+    return {r["url_key"] or r["url"]: dict(r) for r in db.execute("SELECT * FROM bookmark")}
 
 
 def _serve_all(srv):

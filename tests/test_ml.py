@@ -9,6 +9,7 @@ really written, the key-point flag on a model that learned one spot.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -293,9 +294,12 @@ def test_import_recap_cli_loads_no_ml_module():
     import subprocess
     import sys
 
+    # checking an ML experiment's spec reads the task and target registries: still nothing heavy
     code = (
         "import sys, recap.cli, recap.cli.exp_export, recap.ml; "
-        "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy') "
+        "from recap.lab.spec import load_spec; "
+        f"load_spec({str(EXPERIMENTS / 'fastai-unity-keypoint')!r}); "
+        "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy', 'pandas') "
         "if m in sys.modules))"
     )
     out = subprocess.run(
@@ -327,6 +331,11 @@ def test_recap_exp_run_classify_tiny(cli, db, log_root):
     config = json.loads((run_dir / "config.json").read_text())
     assert json.loads(row["params"]) == config
     assert config["epochs"] == 1 and config["size"] == 32 and config["n_images"] == 320
+    # one progress line per epoch in run.log: losses, metrics, images/s, ETA
+    log = (run_dir / "run.log").read_text()
+    assert re.search(
+        r"^epoch 1/1  train_loss=\S+  valid_loss=\S+ .*images/s=[0-9.]+  ETA ", log, re.M
+    )
     r = cli("exp", "show", row["id"], "--json")
     assert json.loads(r.stdout)["params"]["size"] == 32
 
@@ -345,7 +354,12 @@ def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
         json.dumps(
             {
                 "items": [
-                    {"file": "a.png", "split": "train", "points": [[16, 12], [64, 0]]},
+                    {
+                        "file": "a.png",
+                        "split": "train",
+                        "points": [[16, 12], [64, 0]],
+                        "visibility": [1, 0],
+                    },
                     {"file": "b.png", "split": "valid", "points": [16, 8, 0, 32]},
                 ]
             }
@@ -353,6 +367,7 @@ def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
     )
     df = data.read_manifest(tmp_path / "m.json")
     assert df["file"].tolist() == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    assert df["visibility"].iloc[0] == "[1, 0]"  # other fields kept for the task that reads them
     prep = Prepared("keypoint", (32, 32), info={"n_points": 2})
     y = get_task("keypoint").targets(df, prep).numpy()
     assert y.tolist() == [[[-0.5, -0.5], [1.0, -1.0]], [[0.0, -0.5], [-1.0, 1.0]]]

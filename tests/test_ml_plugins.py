@@ -246,3 +246,53 @@ def test_registering_twice_needs_replace(plugins):
     with pytest.raises(InvalidInput, match="already registered"):
         tasks.register(BrightestChannel())
     assert tasks.register(BrightestChannel(), replace=True).name == "brightest"
+
+
+def test_a_family_file_is_merged_and_checked(tmp_path):
+    from recap.errors import InvalidInput
+    from recap.lab.spec import load_spec
+
+    (tmp_path / "fam.toml").write_text(
+        'project = "p"\nentry = "recap.ml.pipeline:run"\n'
+        '[params.size]\ntype = "int"\ndefault = 0\nhelp = "size"\n'
+        "[ml.presets.tiny]\nsize = 8\n[tolerances]\nparity_ok = 0\n"
+    )
+    folder = tmp_path / "one"
+    folder.mkdir()
+    toml = (
+        'name = "one"\nextends = "../fam.toml"\n[ml]\ntask = "classify"\n'
+        "[ml.presets.tiny]\nsize = 16\n"
+        '[metric]\nprimary = "accuracy"\ndirection = "max"\ntolerance = 0.1\n'
+    )
+    (folder / "experiment.toml").write_text(toml)
+    spec = load_spec(folder)
+    # tables merge key by key; the folder wins
+    assert spec.project == "p" and spec.entry_is_module and spec.params["size"].default == 0
+    assert spec.ml == {"task": "classify", "presets": {"tiny": {"size": 16}}}
+    assert spec.tolerances == {"parity_ok": 0.0} and spec.extends == (tmp_path / "fam.toml")
+    (folder / "experiment.toml").write_text(toml.replace("size = 16", "sise = 16"))
+    with pytest.raises(InvalidInput, match="ml.presets.tiny.sise: a preset sets declared params"):
+        load_spec(folder)
+    (folder / "experiment.toml").write_text(toml.replace("../fam.toml", "../nope.toml"))
+    with pytest.raises(InvalidInput, match="extends: ../nope.toml not found"):
+        load_spec(folder)
+    (tmp_path / "fam.toml").write_text('name = "x"\n')
+    (folder / "experiment.toml").write_text(toml)
+    with pytest.raises(InvalidInput, match="fam.toml: name: unknown key"):
+        load_spec(folder)
+
+
+def test_data_without_the_tasks_columns_is_one_line(tmp_path):
+    from PIL import Image
+
+    from recap.errors import InvalidInput
+    from recap.ml import data
+    from recap.ml.tasks import get_task
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "m.csv").write_text("file,split,points\na.png,train,1 2\n")
+    params = {"data": str(tmp_path / "m.csv")}
+    with pytest.raises(InvalidInput, match="task 'classify' needs column\\(s\\) label"):
+        data.load_table(params, get_task("classify"), 0, tmp_path, tmp_path)
+    table = data.load_table(params, get_task("keypoint"), 0, tmp_path, tmp_path)
+    assert table["points"].tolist() == ["1 2"]

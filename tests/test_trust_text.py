@@ -25,7 +25,15 @@ FIELDS = ("url", "title", "description", "note", "tags", "added", "updated", "re
 
 
 def rows(db):
-    return [dict(r) for r in db.execute("SELECT * FROM bookmark ORDER BY id")]
+    """Bookmark rows as recap reads them (m004 stores stamps as integer milliseconds)."""
+    from recap.db.stamps import from_ms
+
+    out = [dict(r) for r in db.execute("SELECT * FROM bookmark ORDER BY id")]
+    for row in out:
+        for key in ("added", "updated"):
+            if isinstance(row[key], int):
+                row[key] = from_ms(row[key])
+    return out
 
 
 def _fill(cli, db):
@@ -60,6 +68,18 @@ def test_titles_are_stored_exactly_on_add(cli, db):
     _fill(cli, db)
     assert [r["title"] for r in rows(db)] == TITLES
     assert [r["note"] for r in rows(db)] == NOTES
+    # A page's <title> is read by a real HTML parser: entities decoded once, words kept.
+    page = (
+        b"<html><head><title>Drawing shapes with &lt;canvas&gt; &amp;amp; more</title>"
+        b"<meta name='description' content='The &lt;script&gt; element explained'></head></html>"
+    )
+    with serve() as srv:
+        srv.routes["/p"] = Route(page, ctype="text/html")
+        r = cli("bookmark", "add", srv.url("/p"))
+    assert r.exit_code == 0, r.output
+    last = rows(db)[-1]
+    assert last["title"] == "Drawing shapes with <canvas> &amp; more"
+    assert last["description"] == "The <script> element explained"
 
 
 @pytest.mark.parametrize("fmt", ["html", "json", "md"])
@@ -114,6 +134,18 @@ def test_long_title_is_kept(cli, db, tmp_path):
     assert rows(db)[1]["title"] == long
 
 
+def test_text_past_the_limit_is_cut_with_a_report_line(cli, db, tmp_path, monkeypatch):
+    from recap.links import exchange
+
+    monkeypatch.setattr(exchange, "MAX_FIELD", 10)
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps([{"href": "https://c.example/", "description": "0123456789abc"}]))
+    r = cli("bookmark", "import", f)
+    assert r.exit_code == 0
+    assert "cut https://c.example/: title from 13 to 10 characters" in r.stdout
+    assert rows(db)[0]["title"] == "0123456789"
+
+
 def test_pinboard_tags_as_list_and_empty_files(cli, db, tmp_path):
     f = tmp_path / "p.json"
     f.write_text(
@@ -155,6 +187,18 @@ def test_import_streams_json_in_batches(cli, db, tmp_path):
     assert fts.fetchone()[0] == 11  # T119, T1190..T1199
     db.execute("INSERT INTO bookmark_fts(bookmark_fts) VALUES ('integrity-check')")
     db.execute("INSERT INTO bookmark_trigram(bookmark_trigram) VALUES ('integrity-check')")
+
+
+def test_netscape_parse_does_not_depend_on_chunk_boundaries():
+    from recap.links import exchange
+
+    text = (Path(__file__).parent / "data" / "links" / "firefox.html").read_text()
+    whole = exchange.parse_netscape(text)
+    for size in (1, 7, 50):
+        chunks = [text[i : i + size] for i in range(0, len(text), size)]
+        # Each record must be complete when it is handed out (it may be written at once).
+        assert [dict(r) for r in exchange.iter_netscape(chunks)] == whole, size
+    assert any(r["description"] for r in whole)
 
 
 FEED = b"""<?xml version="1.0" encoding="UTF-8"?>

@@ -15,6 +15,7 @@ for e in blender-shapes blender-pose fastai-unity-keypoint; do
   rm -rf "$DEMO_DIR/experiments/$e"
   cp -R "$here/../experiments/$e" "$DEMO_DIR/experiments/"
 done
+cp "$here"/../experiments/fastai-unity-family.* "$DEMO_DIR/experiments/" 2>/dev/null || true
 bjson() { python3 -c "import json, sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 show recap exp run blender-shapes
 pose=$(recap exp run blender-pose -p n_images=12 -p figures=2 --json | bjson id)

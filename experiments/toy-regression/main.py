@@ -25,9 +25,9 @@ def run(ctx):
         ga = sum(2 * (a * x + b - y) * x for x, y in train) / len(train)
         gb = sum(2 * (a * x + b - y) for x, y in train) / len(train)
         a, b = a - p["lr"] * ga, b - p["lr"] * gb
-        ctx.log_metrics(
-            {"train_mse": mse(train, a, b), "val_mse": mse(val, a, b)}, step=epoch, epoch=epoch
-        )
+        losses = {"train_mse": mse(train, a, b), "val_mse": mse(val, a, b)}
+        ctx.log_metrics(losses, step=epoch, epoch=epoch)
+        ctx.progress(epoch + 1, p["epochs"], **losses)  # "epoch N/M ... ETA" in run.log
     result = {"slope": a, "intercept": b, "train_mse": mse(train, a, b), "val_mse": mse(val, a, b)}
     with open(ctx.path("fit.json"), "w") as fh:
         json.dump(result, fh, indent=2)

@@ -17,9 +17,9 @@ from recap import __version__
 app = typer.Typer(
     name="recap",
     help="A research log and link tracker: weekly entries, bookmarks, experiments, and the site.",
-    no_args_is_help=True,
+    invoke_without_command=True,  # bare `recap`: a short status of the log
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion; costs nothing at start-up
     rich_markup_mode=None,  # plain click help: rendering it through rich costs ~200 ms per call
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -35,6 +35,7 @@ def _version(value: bool):
 
 @app.callback()
 def _root_options(
+    ctx: typer.Context,
     root: Annotated[
         Path | None,
         typer.Option(
@@ -42,25 +43,74 @@ def _root_options(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Never cut table columns to the terminal's width.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ):
     """A research log and link tracker: weekly entries, bookmarks, experiments, and the site."""
     from recap import paths
+    from recap.cli.output import set_wide
 
     _state["debug"] = debug or bool(os.environ.get("RECAP_DEBUG"))
     paths.set_root_override(root)
+    set_wide(wide)
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        _status(ctx)
+
+
+def _status(ctx: typer.Context) -> None:
+    """This week's entry, drafts, unread links and runs since the last entry; help without a log."""
+    from recap.errors import RecapError
+
+    try:
+        from recap import db, paths
+        from recap import week as weekview
+
+        root = paths.log_root()
+        st = weekview.status(db.connect(), root)
+        lines = _status_text(root, st)
+    except RecapError as exc:
+        typer.echo(ctx.get_help())
+        typer.echo(f"\n{exc}")
+        raise typer.Exit(0) from None
+    typer.echo("\n".join(lines))
+    raise typer.Exit(0)
+
+
+def _status_text(root, st: dict) -> list[str]:
+    e = st["entry"]
+    if e is None:
+        this = f"this week ({st['week']}): no entry yet - 'recap new' starts it"
+    else:
+        state = "final" if e["final"] else ("draft" if e["draft"] else "published, live")
+        this = (
+            f"this week ({st['week']}): {e['slug']} ({state}), shows {st['bookmarks']} "
+            f"bookmark(s) and {st['runs']} run(s)"
+        )
+    drafts = ", ".join(st["drafts"][:3]) + (" ..." if len(st["drafts"]) > 3 else "")
+    return [
+        f"recap log {root}",
+        this,
+        f"drafts: {len(st['drafts'])}" + (f" ({drafts})" if drafts else ""),
+        f"unread links: {st['unread']}"
+        + (" ('recap bookmark list --unread')" if st["unread"] else ""),
+        f"runs since the last entry: {st['runs_since']}",
+        "more: recap --help",
+    ]
 
 
 def _register() -> None:
-    from recap.cli import bookmark, db, entries, exp, feed, site
+    from recap.cli import bookmark, db, entries, exp, feed, site, stylize
 
     entries.register(app)
     app.add_typer(bookmark.app, name="bookmark")
     app.add_typer(feed.app, name="feed")
     exp.register(app)
     site.register(app)
+    stylize.register(app)
     app.add_typer(db.app, name="db")
     from recap.cli import data as data_cli
 

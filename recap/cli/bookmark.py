@@ -58,7 +58,10 @@ def _progress(label: str):
 
 @app.command("add")
 def add_cmd(
-    url: Annotated[str, typer.Argument(help="The link (http or https).")],
+    url: Annotated[
+        str,
+        typer.Argument(help="The link (http or https; a bare host such as docs.fast.ai: https)."),
+    ],
     title: Annotated[str | None, typer.Option("--title", help="Title (else the page's).")] = None,
     tag: Annotated[
         list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")
@@ -69,8 +72,12 @@ def add_cmd(
     json_: JsonOpt = False,
 ):
     """Save a link (adding one that is already saved updates it: tags merged, date kept)."""
+    import re
+
     from recap.links.store import add_bookmark
 
+    if re.match(r"^[\w-]+(\.[\w-]+)+(:\d+)?(/|$)", url.strip()):  # a bare host: assume https
+        url = "https://" + url.strip()
     res = add_bookmark(
         _conn(), url, title=title, tags=tag or [], note=note, entry=entry, offline=offline
     )
@@ -91,6 +98,19 @@ def add_cmd(
     typer.echo(f"{what} {b['id']}: {b['title'] or b['url']}{tags}")
 
 
+DEFAULT_LIST_LIMIT = 100
+
+
+def _default_limit() -> int:
+    """A screenful on a terminal; off a terminal the first 100 (``--all`` streams the rest)."""
+    import shutil
+    import sys
+
+    if sys.stdout.isatty():
+        return max(shutil.get_terminal_size().lines - 4, 5)
+    return DEFAULT_LIST_LIMIT
+
+
 @app.command("list")
 def list_cmd(
     tag: Annotated[str | None, typer.Option("--tag", "-t", help="Only this tag.")] = None,
@@ -99,13 +119,30 @@ def list_cmd(
     unread: Annotated[bool, typer.Option("--unread", help="Only unread.")] = False,
     broken: Annotated[bool, typer.Option("--broken", help="Only dead links.")] = False,
     archived: Annotated[bool, typer.Option("--archived", help="Include archived.")] = False,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="At most this many (default: a screenful, or 100 off a terminal).",
+        ),
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every match, streamed (no limit, flat memory).")
+    ] = False,
     json_: JsonOpt = False,
 ):
-    """List bookmarks, newest first."""
-    from recap.links.store import list_bookmarks
+    """List bookmarks, newest first (a page of them; --all for every one)."""
 
-    rows = list_bookmarks(
+    from recap.cli.output import stream_json, stream_table
+    from recap.links.store import as_dict, iter_bookmarks, tags_of
+
+    if all_ and limit:
+        from recap.errors import InvalidInput
+
+        raise InvalidInput("give --limit or --all, not both")
+    shown = None if all_ else (limit or _default_limit())
+    rows = iter_bookmarks(
         _conn(),
         tag=tag,
         since=since,
@@ -113,24 +150,44 @@ def list_cmd(
         unread=unread,
         broken=broken,
         archived=archived,
-        limit=limit,
+        limit=None if shown is None else shown + 1,  # one more says whether there are more
     )
-    if broken and not json_:
-        print_table(
+    more = []
+
+    def page():
+        for i, row in enumerate(rows):
+            if shown is not None and i == shown:
+                more.append(row)
+                return
+            yield row
+
+    if json_:
+        stream_json(as_dict(r) for r in page())
+    elif broken:
+        stream_table(
             ["id", "status", "url", "checked"],
-            [
+            (
                 (
                     r["id"],
                     r["http_status"] or r["check_error"],
                     r["url"],
                     (r["checked_at"] or "")[:16],
                 )
-                for r in rows
-            ],
+                for r in page()
+            ),
             empty="no broken links",
         )
-        return
-    _print_rows(rows, json_)
+    else:
+        stream_table(
+            ["id", "added", "title", "url", "tags"],
+            (
+                (r["id"], r["added"][:10], r["title"] or "-", r["url"], ",".join(tags_of(r)))
+                for r in page()
+            ),
+            empty="no bookmarks",
+        )
+    if more:
+        typer.echo(f"(first {shown} shown; --limit N for more, --all for every one)", err=True)
 
 
 @app.command("search")
@@ -184,20 +241,28 @@ def tag_cmd(
     remove: Annotated[
         list[str] | None, typer.Option("--remove", "-r", help="Tag to remove.")
     ] = None,
+    json_: JsonOpt = False,
 ):
     """Add or remove tags on one or more bookmarks."""
     from recap.links.store import retag, tags_of
 
-    for row in retag(_conn(), ids, add=add or [], remove=remove or []):
+    rows = retag(_conn(), ids, add=add or [], remove=remove or [])
+    if json_:
+        print_json([{"id": row["id"], "tags": tags_of(row)} for row in rows])
+        return
+    for row in rows:
         typer.echo(f"{row['id']}: {', '.join(tags_of(row)) or '(no tags)'}")
 
 
 @app.command("rm")
-def rm_cmd(ids: Annotated[list[str], typer.Argument(help="Bookmark ids.")]):
-    """Delete bookmarks (ids are never reused)."""
+def rm_cmd(ids: Annotated[list[str], typer.Argument(help="Bookmark ids.")], json_: JsonOpt = False):
+    """Delete bookmarks (ids are never reused); an entry that showed one no longer does."""
     from recap.links.store import remove
 
     gone = remove(_conn(), ids)
+    if json_:
+        print_json({"removed": gone})
+        return
     typer.echo(
         f"removed {len(gone)} bookmark{'s' if len(gone) != 1 else ''}: " + ", ".join(map(str, gone))
     )
@@ -274,9 +339,16 @@ def export_cmd(
     format: Annotated[
         str | None, typer.Option("--format", help="html, json or md (default: from the suffix).")
     ] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Report the export as JSON (when writing a file).")
+    ] = False,
 ):
     """Export every bookmark to Netscape HTML (browsers, buku), JSON or Markdown."""
+    from recap.errors import InvalidInput
     from recap.links.exchange import export
+
+    if json_ and file == "-":
+        raise InvalidInput("--json reports an export to a file; with '-' the export is the output")
 
     fmt = format or {".html": "html", ".htm": "html", ".json": "json", ".md": "md"}.get(
         Path(file).suffix.lower(), "html"
@@ -288,6 +360,9 @@ def export_cmd(
     from recap.fsutil import atomic_write
 
     atomic_write(Path(file), data)
+    if json_:
+        print_json({"file": str(file), "format": fmt, "bookmarks": n})
+        return
     typer.echo(f"exported {n} bookmarks to {file} ({fmt})", err=True)
 
 

@@ -47,7 +47,8 @@ def list_cmd(json_: JsonOpt = False):
                 ]
                 for r in rows
             ],
-            empty="no experiments (add experiments/NAME/experiment.toml)",
+            empty="no experiments: 'recap init .' copies the shipped ones into experiments/ "
+            "(or add experiments/NAME/experiment.toml)",
         )
     for err in errors:
         typer.echo(f"error: {err}", err=True)
@@ -130,6 +131,7 @@ def _live():
 
     class Live(Watcher):
         progress = None
+        line = ""
 
         def start(self, experiment, run_id, log_path):
             typer.echo(f"{experiment} run {run_id} started (log: {log_path})", err=True)
@@ -149,9 +151,14 @@ def _live():
             self.task = self.progress.add_task("running")
 
         def update(self, step, last):
-            if self.progress:
+            if self.progress and not self.line:  # an epoch line, once there is one, says more
                 shown = "  ".join(f"{k}={_fmt(v, 4)}" for k, v in list(last.items())[:4])
                 self.progress.update(self.task, description=f"step {step}  {shown}")
+
+        def progress_line(self, line):
+            self.line = line
+            if self.progress:
+                self.progress.update(self.task, description=line, refresh=True)
 
         def stop(self):
             if self.progress:
@@ -183,6 +190,52 @@ def _print_outcome(conn, rec: dict) -> None:
         last = (rec["error"] or "").strip().splitlines()[-1:] or ["(no detail)"]
         typer.echo(f"  error: {last[0]}", err=True)
         typer.echo(f"  log: {rec['log_path']}", err=True)
+
+
+def _show_experiment(spec, json_: bool) -> None:
+    if json_:
+        print_json(spec.as_dict())
+        return
+    typer.echo(f"{spec.name} ({spec.project or 'no project'}): {spec.description}")
+    typer.echo(f"primary metric: {spec.primary} ({spec.direction}), tolerance {spec.tolerance}")
+    print_table(
+        ["param", "type", "default", "help"],
+        [
+            [
+                p.name,
+                p.type + (f" {'|'.join(map(str, p.choices))}" if p.choices else ""),
+                _fmt(p.default),
+                p.help,
+            ]
+            for p in spec.params.values()
+        ],
+        empty="no params",
+    )
+    typer.echo(f"run it: recap exp run {spec.name} -p KEY=VALUE")
+
+
+@app.command("rm")
+def rm_cmd(
+    run: Annotated[str, typer.Argument(help="A run id (or a unique prefix or suffix of one).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_: JsonOpt = False,
+):
+    """Delete a run: its records, its links and its output folder (asks first unless --yes)."""
+    from recap import db
+    from recap.lab.records import resolve_run
+    from recap.lab.remove import remove_run
+
+    conn = db.connect()
+    run_id = resolve_run(conn, run)
+    if not yes and not typer.confirm(f"delete run {run_id} and its outputs?", default=False):
+        typer.echo("nothing deleted")
+        raise typer.Exit(1)
+    result = remove_run(conn, run_id)
+    if json_:
+        print_json(result)
+        return
+    where = f" and {result['folder']}" if result["folder"] else ""
+    typer.echo(f"deleted {result['experiment']} run {result['id']}{where}")
 
 
 @app.command("runs")
@@ -227,19 +280,28 @@ def runs_cmd(
 
 @app.command("show")
 def show_cmd(
-    run: Annotated[str, typer.Argument(help="A run id (or a unique prefix or suffix of one).")],
+    run: Annotated[
+        str,
+        typer.Argument(
+            help="A run id (or a unique prefix or suffix of one), or an experiment's name."
+        ),
+    ],
     plot: Annotated[
         Path | None,
         typer.Option("--plot", help="Also write the metric curves as a PNG to this file."),
     ] = None,
     json_: JsonOpt = False,
 ):
-    """Show everything recorded about a run: params, metrics, flags, artifacts, environment."""
+    """Show a run (params, metrics, flags, artifacts, environment) or an experiment's params."""
     from recap import db
+    from recap.lab import spec as specmod
     from recap.lab.plots import curve_png
     from recap.lab.records import mark_stale, resolve_run, run_record
 
     conn = db.connect()
+    if any(f.name == run for f in specmod.iter_folders()):
+        _show_experiment(specmod.load_spec(specmod.experiment_folder(run)), json_)
+        return
     mark_stale(conn)
     rec = run_record(conn, resolve_run(conn, run))
     png = curve_png(conn, rec["id"], plot) if plot else None
@@ -322,14 +384,16 @@ def link_cmd(
     run: Annotated[str | None, typer.Option("--run", help="A run id.")] = None,
     exp: Annotated[str | None, typer.Option("--exp", help="An experiment name.")] = None,
     bookmark: Annotated[str | None, typer.Option("--bookmark", help="A bookmark id.")] = None,
-    note: Annotated[str, typer.Option("--note", help="A note on the link.")] = "",
+    note: Annotated[
+        str | None, typer.Option("--note", help="A note on the link, shown in the post.")
+    ] = None,
     json_: JsonOpt = False,
 ):
-    """Link an entry to a run, an experiment or a bookmark."""
+    """Link an entry to a run, an experiment or a bookmark (linking again updates the note)."""
     from recap import db
-    from recap.lab.links import link_entry
+    from recap import week as weekview
 
-    link = link_entry(db.connect(), entry, run=run, exp=exp, bookmark=bookmark, note=note)
+    link = weekview.link(db.connect(), entry, run=run, exp=exp, bookmark=bookmark, note=note)
     if json_:
         print_json(link)
         return
@@ -337,6 +401,26 @@ def link_cmd(
     typer.echo(
         f"{'linked' if link['created'] else 'updated link of'} entry {link['slug']} -> {what}"
     )
+
+
+def unlink_cmd(
+    entry: Annotated[str, typer.Argument(help="The entry (id or slug).")],
+    run: Annotated[str | None, typer.Option("--run", help="A run id.")] = None,
+    exp: Annotated[str | None, typer.Option("--exp", help="An experiment name.")] = None,
+    bookmark: Annotated[str | None, typer.Option("--bookmark", help="A bookmark id.")] = None,
+    json_: JsonOpt = False,
+):
+    """Take a run, experiment or bookmark out of an entry (the week's automatic ones too)."""
+    from recap import db
+    from recap import week as weekview
+
+    result = weekview.unlink(db.connect(), entry, run=run, exp=exp, bookmark=bookmark)
+    if json_:
+        print_json(result)
+        return
+    what = next(f"{k} {result[k]}" for k in ("run", "experiment", "bookmark") if k in result)
+    verb = "unlinked" if result["removed"] else "kept out (it was not shown)"
+    typer.echo(f"{verb}: entry {result['slug']} -x- {what}")
 
 
 def rerun_cmd(
@@ -347,12 +431,21 @@ def rerun_cmd(
     json_: JsonOpt = False,
 ):
     """Replay linked runs with their recorded params and seed; exit non-zero if one differs."""
+    import sys
+
     from recap import db
+    from recap import week as weekview
     from recap.errors import NotReproduced
     from recap.lab.rerun import rerun
 
+    conn = db.connect()
     result = rerun(
-        db.connect(), ref, device=device, warn=lambda m: typer.echo(f"warning: {m}", err=True)
+        conn,
+        ref,
+        device=device,
+        warn=lambda m: typer.echo(f"warning: {m}", err=True),
+        targets=weekview.rerun_targets(conn, ref),
+        watch=_live() if sys.stderr.isatty() else None,  # a progress line per replayed run
     )
     if json_:
         print_json(result)
@@ -395,4 +488,5 @@ def register(root: typer.Typer) -> None:
     exp_export.register(app)
     root.add_typer(app, name="exp")
     root.command("link")(link_cmd)
+    root.command("unlink")(unlink_cmd)
     root.command("rerun")(rerun_cmd)

@@ -19,11 +19,15 @@ def _conn():
 def add_cmd(
     ref: Annotated[str, typer.Argument(help="Feed URL, or a local feed file.")],
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag for its items.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
     """Subscribe to a feed (RSS or Atom); its items become unread bookmarks on 'feed pull'."""
     from recap.links.feeds import add_feed
 
     row, created = add_feed(_conn(), ref, tags=tag or [])
+    if json_:
+        print_json({**dict(row), "created": created})
+        return
     typer.echo(f"{'added' if created else 'already subscribed'} feed {row['id']}: {row['url']}")
 
 
@@ -55,11 +59,17 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
 
 @app.command("rm")
-def rm_cmd(ref: Annotated[str, typer.Argument(help="Feed id or URL.")]):
+def rm_cmd(
+    ref: Annotated[str, typer.Argument(help="Feed id or URL.")],
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+):
     """Unsubscribe from a feed (its bookmarks stay)."""
     from recap.links.feeds import remove_feed
 
     row = remove_feed(_conn(), ref)
+    if json_:
+        print_json({"removed": {"id": row["id"], "url": row["url"], "title": row["title"]}})
+        return
     typer.echo(f"removed feed {row['id']}: {row['url']}")
 
 

@@ -1,10 +1,32 @@
-"""Printing helpers shared by the commands: JSON for machines, plain tables for people."""
+"""Printing helpers shared by the commands: JSON for machines, tables and text for people.
+
+Tables fit the terminal (``COLUMNS`` or the real width): the widest column is cut with an
+ellipsis until the row fits, unless ``--wide`` was given (``set_wide``). Colour only on a TTY
+with ``NO_COLOR`` unset; long text goes through ``$PAGER`` when the user set one. rich is
+imported only when it is used, so start-up stays cheap.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
+
+_state = {"wide": False}
+
+
+def set_wide(value: bool) -> None:
+    _state["wide"] = bool(value)
+
+
+def width() -> int:
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def color() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def print_json(obj) -> None:
@@ -12,26 +34,125 @@ def print_json(obj) -> None:
     sys.stdout.flush()
 
 
+def stream_json(items: Iterable) -> int:
+    """A JSON array written item by item, byte-identical to :func:`print_json` of the list, so
+    a listing of a million rows never holds them all. Returns how many items were written."""
+    write = sys.stdout.write
+    n = 0
+    for item in items:
+        text = json.dumps(item, indent=2, ensure_ascii=False, default=str)
+        write(("[\n  " if n == 0 else ",\n  ") + text.replace("\n", "\n  "))
+        n += 1
+    write("[]\n" if n == 0 else "\n]\n")
+    sys.stdout.flush()
+    return n
+
+
+def stream_table(
+    headers: Sequence[str], rows: Iterable[Sequence], empty: str = "nothing", sample: int = 200
+) -> int:
+    """:func:`print_table` for any number of rows: column widths come from the first ``sample``
+    rows, then rows are printed as they arrive. Returns how many rows were printed."""
+    import itertools
+
+    it = iter(rows)
+    head = [["" if v is None else str(v) for v in row] for row in itertools.islice(it, sample)]
+    if not head:
+        print(empty, flush=True)
+        return 0
+    head = [[" ".join(cell.split()) for cell in row] for row in head]
+    natural = [len(h) for h in headers]
+    for row in head:
+        for i, cell in enumerate(row):
+            natural[i] = min(max(natural[i], len(cell)), 60)
+    widths = fit_widths(natural, width()) if _fits() else natural
+    bold = ("\033[1m", "\033[0m") if color() else ("", "")
+
+    def fmt(cells):
+        return "  ".join(_cut(c, widths[i]).ljust(widths[i]) for i, c in enumerate(cells)).rstrip()
+
+    write = sys.stdout.write
+    write(bold[0] + fmt(headers) + bold[1] + "\n" + fmt(["-" * w for w in widths]) + "\n")
+    n = 0
+    for row in itertools.chain(head, it):
+        if n >= len(head):
+            row = [" ".join(("" if v is None else str(v)).split()) for v in row]
+        write(fmt(row) + "\n")
+        n += 1
+    sys.stdout.flush()
+    return n
+
+
+def fit_widths(natural: list[int], total: int, gap: int = 2, floor: int = 8) -> list[int]:
+    """Column widths that fit ``total`` characters: the widest column gives way first.
+
+    The first column (an id or a name to type back) is never cut.
+    """
+    widths = list(natural)
+    budget = total - gap * (len(widths) - 1)
+    for least in (floor, 2):  # first keep every column readable, then whatever it takes
+        while sum(widths) > budget:
+            i = max(range(1, len(widths)), key=lambda k: widths[k], default=None)
+            if i is None or widths[i] <= least:
+                break
+            widths[i] -= 1
+    return widths
+
+
+def _fits() -> bool:
+    """Cut tables to the terminal on a TTY, or when COLUMNS says how wide; never in a pipe."""
+    return not _state["wide"] and (sys.stdout.isatty() or "COLUMNS" in os.environ)
+
+
+def _cut(cell: str, w: int) -> str:
+    return cell if len(cell) <= w else cell[: max(w - 1, 0)] + "…"
+
+
 def print_table(headers: Sequence[str], rows: Iterable[Sequence], empty: str = "nothing") -> None:
-    """A plain aligned table (no colour codes, so it pipes and greps cleanly)."""
-    rows = [["" if v is None else str(v) for v in row] for row in rows]
+    """An aligned table that fits the terminal; bold headers on a colour TTY."""
+    rows = [[" ".join(("" if v is None else str(v)).split()) for v in row] for row in rows]
     if not rows:
         print(empty, flush=True)
         return
-    widths = [len(h) for h in headers]
+    natural = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
-            widths[i] = min(max(widths[i], len(cell)), 60)
+            natural[i] = max(natural[i], len(cell))
+    widths = fit_widths(natural, width()) if _fits() else natural
+    # The last column is not padded, so it may use what is left without trailing spaces.
+    bold = ("\033[1m", "\033[0m") if color() else ("", "")
 
     def fmt(cells):
-        out = []
-        for i, cell in enumerate(cells):
-            cell = cell if len(cell) <= widths[i] else cell[: widths[i] - 1] + "…"
-            out.append(cell.ljust(widths[i]))
-        return "  ".join(out).rstrip()
+        return "  ".join(_cut(c, widths[i]).ljust(widths[i]) for i, c in enumerate(cells)).rstrip()
 
-    print(fmt(headers))
+    print(bold[0] + fmt(headers) + bold[1])
     print(fmt(["-" * w for w in widths]))
     for row in rows:
         print(fmt(row))
     sys.stdout.flush()
+
+
+def page_markdown(text: str) -> None:
+    """Markdown for a person: rendered by rich on a colour TTY, paged through ``$PAGER`` if set."""
+    pager = os.environ.get("PAGER")
+    if not sys.stdout.isatty():
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return
+    if color():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        console = Console()
+        if pager and text.count("\n") > console.size.height:
+            with console.pager(styles=True):
+                console.print(Markdown(text))
+        else:
+            console.print(Markdown(text))
+        return
+    if pager and text.count("\n") > shutil.get_terminal_size().lines:
+        import pydoc
+
+        pydoc.pipepager(text, pager)
+    else:
+        print(text)

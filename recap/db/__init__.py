@@ -7,6 +7,7 @@ classes for library code that wants typed rows; a test keeps the two in step.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -115,8 +116,17 @@ def connect(path: Path | None = None, *, create: bool = True) -> sqlite3.Connect
     path = Path(path) if path else paths.db_path()
     if not create and not path.exists():
         raise RecapError(f"no database at {path}; run 'recap init'")
+    from recap.db.stamps import convert
+
+    # Columns declared STAMP hold integer milliseconds (m004); rows read back the stamp text.
+    sqlite3.register_converter("STAMP", convert)
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(
+            path,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            detect_types=sqlite3.PARSE_DECLTYPES,
+        )
     except sqlite3.OperationalError as exc:
         raise RecapError(f"cannot open database {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
@@ -125,6 +135,11 @@ def connect(path: Path | None = None, *, create: bool = True) -> sqlite3.Connect
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
         migrate(conn)
+        # A `db load` killed half-way leaves its temporary database beside this one.
+        if any(n.startswith(".recap-load-") for n in os.listdir(path.parent or ".")):
+            from recap.db.dump import clean_stranded
+
+            clean_stranded(path.parent)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise RecapError(f"cannot use database {path}: {exc}") from exc

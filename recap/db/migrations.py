@@ -56,11 +56,11 @@ CREATE TABLE bookmark (
     feed_id INTEGER REFERENCES feed(id) ON DELETE SET NULL,
     added TEXT NOT NULL,
     updated TEXT NOT NULL,
-    read_at TEXT,
+    read_at STAMP,
     archived INTEGER NOT NULL DEFAULT 0,
     http_status INTEGER,
     check_error TEXT,
-    checked_at TEXT
+    checked_at STAMP
 );
 CREATE INDEX ix_bookmark_added ON bookmark(added);
 
@@ -227,11 +227,110 @@ INSERT INTO entry_trigram(entry_trigram) VALUES ('rebuild');
 INSERT INTO bookmark_trigram(bookmark_trigram) VALUES ('rebuild');
 """
 
+
+def _m004_compact() -> str:
+    """Bookmarks stored compactly; see the comment above M004_COMPACT."""
+    from recap.db.stamps import sql_encode
+
+    bookmark_triggers = _bookmark_triggers(M002_FTS + "\n" + M003_TRIGRAM)
+    stamps = ("added", "updated", "read_at", "checked_at")
+    sets = ",\n        ".join(f"{c} = {sql_encode('new.' + c)}" for c in stamps)
+    when = " OR ".join(["new.url_key = new.url"] + [f"typeof(new.{c}) = 'text'" for c in stamps])
+    return f"""
+CREATE TABLE bookmark_m004 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    url TEXT NOT NULL,
+    url_key TEXT,
+    final_url TEXT,
+    title TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '[]',
+    source TEXT NOT NULL DEFAULT 'cli',
+    feed_id INTEGER REFERENCES feed(id) ON DELETE SET NULL,
+    added STAMP NOT NULL,
+    updated STAMP NOT NULL,
+    read_at STAMP,
+    archived INTEGER NOT NULL DEFAULT 0,
+    http_status INTEGER,
+    check_error TEXT,
+    checked_at STAMP
+);
+INSERT INTO bookmark_m004 (id, url, url_key, final_url, title, description, note, tags, source,
+    feed_id, added, updated, read_at, archived, http_status, check_error, checked_at)
+SELECT id, url, NULLIF(url_key, url), final_url, title, description, note, tags, source,
+    feed_id, {sql_encode("added")}, {sql_encode("updated")}, {sql_encode("read_at")}, archived,
+    http_status, check_error, {sql_encode("checked_at")}
+FROM bookmark ORDER BY id;
+CREATE TEMP TABLE link_m004 AS SELECT * FROM link WHERE bookmark_id IS NOT NULL;
+DROP TABLE bookmark;
+ALTER TABLE bookmark_m004 RENAME TO bookmark;
+INSERT INTO link SELECT * FROM temp.link_m004 ORDER BY id;
+DROP TABLE temp.link_m004;
+CREATE UNIQUE INDEX ux_bookmark_key ON bookmark(coalesce(url_key, url));
+CREATE INDEX ix_bookmark_added ON bookmark(added);
+CREATE TRIGGER bookmark_compact_ai AFTER INSERT ON bookmark
+WHEN {when} BEGIN
+    UPDATE bookmark SET url_key = NULLIF(new.url_key, new.url),
+        {sets}
+    WHERE id = new.id;
+END;
+CREATE TRIGGER bookmark_compact_au
+AFTER UPDATE OF url, url_key, added, updated, read_at, checked_at ON bookmark
+WHEN {when} BEGIN
+    UPDATE bookmark SET url_key = NULLIF(new.url_key, new.url),
+        {sets}
+    WHERE id = new.id;
+END;
+{bookmark_triggers}
+"""
+
+
+def _bookmark_triggers(sql: str) -> str:
+    """The CREATE TRIGGER statements ON bookmark of earlier migrations (they go with the old
+    table and are made again, unchanged, on the new one)."""
+    import sqlite3
+
+    out, buf = [], []
+    for line in sql.strip().splitlines():
+        buf.append(line)
+        chunk = "\n".join(buf)
+        if chunk.rstrip().endswith(";") and sqlite3.complete_statement(chunk):
+            text = chunk.strip()
+            head = " ".join(text.split("BEGIN", 1)[0].split())
+            if text.upper().startswith("CREATE TRIGGER") and head.endswith("ON bookmark"):
+                out.append(text)
+            buf = []
+    return "\n".join(out)
+
+
+# Compact bookmarks (issue 16): the original URL is stored once, and the normalised key only
+# when it differs from it (url_key NULL means "the URL itself"; a unique index on
+# coalesce(url_key, url) keeps one bookmark per key); added, updated, read_at and checked_at are
+# declared STAMP and hold
+# milliseconds since 1970 (recap.db.stamps), converted by triggers so writers keep binding text.
+# The table is rebuilt (SQLite cannot change a column's type or drop a UNIQUE in place). Foreign
+# keys cannot be switched off inside the migration's transaction and dropping the old table
+# cascades to link, so the bookmark links are set aside and put back with their ids. Rowids are
+# kept, so the external-content FTS indexes stay valid (DROP TABLE drops the triggers before its
+# implicit delete); their triggers are made again verbatim.
+M004_COMPACT = _m004_compact()
+
+# Weekly entries stay live until published: a link row says why it is there ('manual': linked
+# by hand, 'excluded': unlinked from the week's automatic set, 'auto': an automatic link frozen
+# when the entry was published), and a final entry shows only its frozen rows.
+M005_WEEKLY = """
+ALTER TABLE link ADD COLUMN reason TEXT NOT NULL DEFAULT 'manual';
+ALTER TABLE entry ADD COLUMN final INTEGER NOT NULL DEFAULT 0;
+"""
+
 # (number, name, sql). Append only; never edit a migration that has shipped.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "m001_initial", M001_INITIAL),
     (2, "m002_fts", M002_FTS),
     (3, "m003_trigram", M003_TRIGRAM),
+    (4, "m004_compact", M004_COMPACT),
+    (5, "m005_weekly", M005_WEEKLY),
 ]
 
 HEAD = MIGRATIONS[-1][0]

@@ -27,6 +27,7 @@ class Entry(SQLModel, table=True):
     hidden: bool = False
     search_exclude: bool = False
     toc: bool = True
+    final: bool = False
     source_path: str | None = Field(default=None, unique=True)
     created: str
     updated: str
@@ -47,7 +48,8 @@ class Feed(SQLModel, table=True):
 class Bookmark(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     url: str
-    url_key: str = Field(unique=True)
+    # The normalised key when it differs from url, else NULL; unique as coalesce(url_key, url).
+    url_key: str | None = None
     final_url: str | None = None
     title: str = ""
     description: str = ""
@@ -55,6 +57,8 @@ class Bookmark(SQLModel, table=True):
     tags: str = "[]"
     source: str = "cli"
     feed_id: int | None = Field(default=None, foreign_key="feed.id")
+    # added, updated, read_at, checked_at are declared STAMP: integer milliseconds on disk, the
+    # stamp text through recap.db.connect().
     added: str
     updated: str
     read_at: str | None = None
@@ -123,6 +127,7 @@ class Link(SQLModel, table=True):
     experiment_id: int | None = Field(default=None, foreign_key="experiment.id")
     note: str = ""
     created: str
+    reason: str = "manual"
 
 
 TABLES = [Entry, Feed, Bookmark, Experiment, Run, Metric, Artifact, Link]

@@ -12,7 +12,7 @@ from pathlib import Path
 from recap import db
 from recap.errors import InvalidInput
 from recap.journal import weeks
-from recap.journal.store import add_link, get_entry
+from recap.journal.store import get_entry
 from recap.timeutil import stamp
 
 LIST_FIELDS = ("categories", "tags", "aliases")
@@ -38,22 +38,9 @@ def to_dict(row: sqlite3.Row) -> dict:
     out = dict(row)
     for key in LIST_FIELDS:
         out[key] = json.loads(out[key] or "[]")
-    for key in ("draft", "hidden", "search_exclude", "toc"):
+    for key in ("draft", "hidden", "search_exclude", "toc", "final"):
         out[key] = bool(out[key])
     return out
-
-
-def _link_week(conn: sqlite3.Connection, entry_id: int, week: str, now: str) -> dict:
-    """Link the week's bookmarks and runs to a new entry; returns how many of each."""
-    from recap.lab.week import week_run_ids
-    from recap.links.week import week_bookmark_ids
-
-    return {
-        "bookmarks": sum(
-            add_link(conn, entry_id, now, bookmark_id=bid) for bid in week_bookmark_ids(conn, week)
-        ),
-        "runs": sum(add_link(conn, entry_id, now, run_id=rid) for rid in week_run_ids(conn, week)),
-    }
 
 
 def new_entry(
@@ -64,11 +51,12 @@ def new_entry(
     day: date | None = None,
     title: str | None = None,
     body: str | None = None,
-) -> tuple[dict, bool, dict]:
+) -> tuple[dict, bool]:
     """The weekly entry of ``week`` (or of ``day``, or of today), made from the template if new.
 
-    Returns (entry, created, linked counts). Asking again for a week returns its entry, never a
-    second one: the check and the insert share one write transaction.
+    Returns (entry, created). A new entry is a draft until published. Asking again for a week
+    returns its entry, never a second one: the check and the insert share one write transaction.
+    The week's links and runs are not written into it: ``recap.week`` computes them at render.
     """
     from recap import config
     from recap.journal import templates
@@ -93,19 +81,18 @@ def new_entry(
                     "UPDATE entry SET body = ?, updated = ? WHERE id = ?", (body, now, row["id"])
                 )
                 row = get_entry(conn, row["id"])
-            return to_dict(row), False, {"bookmarks": 0, "runs": 0}
+            return to_dict(row), False
         title = title or cfg["entry_title"]
         slug = unique_slug(conn, f"{slugify(title)}-{week.lower()}")
         if body is None:
             body = templates.render(root, cfg, title=title, week=week, day=day.isoformat())
         cur = conn.execute(
-            "INSERT INTO entry (slug, title, kind, week, date, body, categories, created, updated)"
-            " VALUES (?, ?, 'weekly', ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO entry (slug, title, kind, week, date, body, categories, draft, created,"
+            " updated) VALUES (?, ?, 'weekly', ?, ?, ?, ?, 1, ?, ?)",
             (slug, title, week, day.isoformat(), body, json.dumps(["recap"]), now, now),
         )
-        linked = _link_week(conn, cur.lastrowid, week, now)
         row = get_entry(conn, cur.lastrowid)
-    return to_dict(row), True, linked
+    return to_dict(row), True
 
 
 def list_entries(
@@ -114,8 +101,13 @@ def list_entries(
     week: str | None = None,
     since: date | None = None,
     category: str | None = None,
+    body: bool = True,
 ) -> list[dict]:
-    sql, args = "SELECT * FROM entry WHERE 1=1", []
+    """Entries newest first; ``body=False`` leaves the bodies (most of the bytes) unread."""
+    cols = "*"
+    if not body:
+        cols = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(entry)") if r[1] != "body")
+    sql, args = f"SELECT {cols} FROM entry WHERE 1=1", []
     if week:
         sql += " AND week = ?"
         args.append(weeks.normalise_week(week))
@@ -129,54 +121,43 @@ def list_entries(
     return [to_dict(r) for r in conn.execute(sql, args)]
 
 
-def expand(conn: sqlite3.Connection, entry: dict) -> str:
-    """The entry's body with its links and runs sections in place of the markers."""
-    from recap.journal.render import LINKS_MARKER, RUNS_MARKER
-
-    body = entry["body"]
-    from recap.lab.week import runs_markdown
-    from recap.links.week import links_markdown
-
-    sections = {
-        LINKS_MARKER: links_markdown(conn, entry["id"]),
-        RUNS_MARKER: runs_markdown(conn, entry["id"]),
-    }
-    for marker, text in sections.items():
-        if marker in body:
-            body = body.replace(marker, text.strip())
-        elif text:
-            body = body.rstrip() + "\n\n" + text.strip() + "\n"
-    return re.sub(r"\n{3,}", "\n\n", body)
-
-
-def linked(conn: sqlite3.Connection, entry_id: int) -> dict:
-    rows = conn.execute(
-        "SELECT bookmark_id, run_id, experiment_id FROM link WHERE entry_id = ? ORDER BY id",
-        (entry_id,),
-    ).fetchall()
-    return {
-        "bookmarks": [r["bookmark_id"] for r in rows if r["bookmark_id"] is not None],
-        "runs": [r["run_id"] for r in rows if r["run_id"] is not None],
-        "experiments": [r["experiment_id"] for r in rows if r["experiment_id"] is not None],
-    }
-
-
 # -- editing ------------------------------------------------------------------------------------
 EDITABLE = ("title", "description", "date", "categories", "tags", "draft")
 
 
-def to_document(entry: dict) -> str:
+PREVIEW_START = "<!-- recap: what this entry shows now"
+PREVIEW_END = "(this note is not saved) -->"
+
+
+def to_document(entry: dict, preview: str = "") -> str:
+    """The editable text: front matter, the body, and a note of what the markers expand to."""
     from recap.journal import frontmatter
 
     meta = {k: entry[k] for k in EDITABLE}
-    return frontmatter.join(meta, entry["body"])
+    text = frontmatter.join(meta, entry["body"])
+    if preview:  # appended after one newline, removed exactly by strip_preview
+        text += f"\n{PREVIEW_START}\n{preview.strip()}\n{PREVIEW_END}\n"
+    return text
+
+
+def strip_preview(text: str) -> str:
+    """The edited text without the preview note that :func:`to_document` appended."""
+    at = text.find(PREVIEW_START)
+    if at < 0:
+        return text
+    end = text.find(PREVIEW_END, at)
+    tail = text[end + len(PREVIEW_END) + 1 :] if end >= 0 else ""
+    head = text[:at]
+    return (head[:-1] if head.endswith("\n") else head) + tail
 
 
 def update_from_document(conn: sqlite3.Connection, entry_id: int, text: str) -> bool:
     """Apply an edited document (front matter + body). Returns True if anything changed."""
     from recap.journal import frontmatter
 
-    meta, body = frontmatter.split(text, source="the edited entry")
+    meta, body = frontmatter.split(strip_preview(text), source="the edited entry")
+    # to_document puts one blank line after the front matter; it is not part of the body.
+    body = body[1:] if body.startswith("\n") else body
     unknown = set(meta) - set(EDITABLE)
     if unknown:
         raise InvalidInput(f"the edited entry has unknown key(s): {', '.join(sorted(unknown))}")
@@ -210,10 +191,22 @@ def update_from_document(conn: sqlite3.Connection, entry_id: int, text: str) -> 
     for key in LIST_FIELDS:
         if key in changed:
             changed[key] = json.dumps(changed[key], ensure_ascii=False)
+    if changed.get("draft") is True and current.get("final"):
+        changed["final"] = False  # back to draft: the entry is live again
     sets = ", ".join(f"{k} = ?" for k in changed)
     with db.transaction(conn):
         conn.execute(f"UPDATE entry SET {sets} WHERE id = ?", (*changed.values(), entry_id))
+        if changed.get("final") is False:
+            from recap.db import linkrows
+
+            linkrows.drop_auto(conn, entry_id)
     return True
+
+
+def delete_entry(conn: sqlite3.Connection, entry_id: int) -> None:
+    """Delete an entry and its link rows (the bookmarks and runs themselves stay)."""
+    with db.transaction(conn):
+        conn.execute("DELETE FROM entry WHERE id = ?", (entry_id,))
 
 
 # -- search -------------------------------------------------------------------------------------
@@ -239,7 +232,7 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 20) -> list[dict]:
         ).fetchall()
         return [_like_hit(dict(r), p.words) for r in rows]
 
-    # Substring hits (trigram index) first, then word hits only unicode61 finds (accents folded).
+    # Whole-word hits first (unicode61, accents folded), then hits only the trigram index finds.
     def ranked(table):
         return (
             f"SELECT rowid, snippet({table}, 2, '[', ']', '…', {_SNIPPET[table]}) AS snippet,"
@@ -248,11 +241,11 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 20) -> list[dict]:
         )
 
     sql = (
-        f"WITH t AS MATERIALIZED ({ranked('entry_trigram')}),"
-        f" u AS MATERIALIZED ({ranked('entry_fts')})"
+        f"WITH u AS MATERIALIZED ({ranked('entry_fts')}),"
+        f" t AS MATERIALIZED ({ranked('entry_trigram')})"
         " SELECT e.id, e.slug, e.title, e.date, e.week, m.snippet, m.score FROM"
-        " (SELECT rowid, snippet, score, 0 AS tier FROM t UNION ALL"
-        " SELECT rowid, snippet, score, 1 FROM u WHERE rowid NOT IN (SELECT rowid FROM t)) m"
+        " (SELECT rowid, snippet, score, 0 AS tier FROM u UNION ALL"
+        " SELECT rowid, snippet, score, 1 FROM t WHERE rowid NOT IN (SELECT rowid FROM u)) m"
         " JOIN entry e ON e.id = m.rowid ORDER BY m.tier, m.score, e.id LIMIT ?"
     )
     try:

@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 
 ERROR_FILE = "error.txt"
+MISSING_EXTRA_FILE = "missing-extra.json"
 EXIT_INTERRUPTED = 130
 
 
@@ -83,6 +84,7 @@ def _rank() -> tuple[int, int, int]:
 
 
 def main(job_path: str) -> int:
+    from recap.errors import MissingExtra
     from recap.lab.context import RunContext
     from recap.lab.launch import RANKS_DIR
 
@@ -131,6 +133,12 @@ def main(job_path: str) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         error_file.write_text("interrupted (SIGINT)\n", encoding="utf-8")
         code = EXIT_INTERRUPTED
+    except MissingExtra as exc:  # not a result: the parent forgets the run and says what to install
+        (out_dir / MISSING_EXTRA_FILE).write_text(
+            json.dumps({"extra": exc.extra, "module": exc.module}), encoding="utf-8"
+        )
+        (out_dir / ERROR_FILE).write_text(f"{exc}\n", encoding="utf-8")
+        code = 1
     except SystemExit as exc:
         if exc.code not in (0, None):
             code = exc.code if isinstance(exc.code, int) else 1

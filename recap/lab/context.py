@@ -13,6 +13,8 @@ Event lines (one JSON object each, ``type`` first):
 - ``{"type": "flag", "name", "message"}``         (e.g. a key-point model no better than the mean)
 - ``{"type": "params", "values"}``                (the resolved params that trained the model)
 - ``{"type": "distributed", ...}``                 (world size, backend, devices, batch/LR rule)
+- ``{"type": "progress", "epoch", "epochs", "values", "eta", "line"}``  (one per epoch; the
+  same line is printed to stdout, which is the run's ``run.log``)
 
 A run launched over several processes (``--processes N``) has one context per rank; only rank
 0's writes anything (``is_main``), so the other ranks' reports are reduced, never duplicated.
@@ -60,6 +62,7 @@ class RunContext:
         self.summary: dict[str, Any] = {}
         self.flags: dict[str, str] = {}
         self._keys: dict[str, str] = {}
+        self._progress_t0 = time.monotonic()  # reset by start_progress() when training starts
         # ranks other than 0 write nothing: a sink that swallows their events
         self._events = (
             open(self.out_dir / EVENTS, "a", encoding="utf-8", buffering=1 << 16)
@@ -126,10 +129,44 @@ class RunContext:
         for key, value in values.items():
             self.log_metric(key, value, step=step, epoch=epoch)
 
+    def start_progress(self) -> None:
+        """Start the clock that :meth:`progress` estimates the time left from."""
+        self._progress_t0 = time.monotonic()
+
+    def progress(self, epoch: int, n_epochs: int, **values: float) -> str:
+        """One line per finished epoch (``epoch`` counts from 1): losses, metrics, images/s and
+        the time left, printed to stdout (the run's log) and sent to ``recap exp run``'s spinner.
+        """
+        epoch, n_epochs = int(epoch), int(n_epochs)
+        elapsed = time.monotonic() - self._progress_t0
+        eta = elapsed / max(epoch, 1) * max(n_epochs - epoch, 0)
+        parts = [f"epoch {epoch}/{n_epochs}", *(f"{k}={_short(v)}" for k, v in values.items())]
+        line = "  ".join([*parts, f"ETA {_clock(eta)}"])
+        if self.is_main:  # one line in the log, not one per rank
+            print(line, flush=True)
+        self._emit(
+            {
+                "type": "progress",
+                "epoch": epoch,
+                "epochs": n_epochs,
+                "values": values,
+                "eta": eta,
+                "line": line,
+            }
+        )
+        return line
+
     def set_summary(self, key: str, value: Any) -> None:
         """A summary metric of the run (the primary metric, parity figures, ...)."""
         self.summary[key] = value
         self._emit({"type": "summary", "key": key, "value": value})
+
+    def experiment_spec(self, folder: Path | None = None) -> dict:
+        """The experiment's checked spec (``experiment.toml`` merged with the family file it
+        extends) as a dict: shared entry points such as ``recap.ml.pipeline`` read it here."""
+        from recap.lab.spec import load_spec
+
+        return load_spec(Path(folder) if folder is not None else self.folder).as_dict()
 
     def record_params(self, values: dict[str, Any]) -> None:
         """The params as resolved by the experiment (presets filled in): the run record's params."""
@@ -201,6 +238,20 @@ def read_events(out_dir: Path) -> list[dict]:
     except FileNotFoundError:
         pass
     return events
+
+
+def _short(value) -> str:
+    """A metric as a progress line shows it: 4 significant digits, whole numbers for big ones."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _jsonable(value):

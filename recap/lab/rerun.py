@@ -5,52 +5,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from recap.errors import InvalidInput, NotFound, RecapError
+from recap.errors import RecapError
 
 
-def rerun_targets(conn: sqlite3.Connection, ref: str) -> tuple[str, list[str]]:
-    """(what ``ref`` named, the run ids to replay): a run, or every run an entry links to."""
-    from recap.journal.store import get_entry
+def run_target(conn: sqlite3.Connection, ref: str) -> tuple[str, list[str]]:
+    """(label, [run id]) for a run id or a unique prefix or suffix of one. An entry's runs are
+    the week's view's to say (``recap.week.rerun_targets``, which the CLI passes as ``targets``):
+    the lab never reads an entry's links."""
     from recap.lab.records import resolve_run
 
     ref = str(ref).strip()
     if conn.execute("SELECT 1 FROM run WHERE id = ?", (ref,)).fetchone():
         return f"run {ref}", [ref]
-    try:
-        entry = get_entry(conn, ref)
-    except NotFound:
-        try:
-            run_id = resolve_run(conn, ref)
-        except NotFound:
-            raise NotFound(
-                f"no run and no entry {ref!r} (see 'recap exp runs', 'recap list')"
-            ) from None
-        return f"run {run_id}", [run_id]
-    ids: list[str] = []
-    for link in conn.execute(
-        "SELECT run_id, experiment_id FROM link WHERE entry_id = ? AND "
-        "(run_id IS NOT NULL OR experiment_id IS NOT NULL) ORDER BY id",
-        (entry["id"],),
-    ):
-        if link["run_id"]:
-            run_id = link["run_id"]
-        else:
-            # An experiment link stands for its latest original run that succeeded.
-            row = conn.execute(
-                "SELECT id FROM run WHERE experiment_id = ? AND status = 'succeeded' "
-                "AND parent_id IS NULL ORDER BY started DESC LIMIT 1",
-                (link["experiment_id"],),
-            ).fetchone()
-            if row is None:
-                continue
-            run_id = row["id"]
-        if run_id not in ids:
-            ids.append(run_id)
-    if not ids:
-        raise InvalidInput(
-            f"entry {entry['slug']!r} links no runs (add some with 'recap link ENTRY --run ID')"
-        )
-    return f"entry {entry['slug']}", ids
+    run_id = resolve_run(conn, ref)
+    return f"run {run_id}", [run_id]
 
 
 def _is_number(v) -> bool:
@@ -88,6 +56,8 @@ def rerun(
     ref: str,
     device: str | None = None,
     warn: Callable[[str], None] = lambda _: None,
+    targets: tuple[str, list[str]] | None = None,
+    watch=None,
 ) -> dict:
     """Replay every run ``ref`` names with its recorded params and seed; never from the cache.
 
@@ -98,7 +68,8 @@ def rerun(
     from recap.lab.records import run_row
     from recap.lab.runner import run_experiment
 
-    target, ids = rerun_targets(conn, ref)
+    # ``targets``: (label, run ids) resolved by the caller (an entry's live runs: recap.week).
+    target, ids = targets or run_target(conn, ref)
     results = []
     for run_id in ids:
         orig = run_row(conn, run_id)
@@ -154,6 +125,7 @@ def rerun(
             force=True,
             parent_id=run_id,
             lenient=True,
+            watch=watch,  # the CLI's progress line per replayed run
             launch=Launch.replay(orig.get("environment")),  # the same world size and LR rule
         )
         if outcome.status == "interrupted":

@@ -12,6 +12,7 @@ events, and a rank that fails fails the run with that rank's error.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -165,6 +166,9 @@ class Watcher:
 
     def update(self, step, last: dict[str, float]) -> None: ...
 
+    def progress_line(self, line: str) -> None:
+        """The run's latest ``epoch N/M ... ETA`` line (see ``RunContext.progress``)."""
+
     def stop(self) -> None: ...
 
 
@@ -225,6 +229,8 @@ class Recorder:
                 self.runtime_env.update({k: v for k, v in ev.items() if k != "type"})
             elif kind == "distributed":
                 self.runtime_env["distributed"] = {k: v for k, v in ev.items() if k != "type"}
+            elif kind == "progress" and self.watch:
+                self.watch.progress_line(str(ev.get("line", "")))
         if metrics:
             self.step = metrics[-1][2] if metrics[-1][2] is not None else metrics[-1][3]
             for row in metrics[-16:]:
@@ -305,11 +311,54 @@ def run_experiment(
     key = run_cache_key(spec, values, seed, device, root, launch, fhash, code)
     if launch is not None and launch.node_rank > 0:
         return join_run(conn, spec, root, key, child_values, seed, device, launch, warnings)
+    # What the child needs beyond the recorded params: the code hash, the dataset run's facts.
+    prepared = {"code": code, "data_env": data_env, "child_values": child_values, "launch": launch}
 
     if not force:
         cached = find_cached(conn, key, spec, root)
         if cached:
             return Outcome(cached, "succeeded", cached=True, warnings=warnings)
+        # Identical runs started together run once: the others wait here, then reuse it.
+        with cache_key_lock(root, key):
+            cached = find_cached(conn, key, spec, root)
+            if cached:
+                return Outcome(cached, "succeeded", cached=True, warnings=warnings)
+            args = (spec, folder, root, values, seed, device, fhash, key, parent_id, watch)
+            return _execute(conn, *args, warnings, prepared)
+    args = (spec, folder, root, values, seed, device, fhash, key, parent_id, watch)
+    return _execute(conn, *args, warnings, prepared)
+
+
+# -- per-cache-key lock (issue 14 item 10) -------------------------------------------------------
+@contextlib.contextmanager
+def cache_key_lock(root: Path, key: str):
+    """An exclusive lock per cache key (an flock on runs/.locks/<key>.lock), released when the run
+    ends or its process dies, so a waiting identical run never waits on a dead one."""
+    import fcntl
+
+    from recap import paths
+
+    folder = paths.runs_dir(root) / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{key}.lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# -- end of the per-cache-key lock -----------------------------------------------------------------
+
+
+def _execute(
+    conn, spec, folder, root, values, seed, device, fhash, key, parent_id, watch, warnings, prepared
+) -> Outcome:
+    """Start the run's child process and record it (the cache has already been consulted)."""
+    from recap.lab import env as envmod
+
+    code, data_env, child_values = (prepared[k] for k in ("code", "data_env", "child_values"))
+    launch = prepared.get("launch")  # several processes (recap.lab.launch), or None
 
     exp_id = upsert_experiment(conn, spec, root)
     run_id = new_run_id()
@@ -398,12 +447,27 @@ def run_experiment(
     finally:
         if watch:
             watch.stop()
+    _raise_missing_extra(conn, run_id, out_dir)
     if status == "succeeded":
         missing = _missing_outputs(spec, out_dir)
         if missing:
             status, error = "failed", f"declared outputs not produced: {', '.join(missing)}"
     _finish(conn, recorder, spec, root, out_dir, status, error, time.monotonic() - t0, environment)
     return Outcome(run_id, status, warnings=warnings)
+
+
+def _raise_missing_extra(conn, run_id: str, out_dir: Path) -> None:
+    """A run that stopped on a missing extra is not a result: forget it, name the extra."""
+    from recap.errors import MissingExtra
+    from recap.lab.child import MISSING_EXTRA_FILE
+
+    marker = out_dir / MISSING_EXTRA_FILE
+    if marker.exists():
+        from recap.lab.remove import remove_run
+
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        remove_run(conn, run_id)
+        raise MissingExtra(info["extra"], info["module"])
 
 
 def run_dir_of(rec: dict) -> Path:
@@ -630,9 +694,12 @@ def _finish(
         if recorder.params is not None:
             # what trained the model (presets filled in), as config.json has it; the cache key
             # keeps the params as asked for, so the same command finds this run again
+            from recap.lab.datasets import keep_run_ref  # data=run:<id> stays a run reference
+
+            params = keep_run_ref(recorder.params, environment)
             conn.execute(
                 "UPDATE run SET params = ? WHERE id = ?",
-                (json.dumps(recorder.params, default=str), recorder.run_id),
+                (json.dumps(params, default=str), recorder.run_id),
             )
         conn.executemany(
             "INSERT OR REPLACE INTO artifact (run_id, path, kind, sha256, size, metadata) "

@@ -29,6 +29,7 @@ TOP_KEYS = {
     "metric",
     "tolerances",
     "ml",
+    "headline",
 }
 PARAM_KEYS = {"type", "default", "help", "choices"}
 METRIC_KEYS = {"primary", "direction", "tolerance"}
@@ -66,6 +67,8 @@ class Spec:
     ml: dict[str, Any] = field(default_factory=dict)
     # the shared family file this spec extends (None: stands alone)
     extends: Path | None = None
+    # params always shown in run tables (posts, experiment pages), before those that differ
+    headline: list[str] = field(default_factory=list)
 
     @property
     def entry_is_module(self) -> bool:
@@ -109,6 +112,7 @@ class Spec:
             "tolerances": self.tolerances,
             **({"ml": self.ml} if self.ml else {}),
             **({"extends": str(self.extends)} if self.extends else {}),
+            **({"headline": self.headline} if self.headline else {}),
         }
 
 
@@ -146,6 +150,7 @@ def load_spec(folder: Path) -> Spec:
         if key not in TOP_KEYS:
             raise _bad(path, key, f"unknown key (known: {', '.join(sorted(TOP_KEYS))})")
     extends = None
+    headline_file = path
     if "extends" in data:
         if not isinstance(data["extends"], str) or not data["extends"].endswith(".toml"):
             raise _bad(path, "extends", "expected the path of a .toml file (relative to here)")
@@ -156,6 +161,7 @@ def load_spec(folder: Path) -> Spec:
         for key in base:
             if key not in TOP_KEYS - {"name", "extends"}:
                 raise _bad(extends, key, "unknown key (a family file has no name or extends)")
+        headline_file = path if "headline" in data else extends
         data = _merge(base, data)
 
     def text(key: str, required: bool = True) -> str:
@@ -252,6 +258,7 @@ def load_spec(folder: Path) -> Spec:
     if not isinstance(ml, dict):
         raise _bad(path, "ml", "expected a table [ml]")
     _check_ml(path, ml, params)
+    headline = _headline(headline_file, data.get("headline", []), params)
 
     return Spec(
         name,
@@ -268,7 +275,19 @@ def load_spec(folder: Path) -> Spec:
         tolerances,
         ml,
         extends,
+        headline,
     )
+
+
+def _headline(path: Path, value: Any, params: dict[str, Param]) -> list[str]:
+    """``headline = ["param", ...]``: names of declared params, each once."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _bad(path, "headline", "expected a list of param names")
+    unknown = [v for v in value if v not in params]
+    if unknown:
+        known = ", ".join(params) or "none"
+        raise _bad(path, "headline", f"unknown param {unknown[0]!r} (params: {known})")
+    return list(dict.fromkeys(value))
 
 
 def _read_toml(path: Path) -> dict:
@@ -314,8 +333,10 @@ def _check_ml(path: Path, ml: dict, params: dict[str, Param]) -> None:
         raise _bad(path, "ml.presets", "expected tables [ml.presets.NAME]")
     for pname, values in presets.items():
         for key, value in values.items():
-            if key in params:
-                _check_value(path, f"ml.presets.{pname}.{key}", params[key].type, value)
+            where = f"ml.presets.{pname}.{key}"
+            if key not in params:
+                raise _bad(path, where, "a preset sets declared params only (add [params.KEY])")
+            _check_value(path, where, params[key].type, value)
 
 
 def _defines(path: Path, func: str) -> bool:

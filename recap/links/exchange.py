@@ -239,14 +239,14 @@ class _Netscape(HTMLParser):
 def iter_netscape(chunks) -> Iterator[dict]:
     """Records of a Netscape bookmark file given as text chunks, as soon as each is complete.
 
-    A record is held back until the next tag starts, since its ``<DD>`` may follow."""
+    The newest record is held back until another one follows, since its ``<DD>`` may still come
+    in the next chunk."""
     parser = _Netscape()
     for chunk in chunks:
         parser.feed(chunk)
-        ready = parser.out if parser.mode != "dd" else parser.out[:-1]
-        if ready:
+        if len(parser.out) > 1:
+            ready, parser.out = parser.out[:-1], parser.out[-1:]
             yield from ready
-            parser.out = parser.out[len(ready) :]
     parser.close()
     parser._end_dd()
     yield from parser.out

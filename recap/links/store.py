@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from recap.errors import InvalidInput, NotFound
@@ -47,8 +47,15 @@ def _dump_tags(tags: list[str]) -> str:
     return json.dumps(tags, ensure_ascii=False)
 
 
+def key_of(row: sqlite3.Row) -> str:
+    """The normalised URL key; stored only when it differs from the URL (migration m004)."""
+    return row["url_key"] or row["url"]
+
+
 def as_dict(row: sqlite3.Row) -> dict:
     d = dict(row)
+    if "url_key" in d:
+        d["url_key"] = key_of(row)
     d["tags"] = tags_of(row)
     d["archived"] = bool(d.get("archived"))
     d["unread"] = d.get("read_at") is None
@@ -64,16 +71,19 @@ def upsert(conn: sqlite3.Connection, rec: dict, now: str, override: Iterable[str
     """
     key = rec.get("url_key") or url_key(rec["url"])
     tags = norm_tags(rec.get("tags"))
-    row = conn.execute("SELECT * FROM bookmark WHERE url_key = ?", (key,)).fetchone()
+    row = conn.execute("SELECT * FROM bookmark WHERE coalesce(url_key, url) = ?", (key,)).fetchone()
     if row is None:
+        from recap.db.stamps import encode
+
         added = rec.get("added") or now
+        url = rec["url"].strip()
         cur = conn.execute(
             "INSERT INTO bookmark (url, url_key, final_url, title, description, note, tags, source,"
             " feed_id, added, updated, read_at, archived, http_status, check_error, checked_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                rec["url"].strip(),
-                key,
+                url,
+                None if key == url else key,  # stored compactly: the same as the URL
                 rec.get("final_url"),
                 rec.get("title") or "",
                 rec.get("description") or "",
@@ -81,13 +91,13 @@ def upsert(conn: sqlite3.Connection, rec: dict, now: str, override: Iterable[str
                 _dump_tags(tags),
                 rec.get("source") or "cli",
                 rec.get("feed_id"),
-                added,
-                rec.get("updated") or added,
-                rec.get("read_at"),
+                encode(added),
+                encode(rec.get("updated") or added),
+                encode(rec.get("read_at")),
                 int(bool(rec.get("archived"))),
                 rec.get("http_status"),
                 rec.get("check_error"),
-                rec.get("checked_at"),
+                encode(rec.get("checked_at")),
             ),
         )
         return "added", cur.lastrowid
@@ -175,10 +185,12 @@ def add_bookmark(
 
 
 def link_entry(conn, entry_ref: str, bookmark_id: int, when: str) -> None:
-    """Attach a bookmark to an entry (a ``link`` row); attaching twice is a no-op."""
-    from recap.journal.store import add_link, get_entry
+    """Attach a bookmark to an entry by hand (a ``link`` row); attaching twice is a no-op."""
+    from recap.db import linkrows
+    from recap.journal.store import get_entry
 
-    add_link(conn, get_entry(conn, entry_ref)["id"], when, bookmark_id=bookmark_id)
+    entry_id = get_entry(conn, entry_ref)["id"]
+    linkrows.add_if_missing(conn, entry_id, "bookmark", bookmark_id, reason="manual", when=when)
 
 
 def get_bookmark(conn, bid: int | str) -> sqlite3.Row:
@@ -191,14 +203,16 @@ def get_bookmark(conn, bid: int | str) -> sqlite3.Row:
     return row
 
 
-def week_range(week: str) -> tuple[str, str]:
-    """The [start, end) UTC stamps of an ISO week like ``2021-W03``."""
+def week_range(week: str) -> tuple[int, int]:
+    """The [start, end) of an ISO week like ``2021-W03`` as ``bookmark.added`` stores time
+    (milliseconds since 1970, UTC; migration m004), so SQL compares it with the column."""
+    from recap.db.stamps import to_ms
     from recap.journal import weeks
 
     monday, next_monday = weeks.week_bounds(week)
     return (
-        stamp(datetime(monday.year, monday.month, monday.day, tzinfo=UTC)),
-        stamp(datetime(next_monday.year, next_monday.month, next_monday.day, tzinfo=UTC)),
+        to_ms(stamp(datetime(monday.year, monday.month, monday.day, tzinfo=UTC))),
+        to_ms(stamp(datetime(next_monday.year, next_monday.month, next_monday.day, tzinfo=UTC))),
     )
 
 
@@ -211,7 +225,7 @@ def parse_since(value: str) -> str:
     return stamp(dt)
 
 
-def list_bookmarks(
+def iter_bookmarks(
     conn,
     *,
     tag: str | None = None,
@@ -221,7 +235,9 @@ def list_bookmarks(
     broken: bool = False,
     archived: bool = False,
     limit: int | None = None,
-) -> list[sqlite3.Row]:
+) -> Iterator[sqlite3.Row]:
+    """Bookmarks newest first, straight from the cursor: memory stays flat however many match
+    (the newest-first order walks the ``added`` index, so a limit reads only that many rows)."""
     where, args = [], []
     if not archived:
         where.append("archived = 0")
@@ -229,8 +245,10 @@ def list_bookmarks(
         where.append("EXISTS (SELECT 1 FROM json_each(bookmark.tags) WHERE value = ?)")
         args.append(norm_tags(tag)[0] if norm_tags(tag) else tag)
     if since:
+        from recap.db.stamps import to_ms
+
         where.append("added >= ?")
-        args.append(parse_since(since))
+        args.append(to_ms(parse_since(since)))
     if week:
         start, end = week_range(week)
         where += ["added >= ?", "added < ?"]
@@ -243,7 +261,14 @@ def list_bookmarks(
     sql += " ORDER BY added DESC, id DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return conn.execute(sql, args).fetchall()
+    cur = conn.execute(sql, args)
+    while batch := cur.fetchmany(500):
+        yield from batch
+
+
+def list_bookmarks(conn, **filters) -> list[sqlite3.Row]:
+    """:func:`iter_bookmarks` as a list (for small results)."""
+    return list(iter_bookmarks(conn, **filters))
 
 
 # With a limit, ranking looks at most at this many of the newest matches (CANDIDATES_PER_RESULT
@@ -271,33 +296,42 @@ def search(conn, query: str, limit: int | None = 100) -> list[sqlite3.Row]:
         if limit:
             sql += f" LIMIT {limit}"
         return conn.execute(sql, args).fetchall()
-    # Substring hits (trigram index) first, then word hits only unicode61 finds (accents folded:
-    # "creme" -> "Crème"). Each side ranks inside its FTS table (its weighted "rank" column) and
-    # the rows are joined afterwards: about twice as fast as bm25() over a join.
-    sql = (
-        f"WITH t AS MATERIALIZED ({_ranked('bookmark_trigram', limit)}),"
-        f" u AS MATERIALIZED ({_ranked('bookmark_fts', limit)})"
-        " SELECT b.*, m.rank FROM (SELECT rowid, rank, 0 AS tier FROM t UNION ALL"
-        " SELECT rowid, rank, 1 FROM u WHERE rowid NOT IN (SELECT rowid FROM t)) m"
-        " JOIN bookmark b ON b.id = m.rowid ORDER BY m.tier, m.rank, b.id"
-    )
-    if limit:
-        sql += f" LIMIT {limit}"
+    # Whole-word hits first (the unicode61 index, accents folded: "creme" -> "Crème"), then, while
+    # the limit is not reached, hits only the trigram index finds (substrings: "former" in
+    # "Transformer", words inside Japanese text). A common word fills the limit from the cheap
+    # word index alone.
     try:
-        return conn.execute(sql, (p.expr, p.expr)).fetchall()
+        rows = conn.execute(_joined("bookmark_fts", limit), (p.expr,)).fetchall()
+        if not limit or len(rows) < limit:
+            seen = json.dumps([r["id"] for r in rows])
+            more = limit - len(rows) if limit else 0
+            rows += conn.execute(_joined("bookmark_trigram", more, True), (p.expr, seen)).fetchall()
     except sqlite3.OperationalError as exc:
         raise malformed(exc, query) from None
+    return rows
 
 
-def _ranked(table: str, limit: int) -> str:
-    """The best ``limit`` (0: all) matches of one FTS table, ranked among bounded candidates."""
+def _joined(table: str, limit: int, exclude: bool = False) -> str:
+    """The best ``limit`` (0: all) matches of one FTS table with their rows, ranked among bounded
+    candidates; ``exclude``: leave out the ids of a JSON list given as a second parameter. Ranking
+    happens inside the FTS table (its weighted "rank" column) before the join: about twice as
+    fast as bm25() over a join."""
     ranked = f"SELECT rowid, rank FROM {table} WHERE {table} MATCH ? AND rank MATCH '{_BM25}'"
+    if exclude:
+        ranked += " AND rowid NOT IN (SELECT value FROM json_each(?))"
     if not limit:
-        return ranked + " ORDER BY rank"
-    cap = max(limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
+        # Ranked outside the FTS table, so only rows past the exclusion are scored ("LIMIT -1"
+        # keeps SQLite from folding the ORDER BY back into the FTS scan).
+        ranked = f"SELECT rowid, rank FROM ({ranked} LIMIT -1) ORDER BY rank"
+    else:
+        cap = max(limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
+        ranked = (
+            f"SELECT rowid, rank FROM ({ranked} ORDER BY rowid DESC LIMIT {cap})"
+            f" ORDER BY rank LIMIT {limit}"
+        )
     return (
-        f"SELECT rowid, rank FROM ({ranked} ORDER BY rowid DESC LIMIT {cap})"
-        f" ORDER BY rank LIMIT {limit}"
+        f"SELECT b.*, f.rank FROM ({ranked}) f"
+        " JOIN bookmark b ON b.id = f.rowid ORDER BY f.rank, b.id"
     )
 
 
@@ -316,7 +350,8 @@ def edit(conn, bid, *, now: datetime | None = None, **fields) -> sqlite3.Row:
         changes["url"] = check_web_url(fields["url"])
         changes["url_key"] = url_key(changes["url"])
         other = conn.execute(
-            "SELECT id FROM bookmark WHERE url_key = ? AND id != ?", (changes["url_key"], row["id"])
+            "SELECT id FROM bookmark WHERE coalesce(url_key, url) = ? AND id != ?",
+            (changes["url_key"], row["id"]),
         ).fetchone()
         if other:
             raise InvalidInput(f"bookmark {other['id']} already has that URL")
@@ -371,25 +406,22 @@ def dupes(conn) -> list[list[sqlite3.Row]]:
 
     groups: dict[str, list] = {}
     for row in conn.execute("SELECT * FROM bookmark ORDER BY id"):
-        groups.setdefault(loose_key(row["url_key"]), []).append(row)
+        groups.setdefault(loose_key(key_of(row)), []).append(row)
     return [g for g in groups.values() if len(g) > 1]
 
 
 def merge(conn, keep, others: Iterable, now: datetime | None = None) -> sqlite3.Row:
     """Fold ``others`` into ``keep`` (tags, empty fields, links, earliest date) and delete them."""
-    from recap.db import transaction
+    from recap.db import linkrows, transaction
 
     when = stamp(now)
     keep_row = get_bookmark(conn, keep)
     rows = [get_bookmark(conn, o) for o in others if int(o) != keep_row["id"]]
     with transaction(conn):
         for row in rows:
-            conn.execute(
-                "UPDATE OR IGNORE link SET bookmark_id = ? WHERE bookmark_id = ?",
-                (keep_row["id"], row["id"]),
-            )
+            linkrows.move_bookmark(conn, row["id"], keep_row["id"])
             conn.execute("DELETE FROM bookmark WHERE id = ?", (row["id"],))
             rec = {k: row[k] for k in ("title", "description", "note", "added", "read_at")}
-            rec.update(url=keep_row["url"], url_key=keep_row["url_key"], tags=tags_of(row))
+            rec.update(url=keep_row["url"], url_key=key_of(keep_row), tags=tags_of(row))
             upsert(conn, rec, when)
     return get_bookmark(conn, keep_row["id"])

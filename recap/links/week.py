@@ -1,57 +1,63 @@
-"""The week's links: which bookmarks belong to a weekly entry, and its "## Links" section.
+"""The entry's "## Links" section as ``recap show`` prints it: readable Markdown.
 
-Contract with the journal and the site: ``recap new`` calls :func:`week_bookmark_ids` to make the
-entry's link rows; ``recap show`` and the site call :func:`links_markdown` to expand the links
-marker. Every string that came from outside goes through recap.markup.
+``recap.week`` decides which bookmarks an entry shows; this only writes them out. Text from
+outside (titles, notes) is made one line and free of control characters, and only http(s) URLs
+become links; the site escapes the same items for the web through ``recap.site.markdown``.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import re
+from collections import Counter
+from urllib.parse import urlsplit
 
-from recap.links.store import tags_of, week_range
+from recap.links.store import tags_of
 
 UNTAGGED = "untagged"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
-def week_bookmark_ids(conn: sqlite3.Connection, week: str) -> list[int]:
-    """Ids of non-archived bookmarks added during ISO week ``week`` (UTC), oldest first."""
-    start, end = week_range(week)
-    rows = conn.execute(
-        "SELECT id FROM bookmark WHERE archived = 0 AND added >= ? AND added < ?"
-        " ORDER BY added, id",
-        (start, end),
-    ).fetchall()
-    return [r[0] for r in rows]
+def plain(value) -> str:
+    """One line of untrusted text, safe to print (no control characters, no escape codes)."""
+    return " ".join(_CONTROL.sub(" ", str(value or "")).split())
 
 
-def links_markdown(conn: sqlite3.Connection, entry_id: int) -> str:
-    """A "## Links" section grouped by tag ("### tag", untagged last); "" if nothing is linked.
-
-    A bookmark with several tags is listed once, so the post never repeats a link: under the
-    tag that most of this entry's bookmarks share (topics cluster), ties broken alphabetically.
-    """
-    from collections import Counter
-
-    from recap import markup
-
-    rows = conn.execute(
-        "SELECT b.* FROM link l JOIN bookmark b ON b.id = l.bookmark_id"
-        " WHERE l.entry_id = ? ORDER BY b.added, b.id",
-        (int(entry_id),),
-    ).fetchall()
-    if not rows:
+def domain(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").removeprefix("www.")
+    except ValueError:
         return ""
-    counts = Counter(t for r in rows for t in tags_of(r))
+
+
+def bookmark_line(url: str, title: str, note: str) -> str:
+    label = plain(title or url).replace("[", "(").replace("]", ")")
+    safe = url if urlsplit(url).scheme in ("http", "https") else ""
+    line = f"- [{label}](<{plain(safe)}>)" if safe else f"- {label}"
+    dom = domain(url)
+    if dom:
+        line += f" ({dom})"
+    if note:
+        line += f": {plain(note)}"
+    return line
+
+
+def links_markdown(items) -> str:
+    """A "## Links" section grouped by tag ("### tag", untagged last); "" if there is nothing.
+
+    ``items`` are ``recap.week.Item``s (bookmark rows with the link's note). A bookmark with
+    several tags is listed once, under the tag most of the entry's bookmarks share.
+    """
+    if not items:
+        return ""
+    counts = Counter(t for i in items for t in tags_of(i.row))
     groups: dict[str | None, list[str]] = {}
-    for r in rows:
+    for i in items:
+        r = i.row
         tags = sorted(tags_of(r), key=lambda t: (-counts[t], t))
-        item = f"- {markup.link(r['title'] or r['url'], r['url'])} ({markup.domain(r['url'])})"
-        if r["note"]:
-            item += f": {markup.text(r['note'], limit=None)}"
-        groups.setdefault(tags[0] if tags else None, []).append(item)
+        line = bookmark_line(r["url"], r["title"], i.note or r["note"])
+        groups.setdefault(tags[0] if tags else None, []).append(line)
     out = ["## Links", ""]
     for tag in sorted(t for t in groups if t is not None) + ([None] if None in groups else []):
-        out += [f"### {markup.text(tag) if tag else UNTAGGED.capitalize()}", ""]
+        out += [f"### {plain(tag) if tag else UNTAGGED.capitalize()}", ""]
         out += groups[tag] + [""]
     return "\n".join(out).rstrip() + "\n"

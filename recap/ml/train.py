@@ -56,6 +56,10 @@ class RecapCallback(Callback):
     def __init__(self, ctx, prefix: str = ""):
         self.ctx, self.prefix = ctx, prefix
 
+    def before_fit(self):
+        if hasattr(self.ctx, "start_progress"):
+            self.ctx.start_progress()
+
     def before_train(self):
         self._t0, self._n = time.perf_counter(), 0
 
@@ -84,6 +88,9 @@ class RecapCallback(Callback):
             values["images_per_s"] = n / elapsed
         values = {self.prefix + k: float(v) for k, v in values.items() if v is not None}
         self.ctx.log_metrics(values, step=int(self.train_iter), epoch=int(self.epoch))
+        if hasattr(self.ctx, "progress"):  # the line in run.log and on the spinner
+            shown = {k.replace("images_per_s", "images/s"): v for k, v in values.items()}
+            self.ctx.progress(int(self.epoch) + 1, int(self.n_epoch), **shown)
 
 
 class ChannelsLast(Callback):

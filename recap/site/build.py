@@ -10,14 +10,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
+import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from recap import paths
 from recap.errors import InvalidInput, RecapError, require
-from recap.site.render import RenderResult, render
+from recap.site.render import EXPERIMENTS, RenderResult, render
+
+# the per-run pages (gitignore syntax, relative to docs/): kept out of the navigation
+RUN_PAGES = f"/{EXPERIMENTS}/runs/"
+
+# progress(stage, done, total): stage is "render" (posts done of total) or "mkdocs" (0, None when
+# MkDocs starts). The library never prints: the CLI draws whatever it likes from these calls.
+Progress = Callable[[str, int, int | None], None]
+# on_message(line): a warning or error MkDocs logged (and, while serving, its info lines).
+OnMessage = Callable[[str], None]
 
 
 @dataclass
@@ -26,44 +36,43 @@ class BuildResult:
     site_dir: Path | None
     render_s: float
     build_s: float
+    skipped: bool = False  # nothing MkDocs reads changed: it did not run, site/ was not touched
+    site_written: list[str] = field(default_factory=list)
+    site_removed: list[str] = field(default_factory=list)
+    site_unchanged: int = 0
+    pages_converted: int = 0  # Markdown conversions done (the rest came from the cache)
+    pages_reused: int = 0
 
 
-def _progress_factory():
-    """A rich progress bar on stderr for long renders (``track()`` advances it)."""
-    from rich.console import Console
-    from rich.progress import Progress
-
-    state = {}
+def _render_progress(progress: Progress | None):
+    """render()'s progress protocol (start(total) -> track()) on top of a Progress callback."""
+    if not progress:
+        return None
 
     def start(total: int):
-        progress = Progress(console=Console(stderr=True), transient=True)
-        progress.start()
-        task = progress.add_task("rendering posts", total=total)
-        state["p"] = progress
+        done = [0]
+        progress("render", 0, total)
 
         def track():
-            progress.advance(task)
-            if progress.tasks[task].completed >= total:
-                progress.stop()
+            done[0] += 1
+            progress("render", done[0], total)
 
         return track
 
-    def stop():
-        if "p" in state:
-            state["p"].stop()
-
-    return start, stop
+    return start
 
 
-def render_root(root: Path, *, include_drafts: bool = False, progress: bool = True) -> RenderResult:
+def render_root(
+    root: Path, *, include_drafts: bool = False, progress: Progress | None = None
+) -> RenderResult:
     from recap import db
 
     conn = db.connect(paths.db_path(root))
-    start, stop = _progress_factory() if progress else (None, lambda: None)
     try:
-        return render(root, conn, include_drafts=include_drafts, progress=start)
+        return render(
+            root, conn, include_drafts=include_drafts, progress=_render_progress(progress)
+        )
     finally:
-        stop()
         conn.close()
 
 
@@ -83,6 +92,11 @@ def _config(root: Path, redirects: dict[str, str], *, strict: bool = True, **ove
         cfg = load_config(config_file=str(config_file), strict=strict, **overrides)
     except ConfigurationError as exc:
         raise RecapError(f"mkdocs.yml: {' '.join(str(exc).split())}") from exc
+    # A page per run is reached from the run tables, not from the sidebar (hundreds of runs).
+    import pathspec
+
+    runs = pathspec.GitIgnoreSpec.from_lines([RUN_PAGES])
+    cfg["not_in_nav"] = runs + cfg["not_in_nav"] if cfg["not_in_nav"] else runs
     plugin = next((p for name, p in cfg.plugins.items() if name.endswith("redirects")), None)
     if plugin is not None:
         maps = dict(redirects)
@@ -93,30 +107,56 @@ def _config(root: Path, redirects: dict[str, str], *, strict: bool = True, **ove
     return cfg
 
 
+class _Relay(logging.Handler):
+    """Hands MkDocs' log lines to a callback (and keeps them): nothing is printed here."""
+
+    def __init__(self, on_message: OnMessage | None, level: int):
+        super().__init__(level)
+        self.on_message = on_message
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("mkdocs: %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = " ".join(self.format(record).split())
+        except Exception:
+            return
+        self.lines.append(line)
+        if self.on_message:
+            self.on_message(line)
+
+
 @contextlib.contextmanager
-def _mkdocs_logging():
-    """Show MkDocs' warnings and errors (the reasons a strict build fails) on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("mkdocs: %(levelname)s %(message)s"))
+def _mkdocs_messages(on_message: OnMessage | None, level: int = logging.WARNING):
+    """MkDocs' warnings (the reasons a strict build fails) go to ``on_message``, not stderr;
+    with a handler in place Python's last-resort printer stays quiet too."""
+    relay = _Relay(on_message, level)
     logger = logging.getLogger("mkdocs")
-    logger.addHandler(handler)
+    logger.addHandler(relay)
     old_level = logger.level
-    logger.setLevel(logging.INFO)
+    logger.setLevel(min(level, logging.INFO))
     try:
-        yield
+        yield relay
     finally:
-        logger.removeHandler(handler)
+        logger.removeHandler(relay)
         logger.setLevel(old_level)
 
 
-def _mkdocs_build(root: Path, redirects: dict[str, str], *, strict: bool = True):
+def _mkdocs_build(
+    root: Path,
+    redirects: dict[str, str],
+    *,
+    strict: bool = True,
+    site_dir: Path | None = None,
+    on_message: OnMessage | None = None,
+):
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.exceptions import Abort, BuildError, ConfigurationError, PluginError
 
+    overrides = {"site_dir": str(site_dir)} if site_dir else {}
     # Plugins (the RSS cache) resolve some paths from the working directory: use the log root.
-    with _mkdocs_logging(), contextlib.chdir(root):
-        cfg = _config(root, redirects, strict=strict)
+    with _mkdocs_messages(on_message) as relay, contextlib.chdir(root):
+        cfg = _config(root, redirects, strict=strict, **overrides)
         try:
             cfg.plugins.on_startup(command="build", dirty=False)
             try:
@@ -126,11 +166,20 @@ def _mkdocs_build(root: Path, redirects: dict[str, str], *, strict: bool = True)
                 with contextlib.suppress(FileNotFoundError):
                     cfg.plugins.on_shutdown()
         except (Abort, BuildError, ConfigurationError, PluginError) as exc:
+            why = "; ".join(relay.lines[-5:])
             raise RecapError(
-                f"mkdocs build --strict failed: {' '.join(str(exc).split())} "
-                "(the warnings above say why)"
+                f"mkdocs build --strict failed: {' '.join(str(exc).split())}"
+                + (f" ({why})" if why else "")
             ) from exc
     return cfg
+
+
+def _site_dir(root: Path) -> Path:
+    """site_dir of mkdocs.yml without loading MkDocs (relative to the config file)."""
+    from recap.site.render import read_mkdocs_yml
+
+    value = read_mkdocs_yml(root).get("site_dir")
+    return (root / (value if isinstance(value, str) and value else "site")).resolve()
 
 
 def build(
@@ -138,36 +187,121 @@ def build(
     *,
     render_only: bool = False,
     strict: bool = True,
-    progress: bool = True,
+    force: bool = False,
+    progress: Progress | None = None,
+    on_message: OnMessage | None = None,
 ) -> BuildResult:
-    """Render the database into docs/ and run ``mkdocs build --strict``."""
+    """Render the database into docs/ and run ``mkdocs build --strict``, incrementally.
+
+    MkDocs runs only when something it reads changed (docs/, mkdocs.yml, the theme and plugin
+    versions, the aliases), into a staging folder; only files whose bytes changed are moved into
+    site/. Unchanged pages reuse their cached Markdown conversion. ``force`` rebuilds anyway."""
+    from recap.site import incremental as inc
+
     root = root or paths.log_root()
     t0 = time.perf_counter()
     result = render_root(root, progress=progress)
     t1 = time.perf_counter()
     if render_only:
         return BuildResult(result, None, t1 - t0, 0.0)
-    status = contextlib.nullcontext()
-    if progress:
-        from rich.console import Console
+    config_file = root / "mkdocs.yml"
+    if not config_file.exists():
+        raise InvalidInput(f"no mkdocs.yml in {root}; run 'recap init {root}' to make one")
+    site = _site_dir(root)
+    state = {} if force else inc.load_state(root)
+    key, config_key, digests = inc.inputs_key(
+        root,
+        paths.docs_dir(root),
+        config_file,
+        {"redirects": result.redirects, "strict": strict, "site_dir": str(site)},
+        state.get("digests") or {},
+    )
+    if state.get("key") == key and state.get("site") == inc.site_listing(site):
+        if state.get("digests") != digests:  # only stat caches moved (a touched file)
+            inc.save_state(root, {**state, "digests": digests})
+        return BuildResult(result, site, t1 - t0, time.perf_counter() - t1, skipped=True)
 
-        status = Console(stderr=True).status("mkdocs build --strict")
-    with status:
-        cfg = _mkdocs_build(root, result.redirects, strict=strict)
-    return BuildResult(result, Path(cfg["site_dir"]), t1 - t0, time.perf_counter() - t1)
+    if progress:
+        progress("mkdocs", 0, None)
+    cache = inc.cache_dir(root)
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = inc.staging_dir(cache)
+    memo = inc.RenderMemo(cache / "pages.pickle", config_key)
+    memo.assets_key = inc.assets_key(paths.docs_dir(root), digests)
+    try:
+        with memo.active():
+            _mkdocs_build(
+                root, result.redirects, strict=strict, site_dir=staging, on_message=on_message
+            )
+        written, removed, unchanged = inc.sync_tree(staging, site)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    memo.save()
+    inc.save_state(root, {"key": key, "digests": digests, "site": inc.site_listing(site)})
+    return BuildResult(
+        result,
+        site,
+        t1 - t0,
+        time.perf_counter() - t1,
+        site_written=written,
+        site_removed=removed,
+        site_unchanged=unchanged,
+        pages_converted=memo.misses,
+        pages_reused=memo.hits,
+    )
+
+
+def _watch_database(root: Path, stop, on_message: OnMessage | None) -> None:
+    """Re-render docs/ whenever another connection commits to the database; MkDocs' own
+    watcher then sees the changed pages and rebuilds the preview."""
+    import sqlite3
+
+    conn = sqlite3.connect(paths.db_path(root))
+    try:
+        seen = conn.execute("PRAGMA data_version").fetchone()[0]
+        while not stop.wait(1.0):
+            now = conn.execute("PRAGMA data_version").fetchone()[0]
+            if now == seen:
+                continue
+            seen = now
+            try:
+                res = render_root(root, include_drafts=True)
+            except Exception as exc:  # keep serving; say why the preview is stale
+                if on_message:
+                    on_message(f"recap: re-render failed: {exc}")
+                continue
+            if on_message and (res.written or res.removed):
+                on_message(
+                    f"recap: database changed; {len(res.written)} files written, "
+                    f"{len(res.removed)} removed"
+                )
+    finally:
+        conn.close()
 
 
 def serve(
-    root: Path | None = None, *, dev_addr: str = "127.0.0.1:8000", open_browser: bool = False
+    root: Path | None = None,
+    *,
+    dev_addr: str = "127.0.0.1:8000",
+    open_browser: bool = False,
+    on_message: OnMessage | None = None,
 ) -> None:
-    """Render (drafts included) and serve a live preview until Ctrl-C."""
+    """Render (drafts included) and serve a live preview until Ctrl-C; the preview follows
+    changes to the database (a new bookmark, an edited entry) as well as to docs/."""
+    import threading
+
     root = root or paths.log_root()
     render_root(root, include_drafts=True)
     require("mkdocs", "site")
     from mkdocs.commands.serve import serve as mkdocs_serve
     from mkdocs.exceptions import Abort, ConfigurationError
 
-    with _mkdocs_logging(), contextlib.chdir(root):
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=_watch_database, args=(root, stop, on_message), daemon=True, name="recap-db-watch"
+    )
+    watcher.start()
+    with _mkdocs_messages(on_message, logging.INFO), contextlib.chdir(root):
         try:
             mkdocs_serve(
                 config_file=str(root / "mkdocs.yml"),
@@ -177,6 +311,9 @@ def serve(
             )
         except (Abort, ConfigurationError) as exc:
             raise RecapError(f"mkdocs serve: {' '.join(str(exc).split())}") from exc
+        finally:
+            stop.set()
+            watcher.join(timeout=5)
 
 
 @dataclass
@@ -197,10 +334,12 @@ def deploy(
     remote_branch: str | None = None,
     remote_name: str | None = None,
     force: bool = False,
+    progress: Progress | None = None,
+    on_message: OnMessage | None = None,
 ) -> DeployPlan:
     """Build, then ``mkdocs gh-deploy`` the site to a branch (only describe it with dry_run)."""
     root = root or paths.log_root()
-    result = build(root)
+    result = build(root, progress=progress, on_message=on_message)
     cfg = _config(root, result.render.redirects)
     if remote_branch:
         cfg["remote_branch"] = remote_branch
@@ -221,7 +360,7 @@ def deploy(
     from mkdocs.commands.gh_deploy import gh_deploy
     from mkdocs.exceptions import Abort
 
-    with _mkdocs_logging(), contextlib.chdir(root):
+    with _mkdocs_messages(on_message, logging.INFO), contextlib.chdir(root):
         try:
             gh_deploy(cfg, message=message, force=force, no_history=False, ignore_version=True)
         except (Abort, SystemExit) as exc:

@@ -8,6 +8,7 @@ rewritten only when their content changes, so a build with no change in the data
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -88,6 +89,37 @@ def load(docs: Path) -> dict:
     return {"files": files, "sources": sources}
 
 
+def _made_cache(docs: Path) -> Path:
+    """Deferred content (plots) by key, kept beside docs/ so that emptying docs/, a fresh
+    checkout or a moved post does not redraw what the database did not change."""
+    return docs.parent / ".recap-cache" / "made"
+
+
+def _cached(folder: Path, key: str) -> bytes | None:
+    if not key.isalnum():
+        return None
+    try:
+        return (folder / key[:2] / key).read_bytes()
+    except OSError:
+        return None
+
+
+def _store(folder: Path, key: str, data: bytes) -> None:
+    if key.isalnum():
+        with contextlib.suppress(OSError):
+            _replace(folder / key[:2] / key, data)
+
+
+def _prune_cache(folder: Path, live: set[str]) -> None:
+    """Forget content no page uses any more, so the cache follows the log, not its history."""
+    if not folder.is_dir():
+        return
+    for sub in folder.iterdir():
+        for path in sub.iterdir() if sub.is_dir() else []:
+            if path.name not in live:
+                path.unlink(missing_ok=True)
+
+
 def sync(docs: Path, desired: dict[str, bytes | Deferred]) -> SyncResult:
     """Make ``docs`` hold ``desired`` (path relative to docs -> content) for recap's own files."""
     docs.mkdir(parents=True, exist_ok=True)
@@ -109,7 +141,18 @@ def sync(docs: Path, desired: dict[str, bytes | Deferred]) -> SyncResult:
             ):
                 continue
             pending[rel] = data
-    made = dict(zip(pending, _make_all([d.prepare() for d in pending.values()]), strict=True))
+    cache = _made_cache(docs)
+    made = {}
+    for rel, data in list(pending.items()):
+        hit = _cached(cache, data.key)
+        if hit is not None:
+            made[rel] = hit
+            del pending[rel]
+    fresh = dict(zip(pending, _make_all([d.prepare() for d in pending.values()]), strict=True))
+    for rel, data in fresh.items():
+        _store(cache, pending[rel].key, data)
+    made.update(fresh)
+    _prune_cache(cache, {d.key for d in desired.values() if isinstance(d, Deferred)})
     inside = _Inside(docs)
     for rel in sorted(desired):
         data = desired[rel]

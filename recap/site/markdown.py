@@ -45,8 +45,9 @@ local_ref = markup.local_ref
 
 
 def missing_images(body: str, exists) -> tuple[str, list[str]]:
-    """Replace images whose local file does not exist (``exists(ref)`` is False) by a note, so a
-    post imported without its images still builds. Returns (body, missing refs)."""
+    """Leave out images whose local file does not exist (``exists(ref)`` is False), so a post
+    imported without its images still builds; the author gets a build warning, readers see
+    nothing. Returns (body, missing refs)."""
     missing: list[str] = []
 
     def check(m, ref):
@@ -54,7 +55,7 @@ def missing_images(body: str, exists) -> tuple[str, list[str]]:
         if local is None or exists(local):
             return m.group(0)
         missing.append(ref)
-        return f"*(image not found: {inline(ref, 200)})*"
+        return ""
 
     body = MD_IMAGE.sub(lambda m: check(m, m.group(2)), body)
     body = HTML_IMAGE.sub(lambda m: check(m, m.group(1)), body)
@@ -132,38 +133,33 @@ def _code_mask(lines: list[str]) -> list[bool]:
 
 
 def add_excerpt_break(body: str) -> str:
-    """Put ``<!-- more -->`` after the introduction: before the second ``## `` heading, else after
-    the first paragraph. A body that already has one keeps it."""
+    """Put ``<!-- more -->`` after the first real paragraph, so the blog index shows text and
+    never a bare heading. A leading "Introduction" heading is dropped: the title introduces.
+    A body that already has a break keeps it."""
     if MORE in body:
         return body
     lines = body.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and re.match(r"^#{1,3}\s+introduction\s*$", lines[first], re.I):
+        del lines[first]
     mask = _code_mask(lines)
-    headings = [i for i, line in enumerate(lines) if not mask[i] and line.startswith("## ")]
-    if len(headings) >= 2:
-        at = headings[1]
-    else:
-        start = headings[0] + 1 if headings else 0
-        at = None
-        seen_text = False
-        for i in range(start, len(lines)):
-            if lines[i].strip() and not lines[i].startswith("#"):
-                seen_text = True
-            elif seen_text and not lines[i].strip() and not mask[i]:
+    seen_text = False
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not mask[i] and (stripped.startswith("#") or stripped.startswith("<!--")):
+            if seen_text:
                 at = i
                 break
-        if at is None:
-            return body if not seen_text else body.rstrip("\n") + f"\n\n{MORE}\n"
-    return (
-        "\n".join(lines[:at]).rstrip("\n") + f"\n\n{MORE}\n\n" + "\n".join(lines[at:]).lstrip("\n")
-    )
-
-
-def add_toc(body: str) -> str:
-    """The generated table of contents (the toc extension's [TOC]) right after the excerpt."""
-    if MORE in body:
-        head, tail = body.split(MORE, 1)
-        return f"{head}{MORE}\n\n[TOC]\n{tail}"
-    return "[TOC]\n\n" + body
+            continue
+        if stripped and not mask[i]:
+            seen_text = True
+        elif seen_text and not stripped and not mask[i]:
+            at = i
+            break
+    else:
+        return "\n".join(lines).rstrip("\n") + (f"\n\n{MORE}\n" if seen_text else "")
+    head = "\n".join(lines[:at]).strip("\n")
+    return head + f"\n\n{MORE}\n\n" + "\n".join(lines[at:]).lstrip("\n")
 
 
 def place(body: str, marker: str, section: str) -> str:
@@ -173,6 +169,41 @@ def place(body: str, marker: str, section: str) -> str:
     if not section:
         return body
     return body.rstrip("\n") + "\n\n" + section.strip("\n") + "\n"
+
+
+def section_titles(body: str) -> list[str]:
+    """The titles of the body's ``## `` sections (outside fenced code), in order."""
+    lines = body.split("\n")
+    mask = _code_mask(lines)
+    return [ln[3:].strip() for i, ln in enumerate(lines) if not mask[i] and ln.startswith("## ")]
+
+
+def append_to_section(body: str, title: str, text: str) -> str:
+    """Insert ``text`` at the end of the ``## title`` section (before the next ``## ``, or before
+    the generated-section markers when they sit in that section)."""
+    lines = body.split("\n")
+    mask = _code_mask(lines)
+    start = next(
+        (
+            i
+            for i, ln in enumerate(lines)
+            if not mask[i] and ln.startswith("## ") and ln[3:].strip() == title
+        ),
+        None,
+    )
+    if start is None or not text.strip():
+        return body
+    end = next(
+        (i for i in range(start + 1, len(lines)) if not mask[i] and lines[i].startswith("## ")),
+        len(lines),
+    )
+    end = next(
+        (i for i in range(start + 1, end) if not mask[i] and lines[i].startswith("<!-- recap:")),
+        end,
+    )
+    head = "\n".join(lines[:end]).rstrip("\n")
+    tail = "\n".join(lines[end:])
+    return f"{head}\n\n{text.strip()}\n\n{tail}".rstrip("\n") + "\n"
 
 
 def _heading_before(body: str, marker: str, word: str) -> bool:

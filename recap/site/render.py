@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 
 from recap import paths
-from recap.journal.render import LINKS_MARKER, RUNS_MARKER
+from recap.journal.render import LINKS_MARKER, RUNS_MARKER, drop_empty_sections
 from recap.site import markdown as md
 from recap.site.manifest import Deferred, SyncResult, sync
 
@@ -46,6 +46,7 @@ class _Experiment:
     question: str
     description: str
     project: str
+    tolerance: float = 0.0
 
 
 def render(
@@ -66,25 +67,11 @@ def render(
 
     where = "WHERE hidden = 0" + ("" if include_drafts else " AND draft = 0")
     entries = conn.execute(f"SELECT * FROM entry {where} ORDER BY date, id").fetchall()
-    bookmarks = _by_entry(
-        conn.execute(
-            "SELECT l.entry_id, l.note AS link_note, b.* FROM link l "
-            "JOIN bookmark b ON b.id = l.bookmark_id ORDER BY b.added DESC, b.id DESC"
-        )
-    )
-    runs = _by_entry(
-        conn.execute(
-            "SELECT l.entry_id, r.* FROM link l JOIN run r ON r.id = l.run_id "
-            "ORDER BY r.started, r.id"
-        )
-    )
-    exp_links = _by_entry(
-        conn.execute(
-            "SELECT l.entry_id, l.experiment_id FROM link l WHERE l.experiment_id IS NOT NULL "
-            "ORDER BY l.id"
-        )
-    )
+    from recap import config
+    from recap import week as weekview
 
+    cfg = config.load(root)
+    views = {e["id"]: weekview.view(conn, e, cfg) for e in entries}
     used: set[str] = set()
     track = progress(len(entries)) if progress and len(entries) > 50 else None
     for entry in entries:
@@ -98,13 +85,9 @@ def render(
             conn,
             entry,
             name,
-            bookmarks.get(entry["id"], []),
-            runs.get(entry["id"], []),
-            [
-                experiments[r["experiment_id"]]
-                for r in exp_links.get(entry["id"], [])
-                if r["experiment_id"] in experiments
-            ],
+            [{**i.row, "link_note": i.note} for i in views[entry["id"]].bookmarks],
+            [i.row for i in views[entry["id"]].runs],
+            [experiments[i.id] for i in views[entry["id"]].experiments if i.id in experiments],
             experiments,
             allowed,
             warnings,
@@ -112,6 +95,8 @@ def render(
             files,
             folder,
             metric_keys,
+            cfg,
+            [i.note for i in views[entry["id"]].runs],
         )
         _copy_media(root, entry["slug"], folder, files, warnings)
         text, missing = md.missing_images(
@@ -119,7 +104,7 @@ def render(
         )
         if missing:
             warnings.append(
-                f"entry {entry['slug']}: image(s) not found, shown as a note: "
+                f"entry {entry['slug']}: image(s) not found, left out of the post: "
                 + ", ".join(missing)
                 + f" (put them in media/{entry['slug']}/)"
             )
@@ -137,12 +122,20 @@ def render(
         if track:
             track()
 
+    for run in conn.execute(
+        "SELECT r.*, e.name AS experiment FROM run r JOIN experiment e ON e.id = r.experiment_id "
+        "WHERE r.status != 'running' ORDER BY r.started"
+    ).fetchall():
+        files[_run_page_path(run["id"])] = _run_page(
+            conn, run, experiments.get(run["experiment_id"]), files, metric_keys
+        ).encode()
+
     if any(_json_list(e["tags"]) for e in entries):
         files[TAGS_PAGE] = (
             md.front_matter({"title": "Tags"})
             + "# Tags\n\nPosts by tag.\n\n<!-- material/tags -->\n"
         ).encode()
-    if bookmarks or conn.execute("SELECT 1 FROM bookmark LIMIT 1").fetchone():
+    if conn.execute("SELECT 1 FROM bookmark LIMIT 1").fetchone():
         files[LINKS_PAGE] = _links_page(conn).encode()
 
     for key in [k for k in redirects if k in files or (docs / k).exists()]:
@@ -170,9 +163,13 @@ def _post(
     files,
     folder,
     metric_keys,
+    cfg,
+    run_notes,
 ) -> str:
     created = _date(entry["date"]) or _date(entry["created"]) or date(1970, 1, 1)
     updated = _date(entry["updated"])
+    if entry["source_path"] and entry["updated"] <= entry["created"]:
+        updated = None  # an imported post keeps its own date until it is edited
     cats = []
     for cat in _json_list(entry["categories"]):
         if allowed is not None and cat not in allowed:
@@ -182,7 +179,7 @@ def _post(
             )
         elif cat not in cats:
             cats.append(str(cat))
-    meta: dict = {"title": md.attr_text(entry["title"]) or name, "slug": name}
+    meta: dict = {"title": md.attr_text(_display_title(entry, cfg)) or name, "slug": name}
     meta["date"] = {"created": created}
     if updated and updated > created:
         meta["date"]["updated"] = updated
@@ -201,13 +198,26 @@ def _post(
         meta["search"] = {"exclude": True}
 
     body = md.strip_scripts(entry["body"] or "").replace("\r\n", "\n")
-    # The excerpt is the user's introduction: find it before generated sections are added.
-    body = md.add_excerpt_break(body)
     links = md.links_section(bookmarks, heading=not md._heading_before(body, LINKS_MARKER, "link"))
     body = md.place(body, LINKS_MARKER, links)
+    runs = [{**dict(r), "link_note": n} for r, n in zip(runs, run_notes, strict=False)]
+    # Runs land under the entry's section of their project ([sections] in recap.toml).
+    sections = cfg.get("sections") or {}
+    titles = md.section_titles(body)
+    rest = []
+    placed: dict[str, list] = {}
+    for r in runs:
+        title = next((t for t in titles if sections.get(t) == r.get("project")), None)
+        if title is None:
+            rest.append(r)
+        else:
+            placed.setdefault(title, []).append(r)
+    for title, group in placed.items():
+        block = _runs_block(conn, group, experiments, files, folder, metric_keys)
+        body = md.append_to_section(body, title, block)
     section = _runs_section(
         conn,
-        runs,
+        rest,
         linked_exps,
         experiments,
         files,
@@ -216,9 +226,25 @@ def _post(
         heading=not md._heading_before(body, RUNS_MARKER, "run"),
     )
     body = md.place(body, RUNS_MARKER, section)
-    if entry["toc"]:
-        body = md.add_toc(body)
+    # Sections the user left empty are not published; Material's sidebar is the one contents.
+    body = drop_empty_sections(body)
+    body = md.add_excerpt_break(body)
     return md.front_matter(meta) + body.strip("\n") + "\n"
+
+
+def _display_title(entry, cfg) -> str:
+    """Weekly posts that share a title ("Weekly Recap") stay distinct: the week or the date."""
+    title = entry["title"] or ""
+    style = (cfg or {}).get("weekly_subtitle", "week")
+    usual = str((cfg or {}).get("entry_title") or "Weekly Recap").strip().lower()
+    if style == "none" or title.strip().lower() != usual:
+        return title
+    if style == "date" or not entry["week"] or entry["kind"] != "weekly":
+        day = _date(entry["date"])
+        extra = f"{day.day} {day:%b %Y}" if day else entry["date"]
+    else:
+        extra = entry["week"]
+    return title if extra in title else f"{title} · {extra}"
 
 
 def _runs_section(
@@ -228,41 +254,229 @@ def _runs_section(
         return ""
     out = ["## Runs", ""] if heading else []
     if runs:
-        out += [
-            "| Experiment | Run | Status | Key params | Primary metric |",
-            "|---|---|---|---|---|",
-        ]
-        for r in runs:
-            exp = experiments.get(r["experiment_id"])
-            out.append(
-                "| "
-                + " | ".join(
-                    [
-                        _exp_link(exp, "../../../"),
-                        md.inline(r["id"], 80),
-                        md.inline(r["status"]),
-                        md.params_text(md.json_dict(r["params"])),
-                        _primary_text(r, exp),
-                    ]
-                )
-                + " |"
-            )
-        out.append("")
-        for r in runs:
-            rid = md.inline(r["id"], 80)
-            out += [f"#### Run {rid}", ""]
-            flags = md.flags_block(r["id"], md.json_dict(r["summary"]))
-            if flags:
-                out += [flags]
-            plot = _run_plot(conn, r, files, folder, metric_keys)
-            if plot:
-                out += [f"![Training curves of run {rid}]({plot})", ""]
-            cmd = md.rerun_command(r["id"])
-            if cmd:
-                out += ["Rerun it:", "", "```bash", cmd, "```", ""]
+        out.append(_runs_block(conn, runs, experiments, files, folder, metric_keys))
     if linked_exps:
         out += ["Experiments: " + ", ".join(_exp_link(e, "../../../") for e in linked_exps), ""]
     return "\n".join(out)
+
+
+def _run_page_path(run_id: str) -> str:
+    return f"{EXPERIMENTS}/runs/{md.safe_name(run_id, 'run')}.md"
+
+
+def _runs_table(conn, runs, exp: _Experiment | None, prefix: str) -> list[str]:
+    """One experiment's runs: key params (what differs + headline), primary, parity, flags."""
+    from recap.lab import week as labweek
+
+    name = exp.name if exp else ""
+    keys = labweek.key_param_names(conn, name, runs) if name else []
+    primary = exp.primary if exp else ""
+    better = {"min": "lower is better", "max": "higher is better"}.get(exp.direction if exp else "")
+    head = md.inline(primary or "primary metric") + (f" ({better})" if better else "")
+    out = [f"| Run | Key params | {head} | Parity | Flags |", "|---|---|---|---|---|"]
+    for r in runs:
+        summary = md.json_dict(r["summary"])
+        params = labweek.params_label(md.json_dict(r["params"]), keys) or "defaults"
+        if r["seed"] is not None:
+            params += f", seed={r['seed']}"
+        status = "" if r["status"] == "succeeded" else f" ({md.inline(r['status'])})"
+        value = _primary_text(r, exp).split(" = ", 1)[-1]
+        out.append(
+            f"| [{md.inline(r['id'], 80)}]({prefix}{_run_page_path(r['id'])}){status} "
+            f"| {md.inline(params, 160)} | {value} "
+            f"| {md.inline(labweek.parity_text(summary)) or '—'} "
+            f"| {md.inline(labweek.flags_text(summary)) or '—'} |"
+        )
+    return out
+
+
+def _runs_block(conn, runs, experiments, files, folder, metric_keys) -> str:
+    """The runs of a post, one table and one plot per experiment, then how to rerun them."""
+    from recap.lab import week as labweek
+
+    out: list[str] = []
+    groups: dict[int, list] = {}
+    for r in runs:
+        groups.setdefault(r["experiment_id"], []).append(r)
+    for exp_id, group in groups.items():
+        exp = experiments.get(exp_id)
+        if len(groups) > 1 or exp is None:
+            out += [f"#### {_exp_link(exp, '../../../')}", ""]
+        out += _runs_table(conn, group, exp, "../../../") + [""]
+        for r in group:
+            if r.get("link_note"):
+                out.append(f"- {md.inline(r['id'], 80)}: {md.inline(r['link_note'])}")
+        if any(r.get("link_note") for r in group):
+            out.append("")
+        for r in group:
+            flags = md.flags_block(r["id"], md.json_dict(r["summary"]))
+            if flags:
+                out += [flags]
+        keys = labweek.key_param_names(conn, exp.name, group) if exp else []
+        plot = _group_plot(conn, group, exp, keys, files, folder, metric_keys)
+        if plot:
+            what = ", ".join(md.inline(r["id"], 80) for r in group)
+            out += [f"![Training curves of run {what}]({plot})", ""]
+        cmds = [md.rerun_command(r["id"]) for r in group if md.rerun_command(r["id"])]
+        if cmds:
+            out += ["Rerun:", "", "```bash", *cmds, "```", ""]
+    return "\n".join(out)
+
+
+def _group_plot(conn, runs, exp, keys, files, folder, metric_keys) -> str | None:
+    """A deferred PNG of these runs' curves, labelled by what differs; redrawn on new data."""
+    from recap.lab import week as labweek
+
+    runs = [r for r in runs if metric_keys.get(r["id"])][:PLOTTED_RUNS]
+    if not runs:
+        return None
+    labels = {}
+    for r in runs:
+        label = labweek.params_label(md.json_dict(r["params"]), keys)
+        labels[r["id"]] = label if len(runs) > 1 and label else ("" if len(runs) == 1 else r["id"])
+    if len(set(labels.values())) < len(runs):
+        labels = {r["id"]: (f"{labels[r['id']]} {r['id'][-6:]}").strip() for r in runs}
+    stem = "-".join(md.safe_name(r["id"], "run") for r in runs)
+    if len(stem) > 60:
+        stem = hashlib.sha256(stem.encode()).hexdigest()[:16]
+    fname = f"curves-{stem}.png"
+    primary, direction = (exp.primary, exp.direction or "min") if exp else ("", "min")
+    files[f"{folder}/{fname}"] = Deferred(
+        _fingerprint([(r["id"], metric_keys.get(r["id"])) for r in runs], labels, primary),
+        lambda: _runs_series(conn, labels, primary, direction),
+    )
+    return fname
+
+
+def _series_of(conn, run_id: str) -> tuple[dict, str]:
+    series: dict[str, list[tuple[float, float]]] = {}
+    by_epoch = True
+    rows = conn.execute(
+        "SELECT key, step, epoch, value FROM metric WHERE run_id = ? ORDER BY key, step, id",
+        (run_id,),
+    ).fetchall()
+    by_epoch = all(r["epoch"] is not None for r in rows) and any(r["step"] is None for r in rows)
+    for i, row in enumerate(rows):
+        if by_epoch:
+            x = row["epoch"]
+        else:
+            x = (
+                row["step"]
+                if row["step"] is not None
+                else (row["epoch"] if row["epoch"] is not None else i)
+            )
+        series.setdefault(str(row["key"])[:40], []).append((x, row["value"]))
+    return series, "epoch" if by_epoch else "step"
+
+
+def _runs_series(conn, labels: dict, primary: str, direction: str) -> tuple:
+    from recap.site.plots import curves_png
+
+    runs, xlabel = {}, "step"
+    for run_id, label in labels.items():
+        runs[label], xlabel = _series_of(conn, run_id)
+    title = "training curves" if len(labels) > 1 else f"run {next(iter(labels))}"
+    return (curves_png, {}, title, runs, primary, direction, xlabel)
+
+
+def _run_page(conn, run, exp: _Experiment | None, files, metric_keys) -> str:
+    """A page per run: params, metrics, artifacts, environment, rerun command and history."""
+    from recap.lab import week as labweek
+
+    rid = md.inline(run["id"], 80)
+    params = md.json_dict(run["params"])
+    summary = md.json_dict(run["summary"])
+    env = md.json_dict(run["environment"])
+    out = [
+        md.front_matter({"title": md.attr_text(f"Run {run['id']}")}).rstrip("\n"),
+        "",
+        f"# Run {rid}",
+        "",
+        f"Experiment {_exp_link(exp, '../../') if exp else md.inline(run['experiment'])}; "
+        f"status {md.inline(run['status'])}; started {md.inline((run['started'] or '')[:16])}; "
+        f"seed {md.inline(str(run['seed']))}; device {md.inline(str(run['device'] or '—'))}.",
+        "",
+    ]
+    flags = md.flags_block(run["id"], summary)
+    if flags:
+        out += [flags]
+    out += ["## Params", "", "| Param | Value |", "|---|---|"]
+    out += [f"| {md.inline(k)} | {md.inline(md.fmt_value(v), 200)} |" for k, v in params.items()]
+    out += ["", "## Results", "", "| Metric | Value |", "|---|---|"]
+    for k, v in summary.items():
+        if k != "flags":
+            out.append(f"| {md.inline(k)} | {md.inline(md.fmt_value(v), 200)} |")
+    parity = labweek.parity_text(summary)
+    if parity:
+        out += ["", f"Parity: {md.inline(parity)}."]
+    out.append("")
+    if metric_keys.get(run["id"]):
+        fname = f"{md.safe_name(run['id'], 'run')}-curves.png"
+        primary, direction = (exp.primary, exp.direction or "min") if exp else ("", "min")
+        files[f"{EXPERIMENTS}/runs/{fname}"] = Deferred(
+            _fingerprint(run["id"], metric_keys.get(run["id"]), primary),
+            lambda: _runs_series(conn, {run["id"]: ""}, primary, direction),
+        )
+        out += [f"![Training curves of run {rid}]({fname})", ""]
+    arts = conn.execute(
+        "SELECT path, kind, size, sha256 FROM artifact WHERE run_id = ? ORDER BY path",
+        (run["id"],),
+    ).fetchall()
+    if arts:
+        out += ["## Artifacts", "", "| Path | Kind | Size | sha256 |", "|---|---|---|---|"]
+        out += [
+            f"| {md.inline(a['path'], 120)} | {md.inline(a['kind'])} | {a['size']} B "
+            f"| `{md.inline(a['sha256'][:16])}` |"
+            for a in arts
+        ]
+        out.append("")
+    out += ["## Environment", ""]
+    git = f"{run['git_commit'] or '—'}" + (" (dirty)" if run["git_dirty"] else "")
+    out += [f"- git: `{md.inline(git)}`"]
+    for k in ("python", "torch", "cuda", "gpu", "platform"):
+        if env.get(k):
+            out.append(f"- {k}: {md.inline(str(env[k]), 120)}")
+    out.append("")
+    cmd = md.rerun_command(run["id"])
+    if cmd:
+        out += ["## Rerun", "", "```bash", cmd, "```", ""]
+    out += _rerun_history(conn, run, exp)
+    return "\n".join(out)
+
+
+def _rerun_history(conn, run, exp) -> list[str]:
+    reruns = conn.execute(
+        "SELECT * FROM run WHERE parent_id = ? ORDER BY started", (run["id"],)
+    ).fetchall()
+    if not reruns:
+        return []
+    primary = exp.primary if exp else ""
+    before = md.json_dict(run["summary"]).get(primary)
+    out = [
+        "## Rerun history",
+        "",
+        "| Rerun | Started | Status | " + md.inline(primary or "primary") + " | Verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for r in reruns:
+        now = md.json_dict(r["summary"]).get(primary)
+        if r["status"] != "succeeded" or not isinstance(now, int | float):
+            verdict = "did not finish"
+        elif isinstance(before, int | float):
+            diff, tol = abs(now - before), exp.tolerance if exp else 0.0
+            verdict = (
+                f"reproduced (off by {diff:.2g}, tolerance {tol:g})"
+                if diff <= tol
+                else f"did not reproduce (off by {diff:.3g}, tolerance {tol:g})"
+            )
+        else:
+            verdict = "—"
+        out.append(
+            f"| [{md.inline(r['id'], 80)}]({md.safe_name(r['id'], 'run')}.md) "
+            f"| {md.inline((r['started'] or '')[:16])} | {md.inline(r['status'])} "
+            f"| {md.inline(md.fmt_value(now)) if now is not None else '—'} | {verdict} |"
+        )
+    return out + [""]
 
 
 def _exp_link(exp: _Experiment | None, prefix: str) -> str:
@@ -283,50 +497,17 @@ def _primary_text(run, exp: _Experiment | None) -> str:
     return md.inline(f"{key} = {md.fmt_value(value)}", 80)
 
 
-def _run_plot(conn, run, files, folder, metric_keys) -> str | None:
-    """A deferred PNG of the run's metrics next to the post; drawn only when its data changed."""
-    keys = metric_keys.get(run["id"])
-    if not keys:
-        return None
-    fname = f"curves-{md.safe_name(run['id'], 'run')}.png"
-
-    files[f"{folder}/{fname}"] = Deferred(
-        _fingerprint(run["id"], keys), lambda: _run_series(conn, run["id"])
-    )
-    return fname
-
-
-def _run_series(conn, run_id: str) -> tuple:
+def _experiment_series(conn, labels: dict, key: str, name: str, direction: str) -> tuple:
+    """The primary metric of an experiment's latest runs, each labelled by what differs."""
     from recap.site.plots import curves_png
 
-    series: dict[str, list[tuple[float, float]]] = {}
-    rows = conn.execute(
-        "SELECT key, step, epoch, value FROM metric WHERE run_id = ? ORDER BY key, step, id",
-        (run_id,),
-    )
-    for i, row in enumerate(rows):
-        x = (
-            row["step"]
-            if row["step"] is not None
-            else (row["epoch"] if row["epoch"] is not None else i)
-        )
-        series.setdefault(str(row["key"])[:40], []).append((x, row["value"]))
-    return (curves_png, series, f"run {run_id}")
-
-
-def _experiment_series(conn, run_ids: list[str], key: str, name: str) -> bytes:
-    from recap.site.plots import curves_png
-
-    series: dict[str, list[tuple[float, float]]] = {}
-    for run_id in run_ids:
-        rows = conn.execute(
-            "SELECT step, epoch, value FROM metric WHERE run_id = ? AND key = ? ORDER BY step, id",
-            (run_id, key),
-        ).fetchall()
-        pts = [(r["step"] if r["step"] is not None else i, r["value"]) for i, r in enumerate(rows)]
-        if pts:
-            series[str(run_id)[:40]] = pts
-    return (curves_png, series, f"{name}: {key}")
+    runs: dict[str, dict] = {}
+    xlabel = "step"
+    for run_id, label in labels.items():
+        series, xlabel = _series_of(conn, run_id)
+        if key in series:
+            runs[label[:40]] = {key: series[key]}
+    return (curves_png, {}, f"{name}: {key}", runs, key, direction, xlabel)
 
 
 def _metric_fingerprints(conn) -> dict[str, list]:
@@ -369,6 +550,9 @@ def _experiments(root, conn, files, metric_keys) -> dict[int, _Experiment]:
             readme,
             row["description"],
             row["project"],
+            float(metric.get("tolerance", 0.0) or 0.0)
+            if isinstance(metric.get("tolerance", 0.0), int | float)
+            else 0.0,
         )
     for exp in exps.values():
         files[exp.page] = _experiment_page(conn, exp, files, metric_keys).encode()
@@ -435,21 +619,7 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
     out += ["## Question", "", _question(exp.question) or "(no README.md in the folder yet)", ""]
     out += ["## Latest runs", ""]
     if runs:
-        out += ["| Run | Status | Started | Key params | Primary metric |", "|---|---|---|---|---|"]
-        for r in runs:
-            out.append(
-                "| "
-                + " | ".join(
-                    [
-                        md.inline(r["id"], 80),
-                        md.inline(r["status"]),
-                        md.inline((r["started"] or "")[:16].replace("T", " ")),
-                        md.params_text(md.json_dict(r["params"])),
-                        _primary_text(r, exp),
-                    ]
-                )
-                + " |"
-            )
+        out += _runs_table(conn, runs, exp, "../")
         out.append("")
         for r in runs:
             flags = md.flags_block(r["id"], md.json_dict(r["summary"]))
@@ -465,9 +635,22 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
     if exp.primary and plotted:
         stem = exp.page.rsplit("/", 1)[1][:-3]
         rel = f"{EXPERIMENTS}/{stem}/{md.safe_name(exp.primary, 'metric')}.png"
-        key = _fingerprint(exp.primary, [(rid, metric_keys.get(rid)) for rid in plotted])
+        from recap.lab import week as labweek
+
+        shown = [r for r in runs if r["id"] in plotted]
+        keys = labweek.key_param_names(conn, exp.name, shown)
+        labels = {
+            r["id"]: (
+                labweek.params_label(md.json_dict(r["params"]), keys) + f" {r['id'][-6:]}"
+            ).strip()
+            for r in shown
+        }
+        key = _fingerprint(exp.primary, [(rid, metric_keys.get(rid)) for rid in plotted], labels)
         files[rel] = Deferred(
-            key, lambda ids=plotted, k=exp.primary, n=exp.name: _experiment_series(conn, ids, k, n)
+            key,
+            lambda k=exp.primary, d=exp.direction or "min", n=exp.name, labels=labels: (
+                _experiment_series(conn, labels, k, n, d)
+            ),
         )
         out += [
             "## Metric",

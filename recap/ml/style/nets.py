@@ -1,0 +1,184 @@
+"""The two style networks: Johnson's TransformerNet and the few-shot patch-based generator.
+
+Both are fully convolutional (any H x W whose sides are multiples of 8 give the same size back)
+and are written with the export in mind: reflection padding as ``nn.ReflectionPad2d`` with
+constant pads (opset 9 writes one ``Pad(mode=reflect)`` with the pads as an attribute), nearest
+upsampling by a constant factor 2 (one ``Upsample``), ``InstanceNorm2d`` (``InstanceNormalization``)
+and additive skips, so the Barracuda graph holds nothing beyond Pad/Conv/InstanceNormalization/
+Relu/Upsample/Add (+ Mul/Tanh for the patch model's [-1, 1] output).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+DEFAULT_FILTERS = (32, 64, 128)
+FAST_FILTERS = (8, 16, 32)
+
+
+def parse_filters(value) -> tuple[int, int, int]:
+    """``"32,64,128"``, ``[32, 64, 128]`` or ``(8, 16, 32)`` -> a tuple of three channel counts."""
+    from recap.errors import InvalidInput
+
+    if isinstance(value, str):
+        parts = [p for p in value.replace("(", "").replace(")", "").replace(" ", "").split(",")]
+        try:
+            value = [int(p) for p in parts if p]
+        except ValueError as exc:
+            raise InvalidInput(f"filters {value!r}: three integers, e.g. 32,64,128") from exc
+    out = tuple(int(v) for v in value)
+    if len(out) != 3 or min(out) < 1:
+        raise InvalidInput(f"filters {value!r}: three positive integers, e.g. 32,64,128")
+    return out
+
+
+class ConvLayer(nn.Module):
+    """Reflection pad + conv (the pad is its own module so opset 9 writes a plain Pad)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride)
+
+    def forward(self, x):
+        return self.conv(self.pad(x))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = ConvLayer(channels, channels, 3)
+        self.in1 = nn.InstanceNorm2d(channels, affine=True)
+        self.conv2 = ConvLayer(channels, channels, 3)
+        self.in2 = nn.InstanceNorm2d(channels, affine=True)
+
+    def forward(self, x):
+        y = F.relu(self.in1(self.conv1(x)))
+        return x + self.in2(self.conv2(y))
+
+
+class UpsampleConv(nn.Module):
+    """Nearest upsampling by 2 then a conv: no checkerboard artefacts of a transposed conv."""
+
+    def __init__(self, cin: int, cout: int, kernel: int):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2.0, mode="nearest")
+        self.conv = ConvLayer(cin, cout, kernel)
+
+    def forward(self, x):
+        return self.conv(self.up(x))
+
+
+class TransformerNet(nn.Module):
+    """Johnson et al.'s image transformation network (0-255 in, about 0-255 out).
+
+    ``filters`` are the encoder's channels (32, 64, 128 as in pytorch/examples; 8, 16, 32 runs
+    several times faster in an engine), ``res_blocks`` the residual blocks at the bottleneck and
+    ``skips`` adds the encoder's features to the decoder's at the same resolution (U-Net-like,
+    additive so the graph stays Add-only).
+    """
+
+    def __init__(self, filters=DEFAULT_FILTERS, res_blocks: int = 5, skips: bool = False):
+        super().__init__()
+        f1, f2, f3 = parse_filters(filters)
+        self.filters, self.res_blocks, self.skips = (f1, f2, f3), int(res_blocks), bool(skips)
+        self.conv1 = ConvLayer(3, f1, 9)
+        self.in1 = nn.InstanceNorm2d(f1, affine=True)
+        self.conv2 = ConvLayer(f1, f2, 3, stride=2)
+        self.in2 = nn.InstanceNorm2d(f2, affine=True)
+        self.conv3 = ConvLayer(f2, f3, 3, stride=2)
+        self.in3 = nn.InstanceNorm2d(f3, affine=True)
+        self.res = nn.Sequential(*[ResidualBlock(f3) for _ in range(self.res_blocks)])
+        self.up1 = UpsampleConv(f3, f2, 3)
+        self.in4 = nn.InstanceNorm2d(f2, affine=True)
+        self.up2 = UpsampleConv(f2, f1, 3)
+        self.in5 = nn.InstanceNorm2d(f1, affine=True)
+        self.conv_out = ConvLayer(f1, 3, 9)
+
+    def forward(self, x):
+        e1 = F.relu(self.in1(self.conv1(x)))
+        e2 = F.relu(self.in2(self.conv2(e1)))
+        y = F.relu(self.in3(self.conv3(e2)))
+        y = self.res(y)
+        y = F.relu(self.in4(self.up1(y)))
+        if self.skips:
+            y = y + e2
+        y = F.relu(self.in5(self.up2(y)))
+        if self.skips:
+            y = y + e1
+        return self.conv_out(y)
+
+    def config(self) -> dict:
+        return {
+            "arch": "transformer",
+            "filters": list(self.filters),
+            "res_blocks": self.res_blocks,
+            "skips": self.skips,
+        }
+
+
+class PatchNet(nn.Module):
+    """The few-shot patch-based generator (after Texler et al. 2020): [-1, 1] in and out.
+
+    A small U-Net-like network: a full-resolution stem, two stride-2 stages, residual blocks,
+    upsample + conv back with additive skips, and a tanh output. It is trained on random patches
+    of keyframe pairs, so it uses BatchNorm (fixed statistics at inference: a patch and a full
+    frame are normalised alike) rather than InstanceNorm, whose statistics would differ between
+    a 32 px patch and a 720p frame.
+    """
+
+    def __init__(self, filters=(32, 64, 128), res_blocks: int = 3):
+        super().__init__()
+        f1, f2, f3 = parse_filters(filters)
+        self.filters, self.res_blocks = (f1, f2, f3), int(res_blocks)
+
+        def block(cin, cout, k, stride=1):
+            return nn.Sequential(ConvLayer(cin, cout, k, stride), nn.BatchNorm2d(cout), nn.ReLU())
+
+        self.stem = block(3, f1, 5)
+        self.down1 = block(f1, f2, 3, 2)
+        self.down2 = block(f2, f3, 3, 2)
+        self.res = nn.Sequential(*[_BNResidual(f3) for _ in range(self.res_blocks)])
+        self.up1 = nn.Sequential(UpsampleConv(f3, f2, 3), nn.BatchNorm2d(f2), nn.ReLU())
+        self.up2 = nn.Sequential(UpsampleConv(f2, f1, 3), nn.BatchNorm2d(f1), nn.ReLU())
+        self.out = ConvLayer(f1, 3, 3)
+
+    def forward(self, x):
+        e1 = self.stem(x)
+        e2 = self.down1(e1)
+        y = self.res(self.down2(e2))
+        y = self.up1(y) + e2
+        y = self.up2(y) + e1
+        return torch.tanh(self.out(y))
+
+    def config(self) -> dict:
+        return {"arch": "patch", "filters": list(self.filters), "res_blocks": self.res_blocks}
+
+
+class _BNResidual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvLayer(channels, channels, 3),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            ConvLayer(channels, channels, 3),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def build(config: dict) -> nn.Module:
+    """A network from its ``config()`` (what ``model.pth`` stores)."""
+    from recap.errors import InvalidInput
+
+    arch = config.get("arch")
+    if arch == "transformer":
+        return TransformerNet(config["filters"], config["res_blocks"], config.get("skips", False))
+    if arch == "patch":
+        return PatchNet(config["filters"], config["res_blocks"])
+    raise InvalidInput(f"unknown style arch {arch!r} (transformer, patch)")

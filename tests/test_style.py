@@ -1,0 +1,332 @@
+"""The style family: networks, exports, the perceptual loss's weights, video, flicker, stylize."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXPERIMENTS = REPO / "experiments"
+ALLOWED_BARRACUDA = {"Pad", "Upsample", "InstanceNormalization", "Conv", "Relu", "Add", "Mul"}
+
+
+def _onnx_nodes(path: Path):
+    import onnx
+
+    m = onnx.load(str(path))
+    opset = next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
+    return m, opset
+
+
+# -- temporal stability -------------------------------------------------------------------------
+def test_warping_error_is_zero_for_identical_frames_and_higher_for_flicker():
+    from recap.ml.style import data, temporal
+
+    frame = next(data.synthetic_clip(1, 64, 96, seed=1))
+    same = temporal.stability([frame] * 5, [frame] * 5)
+    assert same["pairs"] == 4
+    assert same["warp_error"] == 0.0 and same["frame_diff"] == 0.0
+    assert same["warp_error_rel"] == 1.0  # 0 / 0: as stable as the input
+
+    clip = list(data.synthetic_clip(8, 64, 96, seed=2))
+    stable = temporal.stability(clip, clip)
+    flicker = temporal.stability(clip, list(data.synthetic_clip(8, 64, 96, seed=2, flicker=25)))
+    assert stable["warp_error_rel"] == pytest.approx(1.0)
+    assert flicker["warp_error"] > 2 * stable["warp_error"]
+    assert flicker["frame_diff"] > stable["frame_diff"]
+    assert 0 <= flicker["occluded_fraction"] < 0.5
+
+
+def test_palette_only_rule_on_loss_curves():
+    from recap.ml.style import temporal
+
+    steps = 40
+    falling = [1000 * 0.9**i for i in range(steps)]
+    flat = [500.0] * steps
+    low_content = [10.0] * steps
+    high_content = [5000.0] * steps
+    assert temporal.palette_only(flat, low_content)["flag"] is True
+    assert temporal.palette_only(falling, low_content)["flag"] is False
+    assert temporal.palette_only(flat, high_content)["flag"] is False  # content not matched yet
+    assert temporal.palette_only(flat[:4], low_content[:4])["flag"] is False
+
+
+# -- reference pre/post-processing ---------------------------------------------------------------
+@pytest.mark.parametrize("value_range", ["0-255", "-1-1"])
+def test_reference_round_trip_and_padding(value_range):
+    from recap.ml.style import reference
+
+    meta = reference.section(value_range, 4, None)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    x = reference.preprocess(pixels, meta)
+    lo, hi = meta["preprocess"]["value_range"]
+    assert x.shape == (1, 3, 30, 50) and x.min() >= lo and x.max() <= hi + 1e-5
+    out = reference.run_frame(pixels, meta, lambda a: a)  # the identity "model"
+    assert out.shape == pixels.shape and np.array_equal(out, pixels)
+    padded, _ = reference.pad_to_multiple(pixels, 4)
+    assert padded.shape == (32, 52, 3)
+    over = reference.postprocess(np.full((1, 3, 2, 2), 1e4, np.float32), meta)
+    assert over.max() == 255  # clamped
+
+
+# -- the perceptual network's weights -------------------------------------------------------------
+def test_missing_vgg_weights_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    from recap.errors import NotFound
+    from recap.ml.style import losses
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(NotFound) as err:
+        losses.VGGFeatures("vgg16")
+    msg = str(err.value)
+    expected = tmp_path / "torch" / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    assert str(expected) in msg and "\n" not in msg
+    with pytest.raises(NotFound, match="nowhere.pth"):
+        losses.VGGFeatures("vgg19", weights=tmp_path / "nowhere.pth")
+
+
+def test_vgg_weights_load_from_a_path_and_random_only_when_asked(tmp_path):
+    import torch
+    from torchvision.models import vgg as tv_vgg
+
+    from recap.ml.style import losses
+
+    torch.manual_seed(3)
+    features = tv_vgg.make_layers(tv_vgg.cfgs["D"])  # torchvision's vgg16 state dict keys
+    state = {f"features.{k}": v for k, v in features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # a full checkpoint has these: ignored
+    torch.save(state, tmp_path / "vgg16.pth")
+    vgg = losses.VGGFeatures("vgg16", ["relu1_2", "relu2_2"], weights=tmp_path / "vgg16.pth")
+    assert vgg.source == str(tmp_path / "vgg16.pth")
+    assert torch.equal(vgg.features[0].weight, features[0].weight)
+    assert len(vgg.features) == 9  # cut after relu2_2
+    a = losses.VGGFeatures("vgg16", ["relu1_2"], random_init=True, seed=1)
+    b = losses.VGGFeatures("vgg16", ["relu1_2"], random_init=True, seed=1)
+    assert a.source == "random" and torch.equal(a.features[0].weight, b.features[0].weight)
+    x = torch.rand(1, 3, 32, 32)
+    feats = vgg(x)
+    assert set(feats) == {"relu1_2", "relu2_2"} and feats["relu2_2"].shape == (1, 128, 16, 16)
+    g = losses.gram(feats["relu1_2"])
+    assert g.shape == (1, 64, 64) and torch.allclose(g, g.transpose(1, 2))
+
+
+# -- networks and the barracuda export -----------------------------------------------------------
+@pytest.mark.parametrize("skips", [False, True])
+def test_transformer_net_any_multiple_of_4_and_barracuda_ops(tmp_path, skips):
+    import torch
+
+    from recap.ml.style import export, nets
+    from recap.ml.style.experiment import resolve_params
+    from recap.ml.targets import get_target
+    from recap.ml.tasks import get_task
+
+    net = nets.TransformerNet((8, 16, 32), 1, skips=skips).eval()
+    for h, w in ((64, 64), (36, 52)):
+        assert net(torch.rand(1, 3, h, w) * 255).shape == (1, 3, h, w)
+    task = get_task("style")
+    p = resolve_params({"fixed_size": "96x64"}, None, "transformer")
+    prep = task.prepare(None, p)
+    meta = {"architecture": net.config(), **task.describe(prep, p, fixed=True)}
+    golden = [np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)]
+    out = export.write_bundle(
+        task, get_target("barracuda"), net, prep, meta, tmp_path / "b", golden
+    )
+    m, opset = _onnx_nodes(tmp_path / "b" / "model.onnx")
+    ops = {n.op_type for n in m.graph.node}
+    assert opset == 9 and ops <= ALLOWED_BARRACUDA and {"Pad", "Upsample"} <= ops
+    for n in m.graph.node:
+        if n.op_type == "Pad":  # plain Pad: reflect, pads an attribute (no dynamic-pads subgraph)
+            attrs = {a.name: a for a in n.attribute}
+            assert attrs["mode"].s == b"reflect" and len(n.input) == 1
+    assert [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 64, 96]
+    assert out["parity"]["ok"] and out["parity"]["max_abs_diff_255"] <= 0.5
+    report = json.loads((tmp_path / "b" / "operators.json").read_text())
+    assert report["ok"] and report["engine"] == "barracuda"
+    assert "InstanceNormalization" in report["engine_notes"]
+
+
+def test_an_unknown_target_or_arch_is_one_line(cli):
+    r = cli("stylize", "nope", "x.png", "--backend", "tpu")
+    assert r.exit_code != 0 and r.stderr.strip().count("\n") == 0 and "backend" in r.stderr
+    from recap.errors import InvalidInput
+    from recap.ml.style import nets
+
+    with pytest.raises(InvalidInput, match="transformer, patch"):
+        nets.build({"arch": "unet"})
+    with pytest.raises(InvalidInput, match="three"):
+        nets.parse_filters("8,16")
+
+
+# -- data and video ------------------------------------------------------------------------------
+def test_video_round_trip_is_streamed_and_keeps_frames_and_size(tmp_path):
+    from recap.ml.style import data
+
+    n = data.write_video(data.synthetic_clip(12, 64, 96, seed=0), tmp_path / "clip.mp4", fps=12)
+    assert n == 12
+    info = data.video_info(tmp_path / "clip.mp4")
+    assert (info["width"], info["height"], info["frames"]) == (96, 64, 12)
+    frames = list(data.read_frames(tmp_path / "clip.mp4"))
+    assert len(frames) == 12 and frames[0].shape == (64, 96, 3)
+    assert not list(tmp_path.glob(".*part*"))  # the temporary name was renamed away
+
+
+def test_content_cache_resizes_and_crops_once(tmp_path):
+    from recap.ml.style import data
+
+    for i, (h, w) in enumerate([(40, 80), (90, 30), (50, 50)]):
+        data.save_rgb(np.full((h, w, 3), 40 * i, np.uint8), tmp_path / "img" / f"{i}.png")
+    files = data.list_images(tmp_path / "img")
+    arr = data.content_cache(files, 32, tmp_path / "cache")
+    assert arr.shape == (3, 32, 32, 3) and arr.dtype == np.uint8
+    assert int(arr[2, 0, 0, 0]) == 80
+    cached = list((tmp_path / "cache").glob("content-32-*.npy"))
+    assert len(cached) == 1
+    before = cached[0].stat().st_mtime_ns
+    data.content_cache(files, 32, tmp_path / "cache")
+    assert cached[0].stat().st_mtime_ns == before  # reused, not rebuilt
+
+
+# -- end to end (tiny presets on the CPU) --------------------------------------------------------
+def _check_bundles(run_dir: Path, arch: str) -> dict:
+    allowed = ALLOWED_BARRACUDA | ({"Tanh", "BatchNormalization"} if arch == "patch" else set())
+    parity = json.loads((run_dir / "parity.json").read_text())
+    assert set(parity) == {"barracuda", "sentis", "latest", "torchscript"}
+    for target, rep in parity.items():
+        assert rep["ok"] and rep["max_abs_diff_255"] <= 0.5, (target, rep)
+    m, opset = _onnx_nodes(run_dir / "bundle" / "barracuda" / "model.onnx")
+    assert opset == 9 and {n.op_type for n in m.graph.node} <= allowed
+    _, opset = _onnx_nodes(run_dir / "bundle" / "sentis" / "model.onnx")
+    assert opset == 15
+    meta = json.loads((run_dir / "bundle" / "sentis" / "model.json").read_text())
+    assert meta["task"] == "style" and meta["inputs"][0]["shape"] == [1, 3, "height", "width"]
+    assert (run_dir / "bundle" / "torchscript" / "model.pt").exists()
+    return parity
+
+
+@pytest.mark.slow
+def test_style_transfer_tiny_run_and_stylize_cli(cli, db, log_root, tmp_path):
+    from recap.ml.style import data
+
+    shutil.copytree(EXPERIMENTS / "style-transfer", log_root / "experiments" / "style-transfer")
+    r = cli("exp", "run", "style-transfer", "-p", "preset=tiny")
+    assert r.exit_code == 0, r.output
+    row = db.execute("SELECT id, summary, params FROM run ORDER BY started DESC LIMIT 1").fetchone()
+    summary = json.loads(row["summary"])
+    assert summary["parity_ok"] == 1 and summary["clip_frames"] == 12
+    assert summary["not_comparable"] == 1 and "not_comparable" in summary.get("flags", {})
+    run_dir = log_root / "runs" / "style-transfer" / row["id"]
+    _check_bundles(run_dir, "transformer")
+    assert json.loads(row["params"]) == json.loads((run_dir / "config.json").read_text())
+    curves = json.loads((run_dir / "curves.json").read_text())
+    assert curves["style_loss"][-1] < curves["style_loss"][0]  # it learned something
+    info = data.video_info(run_dir / "stylised.mp4")
+    assert (info["frames"], info["width"], info["height"]) == (12, 96, 64)
+    metrics = json.loads((run_dir / "style-metrics.json").read_text())
+    assert metrics["comparable"] is False and "palette_only" in metrics
+    kinds = {a["path"]: a["kind"] for a in db.execute("SELECT path, kind FROM artifact")}
+    assert kinds["before-after.png"] == "image" and kinds["loss.png"] == "plot"
+    assert kinds["bundle/barracuda/model.onnx"] == "onnx"
+    assert db.execute(
+        "SELECT count(*) FROM metric WHERE run_id = ? AND key = 'style_loss'", (row["id"],)
+    ).fetchone()[0] == len(curves["style_loss"])  # fmt: skip
+
+    # recap stylize: a folder of images and a 12-frame video, torch and onnx backends
+    src = tmp_path / "in"
+    data.write_video(data.synthetic_clip(12, 64, 96, seed=5), src / "clip.mp4", fps=12)
+    data.save_rgb(next(data.synthetic_clip(1, 50, 70, seed=6)), src / "still.jpg")
+    for backend in ("torch", "onnx"):
+        out = tmp_path / f"out-{backend}"
+        r = cli("stylize", row["id"], str(src), "--out", str(out), "--backend", backend, "--json")
+        assert r.exit_code == 0, r.output
+        outputs = json.loads(r.stdout)["outputs"]
+        assert {Path(o["output"]).name for o in outputs} == {"clip.mp4", "still.png"}
+        info = data.video_info(out / "in" / "clip.mp4")
+        assert (info["frames"], info["width"], info["height"]) == (12, 96, 64)
+        assert data.load_rgb(out / "in" / "still.png").shape == (50, 70, 3)
+    a = data.load_rgb(tmp_path / "out-torch" / "in" / "still.png").astype(int)
+    b = data.load_rgb(tmp_path / "out-onnx" / "in" / "still.png").astype(int)
+    assert np.abs(a - b).max() <= 1  # same pre/post-processing, parity within rounding
+    assert sorted(p.name for p in src.iterdir()) == ["clip.mp4", "still.jpg"]  # nothing beside
+    r = cli("stylize", row["id"], str(src / "still.jpg"), "--size", "64x48")
+    assert r.exit_code == 0, r.output
+    assert data.load_rgb(run_dir / "stylized" / "still.png").shape == (48, 64, 3)
+
+
+@pytest.mark.slow
+def test_style_video_tiny_run_end_to_end(tmp_path):
+    from recap.lab.context import RunContext
+    from recap.ml.style import data
+    from recap.ml.style.experiment import run_style
+
+    with RunContext.standalone(tmp_path / "run", {"preset": "tiny"}) as ctx:
+        summary = run_style(ctx, EXPERIMENTS / "style-video", "patch")
+    run_dir = tmp_path / "run"
+    _check_bundles(run_dir, "patch")
+    assert summary["parity_ok"] == 1 and summary["clip_frames"] == 12
+    assert summary["keyframe_l1"] < 60  # learned the painted look, better than nothing
+    info = data.video_info(run_dir / "stylised.mp4")
+    assert (info["frames"], info["width"], info["height"]) == (12, 96, 64)
+    meta = json.loads((run_dir / "bundle" / "sentis" / "model.json").read_text())
+    assert meta["preprocess"]["value_range"] == [-1.0, 1.0]
+
+
+@pytest.mark.slow
+def test_perceptual_imagenet_without_weights_stops_the_run_in_one_line(cli, log_root, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(log_root / "no-torch-home"))
+    shutil.copytree(EXPERIMENTS / "style-transfer", log_root / "experiments" / "style-transfer")
+    r = cli("exp", "run", "style-transfer", "-p", "perceptual=imagenet", "-p", "steps=1")
+    assert r.exit_code != 0
+    assert "vgg16-397923af.pth" in r.output and "perceptual=random" in r.output
+
+
+def test_style_experiments_document_every_param_and_name_the_style_task():
+    import tomllib
+
+    from recap.lab.spec import load_spec
+
+    for name in ("style-transfer", "style-video"):
+        folder = EXPERIMENTS / name
+        spec = load_spec(folder)  # checked against the task and target registries
+        assert spec.ml["task"] == "style" and spec.project == "style-transfer"
+        readme = (folder / "README.md").read_text()
+        assert "**Question:**" in readme
+        for param in tomllib.loads((folder / "experiment.toml").read_text())["params"]:
+            assert f"`{param}`" in readme, (name, param)
+
+
+def test_content_from_a_blender_dataset_run(log_root):
+    from recap.ml.style import data
+    from recap.ml.style.experiment import content_images, resolve_params
+
+    run = log_root / "runs" / "blender-render" / "20261204-abcd1234"
+    for i in range(3):
+        data.save_rgb(np.full((48, 80, 3), 60 * i, np.uint8), run / "images" / f"{i}.png")
+    p = resolve_params({"data": "run:20261204-abcd", "size": 32}, None, "transformer")
+    arr = content_images(p, 0, log_root / "out", None)
+    assert arr.shape == (3, 32, 32, 3) and int(arr[2, 5, 5, 0]) == 120
+
+
+def test_patch_training_ignores_masked_out_pixels():
+    import torch
+
+    from recap.ml.style import nets, train
+
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    pairs = [(src, 255 - src)]
+    torch.manual_seed(0)
+    net = nets.PatchNet((4, 8, 8), 1)
+    masked = train.train_patch(
+        net, None, pairs, [np.zeros((32, 32), np.uint8)], steps=2, batch_size=2, patch=16,
+        lr=1e-3, device="cpu", log_every=1,
+    )  # fmt: skip
+    assert masked["curves"]["l1_loss"] == [0.0, 0.0]  # nothing to learn where the mask is 0
+    open_ = train.train_patch(
+        net, None, pairs, None, steps=2, batch_size=2, patch=16, lr=1e-3, device="cpu",
+        log_every=1,
+    )  # fmt: skip
+    assert min(open_["curves"]["l1_loss"]) > 0.1
