@@ -145,6 +145,24 @@ while True:
 """
 
 
+def test_an_entry_point_unaware_of_ranks_cannot_clobber_rank_0(cli, db, log_root):
+    # it writes its own file and never wraps a model: rank 1 writes into a scratch folder
+    # (removed afterwards), rank 0's file and numbers are the run's, and the record says the
+    # run was not data-parallel
+    body = (
+        'ctx.path("out.txt").write_text(f"rank {ctx.rank}")\nctx.set_summary("score", ctx.rank)\n'
+    )
+    make_exp(log_root, "naive", body, outputs=["out.txt"])
+    r = cli("exp", "run", "naive", "--processes", "2", "--device", "cpu", "--json")
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)
+    out = log_root / "runs" / "naive" / rec["id"]
+    assert (out / "out.txt").read_text() == "rank 0" and rec["summary"]["score"] == 0
+    assert "not data-parallel" in rec["flags"]["distributed"]
+    assert not list((out / ".ranks").glob("rank-*"))
+    assert [a["path"] for a in rec["artifacts"]] == ["out.txt"]
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

@@ -111,9 +111,11 @@ def main(job_path: str) -> int:
         sys.exit(143)
 
     signal.signal(signal.SIGTERM, _terminated)
+    # ranks other than 0 write into a scratch folder: an entry point that knows nothing of ranks
+    # (it writes its files itself) cannot clobber rank 0's outputs
     ctx = RunContext(
         job["params"],
-        out_dir,
+        out_dir if rank == 0 else out_dir / RANKS_DIR / f"rank-{rank}",
         seed=job["seed"],
         device=job["device"],
         run_id=job["run_id"],
@@ -128,6 +130,12 @@ def main(job_path: str) -> int:
         ctx.seed_everything()
         fn = _load_entry(Path(job["folder"]), job["entry_file"], job["entry_func"])
         fn(ctx)
+        if dist and world > 1 and rank == 0 and not _trained_data_parallel():
+            ctx.flag(
+                "distributed",
+                "the run trained without recap.ml.distributed's wrapper: each rank trained "
+                "alone, rank 0's results are the run's (not data-parallel)",
+            )
     except KeyboardInterrupt:
         # The terminal's Ctrl-C and the parent's forwarded one may both arrive: record once.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -160,6 +168,11 @@ def main(job_path: str) -> int:
             sys.stdout.flush()
             sys.stderr.flush()
     return code
+
+
+def _trained_data_parallel() -> bool:
+    mod = sys.modules.get("recap.ml.distributed")
+    return bool(mod is not None and mod.was_wrapped())
 
 
 def _leave_group() -> None:

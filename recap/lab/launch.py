@@ -236,6 +236,16 @@ def reap(out_dir: Path, job: Path) -> list[int]:
     return killed
 
 
+def clean_scratch(out_dir: Path) -> None:
+    """Remove the scratch folders of ranks other than 0 (``.ranks/rank-<k>``): nothing there
+    belongs to the run."""
+    import shutil
+
+    ranks = Path(out_dir) / RANKS_DIR
+    for d in ranks.glob("rank-*") if ranks.is_dir() else []:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main(argv: list[str]) -> None:
     from recap.lab.child import _die_with_parent
 

@@ -588,6 +588,7 @@ def _supervise(
         from recap.lab import launch as launchmod
 
         launchmod.reap(out_dir, job)  # a rank the launcher could not stop: none left behind
+        launchmod.clean_scratch(out_dir)
     recorder.pump()
     rc = proc.returncode
     error_file = out_dir / (error_file or ERROR_FILE)

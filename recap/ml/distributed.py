@@ -73,6 +73,20 @@ class Dist:
         os.environ["WORLD_SIZE"], os.environ["RANK"], os.environ["LOCAL_RANK"] = "1", "0", "0"
 
 
+_WRAPPED = False  # whether any model of this process was wrapped (survives finish())
+
+
+def was_wrapped() -> bool:
+    """Whether this process trained a model data-parallel (the trainer or :func:`wrap_model`)."""
+    return _WRAPPED
+
+
+def _mark_wrapped() -> None:
+    global _WRAPPED
+    _WRAPPED = True
+    current().wrapped = True
+
+
 def current() -> Dist:
     """The run's :class:`Dist` (one process when :func:`setup` was not called)."""
     return _STATE
@@ -176,7 +190,7 @@ def wrap_model(model):
         return model
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    d.wrapped = True
+    _mark_wrapped()
     p = next(model.parameters())
     if p.device.type == "cuda":
         types = batchnorm_types(model)
@@ -335,7 +349,7 @@ def _trainer_class():
             self.learn.dl = self._wrap_dl(self.learn.dl)
 
         def before_fit(self):
-            current().wrapped = True
+            _mark_wrapped()
             self._bn_types = batchnorm_types(self.learn.model)
             if self.accelerator is not None and current().world_size > 1:
                 super().before_fit()

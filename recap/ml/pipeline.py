@@ -90,12 +90,6 @@ def run(ctx, folder: str | Path | None = None, task=None) -> dict:
         table = data.load_table(p, task, ctx.seed, Path(tmp), folder)
         prep = task.prepare(table, p)
         trained = task.train(ctx, table, prep, dist.train_params(p), device, precision, ctx.seed)
-        if dist.active and not dist.wrapped:
-            ctx.flag(
-                "distributed",
-                f"task {task.name!r} trained without recap.ml.distributed's wrapper: each rank "
-                "trained alone and rank 0's model was kept (not data-parallel)",
-            )
         dist.finish()  # from here on one process: rank 0 exports and writes, the others stop
         if not dist.is_main:
             return {}
