@@ -349,17 +349,17 @@ def _evaluate_single_process(out: Path, folder: Path):
 
     from recap.lab.spec import load_spec
     from recap.ml import data, train
-    from recap.ml.pipeline import resolve_params, task_of
+    from recap.ml.pipeline import task_of
     from recap.ml.tasks.base import Prepared
 
     ckpt = torch.load(out / "model.pth", weights_only=False)
-    task = task_of(load_spec(folder))
+    task = task_of(load_spec(folder).as_dict())
     p = json.loads((out / "config.json").read_text())
     prep = Prepared.from_dict(ckpt["prep"])
     model = task.build(ckpt["record"])
     model.load_state_dict(ckpt["state_dict"])
     with tempfile.TemporaryDirectory() as tmp:
-        table = data.load_table(resolve_params(load_spec(folder), p), task, 0, Path(tmp), folder)
+        table = data.load_table(p, task, 0, Path(tmp), folder)  # config.json: resolved
         dls = task.dataloaders(table, prep, p, "cpu", 0)
         learn = train.make_learner(dls, model, task.loss(prep, p), task.metrics(prep, p))
         loss, acc = learn.validate()
