@@ -68,17 +68,46 @@ def run_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Run even when a cached run matches.")
     ] = False,
+    processes: Annotated[
+        int, typer.Option(help="Data-parallel processes on this machine, through torchrun.")
+    ] = 1,
+    gpus: Annotated[
+        int, typer.Option(help="One process per GPU (NCCL): --processes N --device cuda.")
+    ] = 0,
+    nodes: Annotated[int, typer.Option(help="Machines the run spans (torchrun --nnodes).")] = 1,
+    node_rank: Annotated[int, typer.Option(help="This machine's rank, 0..nodes-1.")] = 0,
+    main_address: Annotated[
+        str | None, typer.Option(help="Address of the node-rank 0 machine (torchrun).")
+    ] = None,
+    main_port: Annotated[
+        int | None, typer.Option(help="Its port for the rendezvous (torchrun).")
+    ] = None,
+    lr_rule: Annotated[
+        str, typer.Option(help="LR for the batch x processes: none, linear or sqrt.")
+    ] = "none",
     json_: JsonOpt = False,
 ):
     """Run an experiment in a child process and record it (a matching finished run is reused)."""
     from recap import db
+    from recap.lab.launch import Launch
     from recap.lab.records import run_record
     from recap.lab.runner import run_experiment
 
+    launch = Launch(gpus or processes, nodes, node_rank, main_address, main_port, gpus > 0, lr_rule)
     conn = db.connect()
     outcome = run_experiment(
-        conn, name, param or [], seed=seed, device=device, force=force, watch=_live()
+        conn,
+        name,
+        param or [],
+        seed=seed,
+        device=device,
+        force=force,
+        watch=_live(),
+        launch=launch,
     )
+    if not outcome.run_id:  # node rank > 0: node 0 records the run
+        typer.echo(f"node {node_rank}: {outcome.status}")
+        raise typer.Exit(0 if outcome.status == "succeeded" else 1)
     for w in outcome.warnings:
         typer.echo(f"warning: {w}", err=True)
     rec = run_record(conn, outcome.run_id)

@@ -6,6 +6,11 @@ database: everything goes through the context's ``events.jsonl``; a crash leaves
 in ``error.txt`` for the parent to record.
 
 Exit codes: 0 succeeded, 1 the entry point raised, 130 interrupted (SIGINT).
+
+Under the launcher (``recap.lab.launch``, torchrun) one child runs per rank: ``RANK`` and
+``WORLD_SIZE`` come from torchrun, the job's ``dist`` section says how the run was launched. Only
+rank 0's context writes (events, artifacts); every rank writes its pid, and its traceback when it
+fails, to ``.ranks/`` so the parent can name the rank that failed and leave no process behind.
 """
 
 from __future__ import annotations
@@ -72,30 +77,65 @@ def _runtime_environment() -> dict:
     return env
 
 
+def _rank() -> tuple[int, int, int]:
+    """(rank, local rank, world size) as torchrun set them; (0, 0, 1) for a plain child."""
+    env = os.environ
+    return int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1))
+
+
 def main(job_path: str) -> int:
     from recap.errors import MissingExtra
     from recap.lab.context import RunContext
+    from recap.lab.launch import RANKS_DIR
 
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+    dist = job.get("dist")
     _die_with_parent()
-    if job.get("parent_pid") and os.getppid() != job["parent_pid"]:
-        return 143  # the recording parent died before we could ask to follow it
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # under the launcher our parent is torchrun (recap.lab.launch), which follows the recorder
+    parent = os.environ.get("RECAP_LAUNCHER_PID") if dist else job.get("parent_pid")
+    if parent and os.getppid() != int(parent):
+        return 143  # our parent died before we could ask to follow it
+    rank, local_rank, world = _rank() if dist else (0, 0, 1)
     out_dir = Path(job["out_dir"])
     error_file = out_dir / job.get("error_file", ERROR_FILE)
+    if dist:
+        ranks = out_dir / RANKS_DIR
+        ranks.mkdir(exist_ok=True)
+        (ranks / f"pid-{rank}").write_text(str(os.getpid()), encoding="utf-8")
+        if rank != 0:
+            error_file = ranks / f"error-{rank}.txt"
+
+    def _terminated(*_):
+        if dist:  # torchrun stops the other ranks with SIGTERM when one fails
+            error_file.write_text("stopped by the launcher (SIGTERM)\n", encoding="utf-8")
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, _terminated)
+    # ranks other than 0 write into a scratch folder: an entry point that knows nothing of ranks
+    # (it writes its files itself) cannot clobber rank 0's outputs
     ctx = RunContext(
         job["params"],
-        out_dir,
+        out_dir if rank == 0 else out_dir / RANKS_DIR / f"rank-{rank}",
         seed=job["seed"],
         device=job["device"],
         run_id=job["run_id"],
         folder=Path(job["folder"]),
+        rank=rank,
+        local_rank=local_rank,
+        world_size=world,
+        dist=dist,
     )
     code = 0
     try:
         ctx.seed_everything()
         fn = _load_entry(Path(job["folder"]), job["entry_file"], job["entry_func"])
         fn(ctx)
+        if dist and world > 1 and rank == 0 and not _trained_data_parallel():
+            ctx.flag(
+                "distributed",
+                "the run trained without recap.ml.distributed's wrapper: each rank trained "
+                "alone, rank 0's results are the run's (not data-parallel)",
+            )
     except KeyboardInterrupt:
         # The terminal's Ctrl-C and the parent's forwarded one may both arrive: record once.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -110,20 +150,39 @@ def main(job_path: str) -> int:
     except SystemExit as exc:
         if exc.code not in (0, None):
             code = exc.code if isinstance(exc.code, int) else 1
-            error_file.write_text(f"exited with {exc.code}\n", encoding="utf-8")
+            if not (dist and code == 143):  # keep the launcher's "stopped" note
+                error_file.write_text(f"exited with {exc.code}\n", encoding="utf-8")
     except BaseException:
         tb = traceback.format_exc()
         sys.stderr.write(tb)
         error_file.write_text(tb, encoding="utf-8")
+        if dist and rank == 0:  # the parent reads the rank's own file first
+            (out_dir / RANKS_DIR / "error-0.txt").write_text(tb, encoding="utf-8")
         code = 1
     finally:
         try:
+            _leave_group()
             ctx._emit({"type": "environment", **_runtime_environment()})
         finally:
             ctx.close()
             sys.stdout.flush()
             sys.stderr.flush()
     return code
+
+
+def _trained_data_parallel() -> bool:
+    mod = sys.modules.get("recap.ml.distributed")
+    return bool(mod is not None and mod.was_wrapped())
+
+
+def _leave_group() -> None:
+    """Destroy the process group the entry point made (torch warns at exit otherwise)."""
+    dist = sys.modules.get("torch.distributed")
+    try:
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    except Exception:  # a broken group (a peer died) must not hide the run's own error
+        pass
 
 
 if __name__ == "__main__":

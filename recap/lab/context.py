@@ -12,8 +12,12 @@ Event lines (one JSON object each, ``type`` first):
 - ``{"type": "artifact", "path", "kind", "metadata"}``  (path relative to the output folder)
 - ``{"type": "flag", "name", "message"}``         (e.g. a key-point model no better than the mean)
 - ``{"type": "params", "values"}``                (the resolved params that trained the model)
+- ``{"type": "distributed", ...}``                 (world size, backend, devices, batch/LR rule)
 - ``{"type": "progress", "epoch", "epochs", "values", "eta", "line"}``  (one per epoch; the
   same line is printed to stdout, which is the run's ``run.log``)
+
+A run launched over several processes (``--processes N``) has one context per rank; only rank
+0's writes anything (``is_main``), so the other ranks' reports are reduced, never duplicated.
 """
 
 from __future__ import annotations
@@ -37,8 +41,17 @@ class RunContext:
         device: str = "cpu",
         run_id: str | None = None,
         folder: Path | None = None,
+        rank: int = 0,
+        local_rank: int = 0,
+        world_size: int = 1,
+        dist: dict | None = None,
     ):
         self.params = dict(params)
+        # the process's place in a distributed run (0, 0, 1 for a plain run); ``dist`` is how the
+        # run was launched (backend, LR rule), as the runner's job file says
+        self.rank, self.local_rank, self.world_size = rank, local_rank, world_size
+        self.dist = dict(dist or {})
+        self.distributed: dict[str, Any] = {}
         # the experiment folder (None outside ``recap exp run``): shared entry points read it
         self.folder = Path(folder) if folder is not None else None
         self.seed = seed
@@ -50,7 +63,17 @@ class RunContext:
         self.flags: dict[str, str] = {}
         self._keys: dict[str, str] = {}
         self._progress_t0 = time.monotonic()  # reset by start_progress() when training starts
-        self._events = open(self.out_dir / EVENTS, "a", encoding="utf-8", buffering=1 << 16)
+        # ranks other than 0 write nothing: a sink that swallows their events
+        self._events = (
+            open(self.out_dir / EVENTS, "a", encoding="utf-8", buffering=1 << 16)
+            if self.is_main
+            else open(os.devnull, "w", encoding="utf-8")
+        )
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process reports for the run (rank 0, or a plain run)."""
+        return self.rank == 0
 
     @classmethod
     def standalone(
@@ -119,7 +142,8 @@ class RunContext:
         eta = elapsed / max(epoch, 1) * max(n_epochs - epoch, 0)
         parts = [f"epoch {epoch}/{n_epochs}", *(f"{k}={_short(v)}" for k, v in values.items())]
         line = "  ".join([*parts, f"ETA {_clock(eta)}"])
-        print(line, flush=True)
+        if self.is_main:  # one line in the log, not one per rank
+            print(line, flush=True)
         self._emit(
             {
                 "type": "progress",
@@ -148,6 +172,11 @@ class RunContext:
         """The params as resolved by the experiment (presets filled in): the run record's params."""
         self.params = dict(values)
         self._emit({"type": "params", "values": self.params})
+
+    def record_distributed(self, values: dict[str, Any]) -> None:
+        """How a multi-process run ran (world size, backend, devices, effective batch and LR)."""
+        self.distributed = dict(values)
+        self._emit({"type": "distributed", **self.distributed})
 
     def flag(self, name: str, message: str) -> None:
         """Raise a warning that belongs in the run record and the post."""

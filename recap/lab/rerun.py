@@ -114,6 +114,8 @@ def rerun(
                     f"{name}: the commit changed since run {run_id} "
                     f"({orig['git_commit'][:10]} -> {(now_commit or 'none')[:10]})"
                 )
+        from recap.lab.launch import Launch
+
         outcome = run_experiment(
             conn,
             name,
@@ -124,6 +126,7 @@ def rerun(
             parent_id=run_id,
             lenient=True,
             watch=watch,  # the CLI's progress line per replayed run
+            launch=Launch.replay(orig.get("environment")),  # the same world size and LR rule
         )
         if outcome.status == "interrupted":
             warn(f"{name}: rerun {outcome.run_id} of {run_id} interrupted")

@@ -4,6 +4,10 @@ The parent never imports the experiment. It starts ``python -m recap.lab.child``
 log file as stdout/stderr (no pipe to fill), reads the child's ``events.jsonl`` while it runs and
 writes Metric rows in batches, and settles the run's status from the child's exit: 0 succeeded,
 a traceback failed, SIGINT interrupted, a signal (SIGKILL) failed with a clear error.
+
+With ``--processes N`` / ``--gpus N`` the child is started through torchrun instead
+(``recap.lab.launch``), one process per device; the run is still one record, written from rank 0's
+events, and a rank that fails fails the run with that rank's error.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def cache_key(
     versions: dict,
     python: str,
     code: str | None = None,
+    dist: dict | None = None,
 ) -> str:
     """The key a finished run is reused by: the experiment folder, the code that runs it (recap's
     ML core, a family file, local modules the experiment imports), params, seed, device and
@@ -66,7 +71,27 @@ def cache_key(
         "packages": versions,
         "python": python,
     }
+    if dist:  # several processes: the world size (batch statistics, the schedule) and LR rule
+        payload["dist"] = dist
     return hashlib.sha256(specmod.canonical(payload).encode()).hexdigest()
+
+
+def run_cache_key(
+    spec, values: dict, seed: int, device: str, root: Path, launch=None, fhash=None, code=None
+) -> str:
+    """The cache key ``recap exp run`` gives these params (``launch``: several processes)."""
+    from recap.lab import env as envmod
+
+    return cache_key(
+        fhash or specmod.folder_hash(spec.folder),
+        values,
+        seed,
+        device,
+        envmod.package_versions(),
+        envmod.python_version(),
+        code or specmod.code_hash(spec, root),
+        launch.key() if launch is not None else None,
+    )
 
 
 def _rel(root: Path, path: Path) -> str:
@@ -201,7 +226,9 @@ class Recorder:
             elif kind == "params" and isinstance(ev.get("values"), dict):
                 self.params = ev["values"]
             elif kind == "environment":
-                self.runtime_env = {k: v for k, v in ev.items() if k != "type"}
+                self.runtime_env.update({k: v for k, v in ev.items() if k != "type"})
+            elif kind == "distributed":
+                self.runtime_env["distributed"] = {k: v for k, v in ev.items() if k != "type"}
             elif kind == "progress" and self.watch:
                 self.watch.progress_line(str(ev.get("line", "")))
         if metrics:
@@ -249,11 +276,14 @@ def run_experiment(
     parent_id: str | None = None,
     lenient: bool = False,
     watch: Watcher | None = None,
+    launch=None,
 ) -> Outcome:
     """Run (or reuse from the cache) one experiment. Returns the run id and how it ended.
 
     An interrupted run (Ctrl-C, SIGTERM) is recorded and returned with status ``interrupted``;
-    the caller decides whether to stop (the CLI exits 130).
+    the caller decides whether to stop (the CLI exits 130). ``launch`` (a
+    :class:`recap.lab.launch.Launch`) runs it over several processes / machines; on a machine of
+    node rank > 0 the run joins the one node 0 records (:func:`join_run`).
     """
     from recap import paths
     from recap.lab import env as envmod
@@ -267,14 +297,22 @@ def run_experiment(
 
     values, child_values, data_env = datasets.resolve_data(conn, values, root)
     seed = 0 if seed is None else int(seed)
+    if launch is not None and launch.gpus:
+        from recap.errors import InvalidInput
+
+        if not envmod._nvidia_present():
+            raise InvalidInput("--gpus: no NVIDIA GPU on this machine (--processes N for CPUs)")
+        device = "cuda"
     device = envmod.resolve_device(device)
+    if launch is not None and not launch.distributed:
+        launch = None  # one process, no launcher asked for: the plain child
     fhash = specmod.folder_hash(folder)
     code = specmod.code_hash(spec, root)
-    versions = envmod.package_versions()
-    python = envmod.python_version()
-    key = cache_key(fhash, values, seed, device, versions, python, code)
+    key = run_cache_key(spec, values, seed, device, root, launch, fhash, code)
+    if launch is not None and launch.node_rank > 0:
+        return join_run(conn, spec, root, key, child_values, seed, device, launch, warnings)
     # What the child needs beyond the recorded params: the code hash, the dataset run's facts.
-    prepared = {"code": code, "data_env": data_env, "child_values": child_values}
+    prepared = {"code": code, "data_env": data_env, "child_values": child_values, "launch": launch}
 
     if not force:
         cached = find_cached(conn, key, spec, root)
@@ -320,6 +358,7 @@ def _execute(
     from recap.lab import env as envmod
 
     code, data_env, child_values = (prepared[k] for k in ("code", "data_env", "child_values"))
+    launch = prepared.get("launch")  # several processes (recap.lab.launch), or None
 
     exp_id = upsert_experiment(conn, spec, root)
     run_id = new_run_id()
@@ -329,6 +368,8 @@ def _execute(
     git = envmod.git_state(folder)
     # data_env: which dataset run fed it
     environment = {**envmod.environment(), "code_hash": code, **data_env}
+    if launch is not None:
+        environment["distributed"] = {**launch.job(device), "node_rank": launch.node_rank}
     started, t0 = stamp(), time.monotonic()
     with transaction(conn):
         conn.execute(
@@ -363,7 +404,12 @@ def _execute(
         # The config travels with the run's outputs, so the folder stands on its own.
         (out_dir / "experiment.toml").write_bytes((folder / specmod.SPEC_FILE).read_bytes())
         (out_dir / "params.json").write_text(
-            json.dumps({"params": values, "seed": seed, "device": device}, indent=2) + "\n",
+            json.dumps(
+                {"params": values, "seed": seed, "device": device}
+                | ({"world_size": launch.world_size} if launch is not None else {}),
+                indent=2,
+            )
+            + "\n",
             encoding="utf-8",
         )
         job = out_dir / ".job.json"
@@ -380,10 +426,11 @@ def _execute(
                     "out_dir": str(out_dir.resolve()),
                     "parent_pid": os.getpid(),
                 }
+                | ({"dist": launch.job(device)} if launch is not None else {})
             ),
             encoding="utf-8",
         )
-        status, error = _supervise(job, out_dir, log_path, seed, recorder)
+        status, error = _supervise(job, out_dir, log_path, seed, recorder, launch=launch)
     except Exception as exc:  # the child could not even start: never leave the row 'running'
         _finish(
             conn,
@@ -428,6 +475,50 @@ def run_dir_of(rec: dict) -> Path:
     return run_folder(rec["experiment"], rec["id"])
 
 
+def join_run(conn, spec, root, key, child_values, seed, device, launch, warnings) -> Outcome:
+    """Node rank > 0 of a multi-machine run: start this machine's ranks, record nothing.
+
+    Node 0 records the run (its rank 0 writes every event and file); the ranks here train their
+    share and write nothing, into a scratch folder removed afterwards. A run node 0 would take
+    from the cache is taken here too, so no machine waits for a peer that never comes.
+    """
+    import shutil
+    import tempfile
+
+    cached = find_cached(conn, key, spec, root)
+    if cached:
+        return Outcome(cached, "succeeded", cached=True, warnings=warnings)
+    scratch = Path(tempfile.mkdtemp(prefix=f"recap-join-{spec.name}-"))
+    try:
+        job = scratch / ".job.json"
+        job.write_text(
+            json.dumps(
+                {
+                    "folder": str(spec.folder.resolve()),
+                    "entry_file": spec.entry_file,
+                    "entry_func": spec.entry_func,
+                    "params": child_values,
+                    "seed": seed,
+                    "device": device,
+                    "run_id": None,
+                    "out_dir": str(scratch),
+                    "parent_pid": os.getpid(),
+                    "dist": launch.job(device),
+                }
+            ),
+            encoding="utf-8",
+        )
+        recorder = Recorder(conn, "", scratch)
+        recorder.pump = lambda: 0  # nothing of this machine's is recorded
+        status, error = _supervise(job, scratch, scratch / "run.log", seed, recorder, launch=launch)
+        if status != "succeeded":
+            log = (scratch / "run.log").read_text(encoding="utf-8", errors="replace")
+            sys.stderr.write(log[-4000:])
+        return Outcome("", status, warnings=[*warnings, *([error] if error else [])])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _child_env(seed: int) -> dict:
     env = dict(os.environ)
     # The child must import this very recap (a worktree on PYTHONPATH, an editable install).
@@ -448,8 +539,10 @@ def _supervise(
     seed: int,
     recorder: Recorder,
     error_file: str | None = None,
+    launch=None,
 ) -> tuple[str, str | None]:
-    """Start the child, pump its events while it runs, and say how it ended."""
+    """Start the child (or the launcher of its ranks), pump its events while it runs, and say
+    how it ended."""
     from recap.lab.child import ERROR_FILE, EXIT_INTERRUPTED
 
     interrupted = False
@@ -457,14 +550,21 @@ def _supervise(
     old_term = signal.getsignal(signal.SIGTERM)
     if _main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
+    env = _child_env(seed)
+    if launch is not None:
+        cmd = launch.command(job)
+        env["RECAP_PARENT_PID"] = str(os.getpid())
+    else:
+        cmd = [sys.executable, "-m", "recap.lab.child", str(job)]
+    log_start = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "recap.lab.child", str(job)],
+            cmd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=out_dir,
-            env=_child_env(seed),
+            env=env,
         )
         try:
             while True:
@@ -484,12 +584,24 @@ def _supervise(
         finally:
             if _main_thread():
                 signal.signal(signal.SIGTERM, old_term)
+    if launch is not None:
+        from recap.lab import launch as launchmod
+
+        launchmod.reap(out_dir, job)  # a rank the launcher could not stop: none left behind
+        launchmod.clean_scratch(out_dir)
     recorder.pump()
     rc = proc.returncode
     error_file = out_dir / (error_file or ERROR_FILE)
     detail = (
         error_file.read_text(encoding="utf-8", errors="replace") if error_file.exists() else None
     )
+    if launch is not None and rc != 0 and not interrupted:
+        with open(log_path, "rb") as fh:
+            fh.seek(log_start)
+            text = fh.read().decode("utf-8", errors="replace")
+        detail = launchmod.failure(out_dir, text) or detail
+        if rc > 0 and rc != EXIT_INTERRUPTED:
+            return "failed", detail or f"the launcher exited with status {rc}; see the log"
     if interrupted or rc == EXIT_INTERRUPTED or rc == -signal.SIGINT:
         return "interrupted", detail or "interrupted"
     if rc == 0:
@@ -575,7 +687,10 @@ def _finish(
     if recorder.flags:
         summary["flags"] = recorder.flags
     if recorder.runtime_env:
+        dist = {**environment.get("distributed", {}), **recorder.runtime_env.get("distributed", {})}
         environment = {**environment, **recorder.runtime_env}
+        if dist:  # the launch as the parent asked for it, and as rank 0 saw it
+            environment["distributed"] = dist
     with transaction(conn):
         if recorder.params is not None:
             # what trained the model (presets filled in), as config.json has it; the cache key

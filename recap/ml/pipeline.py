@@ -15,6 +15,10 @@ From a notebook or a test::
 Params: values left at 0 / "" take the preset's value (``[ml.presets.<preset>]`` of the spec),
 so ``-p preset=full`` alone is a complete GPU-sized configuration. The resolved values are what
 ``config.json`` holds and what the run record stores (``ctx.record_params``).
+
+Launched over several processes (``recap exp run NAME --processes N``), every rank trains its
+share (``recap.ml.distributed``: DDP through fastai, metrics reduced over ranks); then rank 0
+alone exports, checks parity and writes, as one process. ``batch_size`` is per device.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ def run(ctx, folder: str | Path | None = None, task=None) -> dict:
 
     require_ml()
     from recap.ml import bundle as bundlemod
-    from recap.ml import data, parity, targets, train
+    from recap.ml import data, distributed, parity, targets, train
 
     folder = Path(folder if folder is not None else ctx.folder)
     spec = ctx.experiment_spec(folder)  # the lab reads and checks it (ml never imports lab)
@@ -74,6 +78,7 @@ def run(ctx, folder: str | Path | None = None, task=None) -> dict:
     p = resolve_params(spec, ctx.params)
     chosen = targets.parse(p.get("targets") or "sentis,torchscript")
     device = train.resolve_device(ctx.device)
+    dist = distributed.setup(ctx, device, p)  # one process unless launched over several
     train.seed_everything(ctx.seed, device)
     precision = p.get("precision", "auto")
     if precision == "auto":
@@ -84,7 +89,10 @@ def run(ctx, folder: str | Path | None = None, task=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="recap-data-") as tmp:
         table = data.load_table(p, task, ctx.seed, Path(tmp), folder)
         prep = task.prepare(table, p)
-        trained = task.train(ctx, table, prep, p, device, precision, ctx.seed)
+        trained = task.train(ctx, table, prep, dist.train_params(p), device, precision, ctx.seed)
+        dist.finish()  # from here on one process: rank 0 exports and writes, the others stop
+        if not dist.is_main:
+            return {}
         if trained.learner is not None:
             train.training_only_cbs(trained.learner)
         # Everything after training happens on the CPU in float32: that is what gets exported.
@@ -100,6 +108,8 @@ def run(ctx, folder: str | Path | None = None, task=None) -> dict:
             "device": device,
             "precision": precision,
         }
+        if dist.active:
+            training["distributed"] = dist.record
         meta = bundlemod.model_meta(task, prep, p, training)
         save_checkpoint(out / "model.pth", task, trained, prep, meta)
         (out / "config.json").write_text(json.dumps(p, indent=2), encoding="utf-8")

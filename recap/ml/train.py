@@ -79,8 +79,13 @@ class RecapCallback(Callback):
             return
         names = self.recorder.metric_names[1:-1]  # drop "epoch" and "time"
         values = dict(zip(names, self.recorder.values[-1], strict=False))
-        if getattr(self, "_elapsed", 0) > 0:
-            values["images_per_s"] = self._n / self._elapsed
+        from recap.ml import distributed
+
+        # several processes: every rank's images over the slowest rank's time (a collective:
+        # every rank's callback runs it, only rank 0's context writes)
+        n, elapsed = distributed.reduce_throughput(self._n, getattr(self, "_elapsed", 0))
+        if elapsed > 0:
+            values["images_per_s"] = n / elapsed
         values = {self.prefix + k: float(v) for k, v in values.items() if v is not None}
         self.ctx.log_metrics(values, step=int(self.train_iter), epoch=int(self.epoch))
         if hasattr(self.ctx, "progress"):  # the line in run.log and on the spinner
@@ -366,6 +371,9 @@ class TensorBatches:
         self.gen = torch.Generator().manual_seed(seed)
         self.device = torch.device("cpu")
         self.n = len(x)
+        # several processes (recap.ml.distributed): this rank's share of every global batch of
+        # bs x world rows when training, a contiguous shard of the rows when validating
+        self.rank, self.world = 0, 1
 
     def to(self, device):
         self.device = torch.device(device)
@@ -373,14 +381,37 @@ class TensorBatches:
         self.mean, self.std = self.mean.to(self.device), self.std.to(self.device)
         return self
 
+    def _shard(self) -> tuple[int, int]:
+        return self.n * self.rank // self.world, self.n * (self.rank + 1) // self.world
+
     def __len__(self):
+        if self.world > 1:
+            if self.drop_last:  # every rank takes as many steps (DDP syncs each one)
+                return self.n // (self.bs * self.world)
+            lo, hi = self._shard()
+            return -(-(hi - lo) // self.bs)
         return self.n // self.bs if self.drop_last else -(-self.n // self.bs)
 
+    def to_detach(self, b, cpu=True, gather=True):
+        # fastai gathers every batch's metric across ranks when WORLD_SIZE > 1; recap reduces
+        # the accumulated totals once per epoch instead (recap.ml.distributed)
+        from fastai.torch_core import to_detach
+
+        return to_detach(b, cpu, gather=False)
+
     def __iter__(self):
+        # every rank draws the same permutation (same seed), then takes its own rows of it
         order = torch.randperm(self.n, generator=self.gen) if self.shuffle else torch.arange(self.n)
         order = order.to(self.device)
+        offset, step = 0, self.bs
+        if self.world > 1 and self.drop_last:
+            offset, step = self.rank * self.bs, self.bs * self.world
+        elif self.world > 1:
+            lo, hi = self._shard()
+            order = order[lo:hi]
         for i in range(len(self)):
-            idx = order[i * self.bs : (i + 1) * self.bs]
+            start = offset + i * step
+            idx = order[start : start + self.bs]
             xb = (self.x[idx].float() / 255 - self.mean) / self.std
             yield xb, self.y[idx]
 
@@ -418,8 +449,12 @@ def make_learner(
         cbs.append(RecapCallback(ctx))
     if channels_last:
         cbs.append(ChannelsLast())
+    device_type = torch.device(getattr(dls, "device", None) or "cpu").type
     if precision == "bf16":
-        cbs.append(BF16(torch.device(getattr(dls, "device", None) or "cpu").type))
+        cbs.append(BF16(device_type))
+    from recap.ml import distributed
+
+    cbs += distributed.trainer_cbs(device_type)  # several processes: DDP through fastai
     learn = FastLearner(
         dls, model, loss_func=loss_func, opt_func=adamw, lr=lr, metrics=list(metrics), cbs=cbs
     )
@@ -467,8 +502,17 @@ def adamw(params, lr, **kwargs):
 
 
 def training_only_cbs(learn):
-    """Drop the callbacks that change numerics or layout (before predicting and exporting)."""
-    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, (BF16, ChannelsLast))])
+    """Drop the callbacks that change numerics or layout, and the data-parallel trainer (before
+    predicting and exporting, which rank 0 does alone)."""
+    from recap.ml import distributed
+
+    learn.remove_cbs(
+        [
+            cb
+            for cb in learn.cbs
+            if isinstance(cb, (BF16, ChannelsLast)) or distributed.is_trainer(cb)
+        ]
+    )
     return learn
 
 
