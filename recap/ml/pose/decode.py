@@ -113,3 +113,24 @@ def postprocess(raw: np.ndarray, meta: dict, crop_box=None) -> dict:
     if crop_box is not None:
         out["source_points"] = input_to_source(pts, crop_box, (iw, ih))
     return out
+
+
+def preprocess(pixels: np.ndarray, meta: dict) -> np.ndarray:
+    """An HxWx3 uint8 RGB crop (already at the input size) -> the (1, 3, H, W) float32 input."""
+    pre = meta["preprocess"]
+    x = pixels.astype(np.float32) * np.float32(pre["scale"])
+    if pre.get("channel_order", "RGB") == "BGR":
+        x = x[..., ::-1]
+    x = (x - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def load_crop(path, meta: dict) -> np.ndarray:
+    """A crop file as HxWx3 uint8 (a port crops and resizes with its own image code)."""
+    from PIL import Image
+
+    w, h = meta["pose"]["input_size"]
+    img = Image.open(path).convert("RGB")
+    if img.size != (w, h):
+        img = img.resize((w, h), Image.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
