@@ -35,9 +35,14 @@ def _die_with_parent() -> None:
 def _load_entry(folder: Path, file: str, func: str):
     import importlib.util
 
-    path = folder / file
     # The experiment folder is importable, so its main.py can import its own helper modules.
     sys.path.insert(0, str(folder))
+    if not file.endswith(".py"):  # a shared entry point: package.module:func
+        fn = getattr(importlib.import_module(file), func, None)
+        if not callable(fn):
+            raise SystemExit(f"{file} has no function {func}()")
+        return fn
+    path = folder / file
     spec = importlib.util.spec_from_file_location(f"recap_experiment_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -75,8 +80,14 @@ def main(job_path: str) -> int:
         return 143  # the recording parent died before we could ask to follow it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     out_dir = Path(job["out_dir"])
+    error_file = out_dir / job.get("error_file", ERROR_FILE)
     ctx = RunContext(
-        job["params"], out_dir, seed=job["seed"], device=job["device"], run_id=job["run_id"]
+        job["params"],
+        out_dir,
+        seed=job["seed"],
+        device=job["device"],
+        run_id=job["run_id"],
+        folder=Path(job["folder"]),
     )
     code = 0
     try:
@@ -86,16 +97,16 @@ def main(job_path: str) -> int:
     except KeyboardInterrupt:
         # The terminal's Ctrl-C and the parent's forwarded one may both arrive: record once.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        (out_dir / ERROR_FILE).write_text("interrupted (SIGINT)\n", encoding="utf-8")
+        error_file.write_text("interrupted (SIGINT)\n", encoding="utf-8")
         code = EXIT_INTERRUPTED
     except SystemExit as exc:
         if exc.code not in (0, None):
             code = exc.code if isinstance(exc.code, int) else 1
-            (out_dir / ERROR_FILE).write_text(f"exited with {exc.code}\n", encoding="utf-8")
+            error_file.write_text(f"exited with {exc.code}\n", encoding="utf-8")
     except BaseException:
         tb = traceback.format_exc()
         sys.stderr.write(tb)
-        (out_dir / ERROR_FILE).write_text(tb, encoding="utf-8")
+        error_file.write_text(tb, encoding="utf-8")
         code = 1
     finally:
         try:

@@ -11,6 +11,7 @@ Event lines (one JSON object each, ``type`` first):
 - ``{"type": "summary", "key", "value"}``        (summary metrics; the last value wins)
 - ``{"type": "artifact", "path", "kind", "metadata"}``  (path relative to the output folder)
 - ``{"type": "flag", "name", "message"}``         (e.g. a key-point model no better than the mean)
+- ``{"type": "params", "values"}``                (the resolved params that trained the model)
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ class RunContext:
         seed: int = 0,
         device: str = "cpu",
         run_id: str | None = None,
+        folder: Path | None = None,
     ):
         self.params = dict(params)
+        # the experiment folder (None outside ``recap exp run``): shared entry points read it
+        self.folder = Path(folder) if folder is not None else None
         self.seed = seed
         self.device = device
         self.run_id = run_id
@@ -46,9 +50,16 @@ class RunContext:
         self._events = open(self.out_dir / EVENTS, "a", encoding="utf-8", buffering=1 << 16)
 
     @classmethod
-    def standalone(cls, out_dir, params: dict | None = None, seed: int = 0, device: str = "cpu"):
+    def standalone(
+        cls,
+        out_dir,
+        params: dict | None = None,
+        seed: int = 0,
+        device: str = "cpu",
+        folder: Path | None = None,
+    ):
         """A context for a notebook or a script outside ``recap exp run``."""
-        return cls(params or {}, Path(out_dir), seed=seed, device=device)
+        return cls(params or {}, Path(out_dir), seed=seed, device=device, folder=folder)
 
     # -- reporting ----------------------------------------------------------------------------
     def _emit(self, event: dict) -> None:
@@ -96,6 +107,11 @@ class RunContext:
         """A summary metric of the run (the primary metric, parity figures, ...)."""
         self.summary[key] = value
         self._emit({"type": "summary", "key": key, "value": value})
+
+    def record_params(self, values: dict[str, Any]) -> None:
+        """The params as resolved by the experiment (presets filled in): the run record's params."""
+        self.params = dict(values)
+        self._emit({"type": "params", "values": self.params})
 
     def flag(self, name: str, message: str) -> None:
         """Raise a warning that belongs in the run record and the post."""

@@ -18,6 +18,13 @@ RUN_COLUMNS = (
 JSON_FIELDS = ("params", "summary", "environment")
 
 
+def run_folder(experiment: str, run_id: str, root: Path | None = None) -> Path:
+    """A run's output folder: the one place that names it (``runs/<experiment>/<run id>``)."""
+    from recap import paths
+
+    return paths.runs_dir(root) / experiment / run_id
+
+
 def resolve_run(conn: sqlite3.Connection, ref: str) -> str:
     """A run id from an exact id, or a unique prefix or suffix of one (the random tail)."""
     ref = str(ref).strip()

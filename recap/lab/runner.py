@@ -25,6 +25,7 @@ from pathlib import Path
 from recap.db import transaction
 from recap.lab import spec as specmod
 from recap.lab.context import EVENTS
+from recap.lab.records import run_folder
 from recap.timeutil import stamp
 
 POLL_S = 0.2
@@ -44,9 +45,19 @@ def new_run_id() -> str:
 
 
 def cache_key(
-    folder_hash: str, params: dict, seed: int, device: str, versions: dict, python: str
+    folder_hash: str,
+    params: dict,
+    seed: int,
+    device: str,
+    versions: dict,
+    python: str,
+    code: str | None = None,
 ) -> str:
+    """The key a finished run is reused by: the experiment folder, the code that runs it (recap's
+    ML core, a family file, local modules the experiment imports), params, seed, device and
+    the versions of the packages that compute."""
     payload = {
+        "code": code,
         "folder": folder_hash,
         "params": params,
         "seed": seed,
@@ -77,13 +88,12 @@ def upsert_experiment(conn: sqlite3.Connection, spec: specmod.Spec, root: Path) 
 
 def find_cached(conn: sqlite3.Connection, key: str, spec: specmod.Spec, root: Path) -> str | None:
     """The newest succeeded run with this cache key whose outputs are still on disk."""
-    from recap import paths
 
     for row in conn.execute(
         "SELECT id FROM run WHERE cache_key = ? AND status = 'succeeded' ORDER BY started DESC",
         (key,),
     ):
-        out_dir = paths.runs_dir(root) / spec.name / row["id"]
+        out_dir = run_folder(spec.name, row["id"], root)
         if out_dir.is_dir() and not _missing_outputs(spec, out_dir):
             return row["id"]
     return None
@@ -143,6 +153,7 @@ class Recorder:
         self.flags: dict = {}
         self.artifacts: dict[str, dict] = {}
         self.runtime_env: dict = {}
+        self.params: dict | None = None  # the resolved params, when the experiment reports them
         self.nan_metrics = 0
         self.watch: Watcher | None = None
         self.last: dict[str, float] = {}
@@ -183,6 +194,8 @@ class Recorder:
                 self.flags[str(ev.get("name"))] = str(ev.get("message"))
             elif kind == "artifact":
                 self.artifacts[str(ev.get("path"))] = ev
+            elif kind == "params" and isinstance(ev.get("values"), dict):
+                self.params = ev["values"]
             elif kind == "environment":
                 self.runtime_env = {k: v for k, v in ev.items() if k != "type"}
         if metrics:
@@ -246,9 +259,10 @@ def run_experiment(
     seed = 0 if seed is None else int(seed)
     device = envmod.resolve_device(device)
     fhash = specmod.folder_hash(folder)
+    code = specmod.code_hash(spec, root)
     versions = envmod.package_versions()
     python = envmod.python_version()
-    key = cache_key(fhash, values, seed, device, versions, python)
+    key = cache_key(fhash, values, seed, device, versions, python, code)
 
     if not force:
         cached = find_cached(conn, key, spec, root)
@@ -257,11 +271,11 @@ def run_experiment(
 
     exp_id = upsert_experiment(conn, spec, root)
     run_id = new_run_id()
-    out_dir = paths.runs_dir(root) / spec.name / run_id
+    out_dir = run_folder(spec.name, run_id, root)
     out_dir.mkdir(parents=True)
     log_path = out_dir / "run.log"
     git = envmod.git_state(folder)
-    environment = envmod.environment()
+    environment = {**envmod.environment(), "code_hash": code}
     started, t0 = stamp(), time.monotonic()
     with transaction(conn):
         conn.execute(
@@ -343,9 +357,7 @@ def run_experiment(
 
 def run_dir_of(rec: dict) -> Path:
     """A recorded run's output folder."""
-    from recap import paths
-
-    return paths.runs_dir() / rec["experiment"] / rec["id"]
+    return run_folder(rec["experiment"], rec["id"])
 
 
 def _child_env(seed: int) -> dict:
@@ -362,7 +374,12 @@ def _child_env(seed: int) -> dict:
 
 
 def _supervise(
-    job: Path, out_dir: Path, log_path: Path, seed: int, recorder: Recorder
+    job: Path,
+    out_dir: Path,
+    log_path: Path,
+    seed: int,
+    recorder: Recorder,
+    error_file: str | None = None,
 ) -> tuple[str, str | None]:
     """Start the child, pump its events while it runs, and say how it ended."""
     from recap.lab.child import ERROR_FILE, EXIT_INTERRUPTED
@@ -401,7 +418,7 @@ def _supervise(
                 signal.signal(signal.SIGTERM, old_term)
     recorder.pump()
     rc = proc.returncode
-    error_file = out_dir / ERROR_FILE
+    error_file = out_dir / (error_file or ERROR_FILE)
     detail = (
         error_file.read_text(encoding="utf-8", errors="replace") if error_file.exists() else None
     )
@@ -492,6 +509,13 @@ def _finish(
     if recorder.runtime_env:
         environment = {**environment, **recorder.runtime_env}
     with transaction(conn):
+        if recorder.params is not None:
+            # what trained the model (presets filled in), as config.json has it; the cache key
+            # keeps the params as asked for, so the same command finds this run again
+            conn.execute(
+                "UPDATE run SET params = ? WHERE id = ?",
+                (json.dumps(recorder.params, default=str), recorder.run_id),
+            )
         conn.executemany(
             "INSERT OR REPLACE INTO artifact (run_id, path, kind, sha256, size, metadata) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -509,4 +533,100 @@ def _finish(
                 json.dumps(environment, default=str),
                 recorder.run_id,
             ),
+        )
+
+
+@dataclass
+class ExportOutcome:
+    run_id: str
+    target: str
+    status: str
+    folder: Path
+    report: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+def export_run(conn: sqlite3.Connection, ref: str, target: str) -> ExportOutcome:
+    """Re-export a recorded run's model for ``target`` as a lab job (``recap exp export``).
+
+    The export runs in a child process like ``exp run`` (``recap.ml.reexport:run_job``), so a
+    crash, Ctrl-C or SIGKILL never leaves a half-written bundle or touches the run's own record:
+    the bundle is built beside ``export-<target>/`` and renamed into place, and the artifact rows
+    are written only once the child has succeeded, from what it reported through its context.
+    """
+    from recap.errors import NotFound
+    from recap.lab import records
+    from recap.ml.targets import get_target
+
+    chosen = get_target(target)  # unknown: one line listing the known targets, before any work
+    run_id = records.resolve_run(conn, ref)
+    rec = records.run_row(conn, run_id)
+    out_dir = run_folder(rec["experiment"], run_id)
+    if not (out_dir / "model.pth").is_file():
+        raise NotFound(f"run {run_id} has no saved model ({out_dir}/model.pth)")
+    for stale in out_dir.glob(f".export-{chosen.name}.*"):
+        if stale.is_dir():  # a bundle folder a killed export left half-built
+            import shutil
+
+            shutil.rmtree(stale, ignore_errors=True)
+    tag = f"export-{chosen.name}"
+    job = out_dir / f".{tag}.job.json"
+    error_name = f".{tag}.error.txt"
+    (out_dir / error_name).unlink(missing_ok=True)
+    job.write_text(
+        json.dumps(
+            {
+                "folder": str(out_dir.resolve()),
+                "entry_file": "recap.ml.reexport",
+                "entry_func": "run_job",
+                "params": {"target": chosen.name},
+                "seed": rec["seed"] or 0,
+                "device": "cpu",
+                "run_id": run_id,
+                "out_dir": str(out_dir.resolve()),
+                "parent_pid": os.getpid(),
+                "error_file": error_name,
+            }
+        ),
+        encoding="utf-8",
+    )
+    recorder = Recorder(conn, run_id, out_dir)
+    # the job appends to the run's events.jsonl: read only what it adds
+    events = out_dir / EVENTS
+    recorder.reader.offset = events.stat().st_size if events.exists() else 0
+    status, error = _supervise(
+        job, out_dir, out_dir / f"{tag}.log", rec["seed"] or 0, recorder, error_name
+    )
+    dest = out_dir / tag
+    if status != "succeeded":
+        return ExportOutcome(run_id, chosen.name, status, dest, error=error)
+    _record_artifacts(conn, run_id, out_dir, recorder.artifacts)
+    report = json.loads((dest / "parity.json").read_text(encoding="utf-8"))
+    return ExportOutcome(run_id, chosen.name, status, dest, report)
+
+
+def _record_artifacts(conn, run_id: str, out_dir: Path, artifacts: dict) -> None:
+    """Artifact rows (replacing rows of the same path) for files a job reported, in one go."""
+    from recap.fsutil import sha256_file
+
+    rows = []
+    for rel, ev in artifacts.items():
+        full = out_dir / rel
+        if Path(rel).is_absolute() or ".." in Path(rel).parts or not full.is_file():
+            continue
+        rows.append(
+            (
+                run_id,
+                rel,
+                str(ev.get("kind") or "file"),
+                sha256_file(full),
+                full.stat().st_size,
+                json.dumps(ev.get("metadata") or {}),
+            )
+        )
+    with transaction(conn):
+        conn.executemany(
+            "INSERT OR REPLACE INTO artifact (run_id, path, kind, sha256, size, metadata) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
         )

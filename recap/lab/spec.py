@@ -18,7 +18,18 @@ from typing import Any
 from recap.errors import InvalidInput, NotFound
 
 SPEC_FILE = "experiment.toml"
-TOP_KEYS = {"name", "project", "description", "entry", "outputs", "params", "metric", "tolerances"}
+TOP_KEYS = {
+    "name",
+    "extends",
+    "project",
+    "description",
+    "entry",
+    "outputs",
+    "params",
+    "metric",
+    "tolerances",
+    "ml",
+}
 PARAM_KEYS = {"type", "default", "help", "choices"}
 METRIC_KEYS = {"primary", "direction", "tolerance"}
 TYPES = {"int", "float", "str", "bool"}
@@ -51,6 +62,15 @@ class Spec:
     direction: str
     tolerance: float
     tolerances: dict[str, float] = field(default_factory=dict)
+    # the ML core's section ([ml]: task, presets, ...): read by recap.ml.pipeline
+    ml: dict[str, Any] = field(default_factory=dict)
+    # the shared family file this spec extends (None: stands alone)
+    extends: Path | None = None
+
+    @property
+    def entry_is_module(self) -> bool:
+        """``entry = "package.module:func"`` (shared code) rather than ``file.py:func``."""
+        return not self.entry_file.endswith(".py")
 
     @property
     def entry(self) -> str:
@@ -87,6 +107,8 @@ class Spec:
                 "tolerance": self.tolerance,
             },
             "tolerances": self.tolerances,
+            **({"ml": self.ml} if self.ml else {}),
+            **({"extends": str(self.extends)} if self.extends else {}),
         }
 
 
@@ -119,16 +141,22 @@ def load_spec(folder: Path) -> Spec:
     path = folder / SPEC_FILE
     if not path.is_file():
         raise NotFound(f"no experiment at {folder} ({SPEC_FILE} missing)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path}: not valid TOML: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path}: not UTF-8 text") from exc
-
+    data = _read_toml(path)
     for key in data:
         if key not in TOP_KEYS:
             raise _bad(path, key, f"unknown key (known: {', '.join(sorted(TOP_KEYS))})")
+    extends = None
+    if "extends" in data:
+        if not isinstance(data["extends"], str) or not data["extends"].endswith(".toml"):
+            raise _bad(path, "extends", "expected the path of a .toml file (relative to here)")
+        extends = (folder / data["extends"]).resolve()
+        if not extends.is_file():
+            raise _bad(path, "extends", f"{data['extends']} not found ({extends})")
+        base = _read_toml(extends)
+        for key in base:
+            if key not in TOP_KEYS - {"name", "extends"}:
+                raise _bad(extends, key, "unknown key (a family file has no name or extends)")
+        data = _merge(base, data)
 
     def text(key: str, required: bool = True) -> str:
         if key not in data:
@@ -148,11 +176,14 @@ def load_spec(folder: Path) -> Spec:
     entry_file, sep, entry_func = entry.partition(":")
     if not sep or not entry_file or not entry_func.isidentifier():
         raise _bad(path, "entry", f"{entry!r} is not 'file.py:function'")
-    entry_path = folder / entry_file
-    if not entry_path.is_file() or folder.resolve() not in entry_path.resolve().parents:
-        raise _bad(path, "entry", f"{entry_file} is not a file in {folder}")
-    if not _defines(entry_path, entry_func):
-        raise _bad(path, "entry", f"{entry_file} defines no function {entry_func}()")
+    if entry_file.endswith(".py"):
+        entry_path = folder / entry_file
+        if not entry_path.is_file() or folder.resolve() not in entry_path.resolve().parents:
+            raise _bad(path, "entry", f"{entry_file} is not a file in {folder}")
+        if not _defines(entry_path, entry_func):
+            raise _bad(path, "entry", f"{entry_file} defines no function {entry_func}()")
+    elif not all(part.isidentifier() for part in entry_file.split(".")):
+        raise _bad(path, "entry", f"{entry!r} is not 'file.py:function' or 'package.module:func'")
 
     outputs = data.get("outputs", [])
     if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
@@ -217,6 +248,11 @@ def load_spec(folder: Path) -> Spec:
         raise _bad(path, "tolerances", "expected a table of key = number")
     tolerances = {k: _number(path, f"tolerances.{k}", v) for k, v in tolerances.items()}
 
+    ml = data.get("ml", {})
+    if not isinstance(ml, dict):
+        raise _bad(path, "ml", "expected a table [ml]")
+    _check_ml(path, ml, params)
+
     return Spec(
         name,
         folder,
@@ -230,7 +266,56 @@ def load_spec(folder: Path) -> Spec:
         direction,
         tolerance,
         tolerances,
+        ml,
+        extends,
     )
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: not UTF-8 text") from exc
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``, tables merged key by key (a folder states only what differs)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _check_ml(path: Path, ml: dict, params: dict[str, Param]) -> None:
+    """[ml]: the task and the default targets must be registered plug-ins; presets are tables.
+
+    The registries import only light modules (no torch), so this stays cheap.
+    """
+    if not ml:
+        return
+    task = ml.get("task")
+    if not isinstance(task, str):
+        raise _bad(path, "ml.task", "expected the name of a task")
+    from recap.ml import targets, tasks
+
+    try:
+        tasks.get_task(task)
+        if "targets" in params:
+            targets.parse(params["targets"].default)
+    except InvalidInput as exc:
+        raise _bad(path, "ml", str(exc)) from None
+    presets = ml.get("presets", {})
+    if not isinstance(presets, dict) or not all(isinstance(v, dict) for v in presets.values()):
+        raise _bad(path, "ml.presets", "expected tables [ml.presets.NAME]")
+    for pname, values in presets.items():
+        for key, value in values.items():
+            if key in params:
+                _check_value(path, f"ml.presets.{pname}.{key}", params[key].type, value)
 
 
 def _defines(path: Path, func: str) -> bool:
@@ -359,3 +444,67 @@ def folder_hash(folder: Path) -> str:
 
 def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _hash_tree(h, base: Path, label: str) -> None:
+    """Every ``.py`` file under ``base`` (or ``base`` itself): relative path and bytes."""
+    files = [base] if base.is_file() else sorted(base.rglob("*.py"))
+    for f in files:
+        if any(part in HASH_SKIP_DIRS for part in f.parts):
+            continue
+        rel = f.name if base.is_file() else f.relative_to(base).as_posix()
+        h.update(f"{label}/{rel}".encode() + b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+
+
+def local_modules(spec: Spec, root: Path | None = None) -> list[Path]:
+    """Source files of modules the experiment's Python files import that live outside installed
+    packages (a helper beside the experiments, in the log root): code that changes what runs.
+
+    Found with ``ast`` and the path finder: nothing is imported.
+    """
+    import importlib.machinery
+    import sys
+
+    folder = spec.folder.resolve()
+    names: set[str] = set()
+    for f in sorted(folder.rglob("*.py")):
+        try:
+            tree = ast.parse(f.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    installed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    search = [str(folder), *([str(root)] if root else []), *sys.path]
+    out = []
+    for name in sorted(names - set(sys.stdlib_module_names) - {"recap"}):
+        if (folder / f"{name}.py").exists() or (folder / name).is_dir():
+            continue  # the folder's own modules are in its content hash
+        try:
+            found = importlib.machinery.PathFinder.find_spec(name, search)
+        except (ImportError, ValueError):
+            continue
+        if found is None or not found.origin or found.origin in ("built-in", "frozen"):
+            continue
+        origin = Path(found.origin).resolve()
+        if any(p in origin.parents for p in installed) or "site-packages" in origin.parts:
+            continue
+        out.append(origin.parent if origin.name == "__init__.py" else origin)
+    return out
+
+
+def code_hash(spec: Spec, root: Path | None = None) -> str:
+    """A hash of the code a run of ``spec`` executes besides its folder: the source of recap's ML
+    core (``recap/ml``), the family file it extends, and local modules it imports. Part of the
+    cache key, so an edited core never returns a stale cached run."""
+    h = hashlib.sha256()
+    _hash_tree(h, Path(__file__).resolve().parents[1] / "ml", "recap/ml")
+    if spec.extends is not None:
+        _hash_tree(h, spec.extends, "extends")
+    for path in local_modules(spec, root):
+        _hash_tree(h, path, f"local/{path.name}")
+    return h.hexdigest()

@@ -4,11 +4,12 @@ Heavy (torch, fastai, onnx, onnxruntime) and imported lazily: nothing on the CLI
 imports this package's submodules at top level. It imports neither ``recap.cli`` nor ``recap.db``;
 it reports through a :class:`recap.lab.context.RunContext`, so it works from a notebook too.
 
-Modules: ``data`` (image folders, CSV/JSON manifests, synthetic sets), ``models`` (small CNNs),
-``train`` (learners, the run-context callback, seeds, devices), ``export`` (ONNX profiles,
-TorchScript, the bundle), ``ops`` (operators each engine supports), ``reference`` (numpy-only
-pre/post-processing driven by ``model.json``), ``parity``, ``sanity``, ``experiment`` (one call
-that runs a whole fastai-to-Unity experiment), ``reexport`` (re-export a finished run).
+Plug-in points: ``tasks`` (one module per task: data, model by ``arch``, loss, metrics,
+model.json section, numpy reference, parity tolerances, sanity) and ``targets`` (one module per
+engine format: export, load-and-run, operator table). ``pipeline`` runs every family the same way;
+``bundle`` writes model.json + model + golden input; ``parity``, ``sanity``, ``train`` (fastai
+machinery), ``models`` (small CNNs, torchvision / timm bodies), ``data`` (image folders,
+manifests, synthetic sets), ``reexport`` (re-export a finished run).
 """
 
 from __future__ import annotations

@@ -209,3 +209,46 @@ def make_markers(
     df = pd.DataFrame(rows)
     write_manifest_csv(df, out / "manifest.csv")
     return df
+
+
+# -- one entry point for the pipeline --------------------------------------------------------
+def data_path(source: str, folder: Path) -> Path:
+    """A data path as given, or relative to the experiment folder, the log root or here.
+
+    (``recap exp run`` starts the run inside its output folder, so "here" alone would surprise.)
+    A Blender dataset run (``data=run:<id>``) reaches here already turned into its manifest's
+    path by the lab, before the run's process starts.
+    """
+    from recap import paths
+    from recap.errors import NotFound
+
+    path = Path(source).expanduser()
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        root = paths.find_root()
+        candidates = [Path(folder) / path, *([root / path] if root else []), Path.cwd() / path]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    raise NotFound(f"data {source!r} not found (tried {', '.join(map(str, candidates))})")
+
+
+def load_table(params: dict, task, seed: int, workdir: Path, folder: Path):
+    """The run's data table: the task's synthetic set, a manifest, or an image folder."""
+    from recap.errors import InvalidInput
+
+    source = str(params.get("data") or "synthetic")
+    if source == "synthetic":
+        table = task.synthetic(Path(workdir), params, seed)
+    else:
+        path = data_path(source, folder)
+        table = read_image_folder(path) if path.is_dir() else read_manifest(path)
+    missing = [c for c in ("file", "split", *task.columns) if c not in table.columns]
+    if missing:
+        raise InvalidInput(
+            f"data {source!r}: task {task.name!r} needs column(s) {', '.join(missing)}"
+        )
+    if table.empty or (table["split"] == "train").sum() == 0:
+        raise InvalidInput(f"data {source!r}: no training rows")
+    return table

@@ -1,14 +1,16 @@
-"""Parity: is the exported model, with the reference pre/post-processing, the trained model?
+"""Parity: is each exported model, with the reference pre/post-processing, the trained model?
 
-For held-out images it compares, one image at a time:
+For held-out inputs, one at a time, for every task and target:
 
-- the numpy reference (``recap.ml.reference``) run through onnxruntime against fastai's
-  ``learn.predict``: same labels, probabilities within 1e-4, key points within 0.5 px;
-- the reference's model input against fastai's own (the pre-processing a port re-writes);
-- raw outputs: torch eager vs onnxruntime, and torch eager vs TorchScript, within 1e-4.
+- the task's numpy reference (``load_input`` -> ``preprocess``) gives the model input; it is
+  compared with the training framework's own input (``input``, when the task can say);
+- raw outputs of the torch model vs each target's runtime (onnxruntime, LibTorch): ``raw``;
+- the reference post-processing of the first target's outputs vs the framework's own decoded
+  prediction (fastai's ``learn.predict``): the task's ``compare`` gives the decision (same label,
+  ...) and its named differences, each within ``task.tolerances``.
 
 When this passes and the game engine disagrees, the fault is in the port; when the model is
-bad, parity still passes and the accuracy (or key-point sanity) says so.
+bad, parity still passes and the primary metric (or the sanity flags) says so.
 """
 
 from __future__ import annotations
@@ -17,110 +19,94 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from recap.ml import reference
-from recap.ml.export import load_torchscript, torch_raw
-
-TOLERANCE = {"probabilities": 1e-4, "points_px": 0.5, "raw": 1e-4, "input": 1e-5}
 
 
-def _fastai_result(pred, task: str) -> dict:
-    decoded, _, probs = pred
-    if task == "classify":
-        return {"label": str(decoded), "probabilities": probs.float().numpy()}
-    if task == "multilabel":
-        return {"labels": sorted(map(str, decoded)), "probabilities": probs.float().numpy()}
-    return {"points": np.asarray(decoded, dtype=np.float32).reshape(-1, 2)}
+def _small(result: dict) -> dict:
+    """The JSON-able, small parts of a decoded result (labels, points), for parity.json rows."""
+    out = {}
+    for key, value in result.items():
+        arr = np.asarray(value) if not isinstance(value, str) else None
+        if arr is None or arr.dtype.kind in "US":
+            out[key] = value if arr is None else arr.tolist()
+        elif arr.size <= 64:
+            out[key] = arr.tolist()
+    return out
 
 
-def check(learn, bundle: Path, torchscript: Path | None, files: list[str]) -> dict:
-    """Compare everything on ``files``; the report (JSON-able) and its ``ok`` verdict."""
-    meta = reference.load_meta(bundle)
-    task = meta["task"]
-    onnx_model = reference.OnnxModel(bundle, meta)
-    model = learn.model.eval()
-    ts = load_torchscript(torchscript / "model.pt") if torchscript else None
+def check(task, trained, prep, table, model, bundles: dict, files: list[str]) -> dict:
+    """Compare everything on ``files``; the report (JSON-able) and its ``ok`` verdict.
 
-    # fastai's own model inputs for these files (its Resize, IntToFloat, Normalize).
-    dl = learn.dls.test_dl(files, num_workers=0, bs=len(files))
-    fastai_x = dl.one_batch()[0].float().cpu().numpy()
+    ``bundles``: target name -> (target, bundle folder, model.json).
+    """
+    from recap.ml.bundle import torch_outputs
 
-    images, agree = [], 0
-    worst = {"prob": 0.0, "px": 0.0, "onnx": 0.0, "torchscript": 0.0, "input": 0.0}
+    tol = dict(task.tolerances)
+    runners = {name: (t, t.load(dest, meta)) for name, (t, dest, meta) in bundles.items()}
+    meta = next(iter(bundles.values()))[2]
+    framework = task.framework_predict(trained, prep, table, files)
+
+    rows, agree = [], 0
+    worst: dict[str, float] = {}
+
+    def note(key: str, value: float) -> None:
+        worst[key] = max(worst.get(key, 0.0), float(value))
+
     for i, f in enumerate(files):
-        x, raw_ort, ref = onnx_model.predict_file(f)
-        raw_torch = torch_raw(model, x)
-        fa = _fastai_result(learn.predict(f), task)
-        row = {
-            "file": Path(f).name,
-            "input_diff": float(np.abs(x[0] - fastai_x[i]).max()),
-            "raw_diff_onnx": float(np.abs(raw_torch - raw_ort).max()),
-        }
-        if ts is not None:
-            with torch.no_grad():
-                raw_ts = ts(torch.from_numpy(x)).float().numpy()
-            row["raw_diff_torchscript"] = float(np.abs(raw_torch - raw_ts).max())
-            worst["torchscript"] = max(worst["torchscript"], row["raw_diff_torchscript"])
-        if task == "keypoint":
-            d = np.linalg.norm(ref["points"] - fa["points"], axis=-1).max()
-            row.update(
-                {
-                    "points": ref["points"].tolist(),
-                    "fastai_points": fa["points"].tolist(),
-                    "px_diff": float(d),
-                }
-            )
-            same = bool(d <= TOLERANCE["points_px"])
-            worst["px"] = max(worst["px"], float(d))
-        else:
-            key = "label" if task == "classify" else "labels"
-            ref_labels = ref[key] if task == "classify" else sorted(ref[key])
-            same = ref_labels == fa[key]
-            d = float(np.abs(ref["probabilities"] - fa["probabilities"]).max())
-            row.update({key: ref_labels, f"fastai_{key}": fa[key], "prob_diff": d})
-            worst["prob"] = max(worst["prob"], d)
-        row["same"] = same
-        agree += same
-        worst["onnx"] = max(worst["onnx"], row["raw_diff_onnx"])
-        worst["input"] = max(worst["input"], row["input_diff"])
-        images.append(row)
+        x = task.preprocess(task.load_input(f, meta), meta)
+        raw_torch = torch_outputs(model, x, meta)
+        row: dict = {"file": Path(f).name}
+        if framework is not None and framework.inputs is not None:
+            first = x[meta["inputs"][0]["name"]]
+            row["input_diff"] = float(np.abs(first[0] - np.asarray(framework.inputs[i])).max())
+            note("input", row["input_diff"])
+        first_raw = None
+        for name, (target, runner) in runners.items():
+            raw = runner.run(x)
+            d = max(float(np.abs(a - b).max()) for a, b in zip(raw_torch, raw, strict=True))
+            row[f"raw_diff_{name}"] = d
+            note(f"raw_{target.family}", d)
+            first_raw = raw if first_raw is None else first_raw
+        ref = task.postprocess(first_raw if first_raw is not None else raw_torch, meta)
+        other = framework.results[i] if framework is not None else task.postprocess(raw_torch, meta)
+        same, diffs = task.compare(ref, other, meta)
+        row.update({"reference": _small(ref), "framework": _small(other)})
+        row.update({f"{k}_diff": float(v) for k, v in diffs.items()})
+        for k, v in diffs.items():
+            note(k, v)
+        row["same"] = bool(same)
+        agree += bool(same)
+        rows.append(row)
 
     n = len(files)
-    summary = {
-        "parity_images": n,
-        "parity_agreement": agree / n if n else 0.0,
-        "parity_max_input_diff": worst["input"],
-        "parity_max_raw_diff_onnx": worst["onnx"],
-    }
-    if ts is not None:
-        summary["parity_max_raw_diff_torchscript"] = worst["torchscript"]
-    if task == "keypoint":
-        summary["parity_max_px_diff"] = worst["px"]
-    else:
-        summary["parity_max_prob_diff"] = worst["prob"]
-    ok = (
-        n > 0
-        and agree == n
-        and worst["onnx"] <= TOLERANCE["raw"]
-        and worst["torchscript"] <= TOLERANCE["raw"]
-        and worst["prob"] <= TOLERANCE["probabilities"]
-        and worst["px"] <= TOLERANCE["points_px"]
+    summary = {"parity_images": n, "parity_agreement": agree / n if n else 0.0}
+    if "input" in worst:
+        summary["parity_max_input_diff"] = worst["input"]
+    for key, value in sorted(worst.items()):
+        if key.startswith("raw_"):
+            summary[f"parity_max_raw_diff_{key[4:]}"] = value
+        elif key != "input":
+            summary[f"parity_max_{key}_diff"] = value
+    within = all(
+        value <= tol.get("raw" if key.startswith("raw_") else key, float("inf"))
+        for key, value in worst.items()
     )
+    ok = n > 0 and agree == n and within
     summary["parity_ok"] = int(ok)
     return {
         "ok": ok,
-        "task": task,
-        "profile": meta.get("profile"),
-        "opset": meta.get("opset"),
-        "tolerance": TOLERANCE,
+        "task": task.name,
+        "targets": {
+            name: {"opset": m.get("opset"), "engine": t.engine, "folder": str(dest)}
+            for name, (t, dest, m) in bundles.items()
+        },
+        "tolerance": tol,
         "summary": summary,
-        "images": images,
+        "images": rows,
     }
 
 
 def write(report: dict, path: Path) -> Path:
     from recap.fsutil import atomic_write
 
-    atomic_write(path, json.dumps(report, indent=2))
+    atomic_write(path, json.dumps(report, indent=2, default=str))
     return path

@@ -1,8 +1,8 @@
-"""fastai learners for the three fastai-to-Unity tasks, one run-context callback, seeds, devices.
+"""The training machinery every task shares: fastai learners with cheap per-batch dispatch, the
+run-context callback, bf16 / channels_last, in-memory batches, one-cycle fitting, seeds, devices.
 
-Later families plug in here: style transfer brings its own model, loss and loop (``make_learner``
-takes any ``loss_func`` and the callback reports any fastai loop), pose brings many key points
-(``n_points``), Blender renders arrive as a manifest (``recap.ml.data.read_manifest``).
+Task-specific parts (targets, losses, metrics, models) live in ``recap.ml.tasks``; a task with its
+own loop still reports through :class:`RecapCallback` (a fastai loop) or ``ctx.log_metrics``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,12 +19,6 @@ from fastai.learner import Learner, Recorder
 from fastai.losses import BaseLoss, BCEWithLogitsLossFlat, CrossEntropyLossFlat
 from fastai.optimizer import OptimWrapper
 from fastcore.xtras import modify_exception
-
-from recap.ml import data as mldata
-from recap.ml import models
-
-TASKS = ("classify", "multilabel", "keypoint")
-Y_RANGE = (-1.1, 1.1)
 
 
 def seed_everything(seed: int, device: str = "cpu") -> None:
@@ -307,33 +300,18 @@ def one_cycle(pct: float, start: float, middle: float, end: float):
     return sched
 
 
-@dataclass
-class TaskData:
-    """What a learner needs to know about the data, and what the bundle must record."""
-
-    task: str
-    size: int
-    labels: list[str] = field(default_factory=list)
-    n_points: int = 0
-    mean: list[float] = field(default_factory=list)
-    std: list[float] = field(default_factory=list)
-
-
-def channel_stats(files, size: int) -> tuple[list[float], list[float]]:
+def channel_stats(files, size) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of the training images scaled to [0, 1] (explicit normalisation:
-    fastai only adds ImageNet statistics for pretrained models)."""
+    fastai only adds ImageNet statistics for pretrained models). ``size``: int or (h, w)."""
     from PIL import Image
 
+    h, w = (size, size) if isinstance(size, int) else size
     acc = np.zeros(3)
     acc2 = np.zeros(3)
     n = 0
     for f in files:
-        a = (
-            np.asarray(
-                Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float64
-            )
-            / 255.0
-        )
+        img = Image.open(f).convert("RGB").resize((w, h), Image.BILINEAR)
+        a = np.asarray(img, dtype=np.float64) / 255.0
         acc += a.sum((0, 1))
         acc2 += (a**2).sum((0, 1))
         n += a.shape[0] * a.shape[1]
@@ -342,88 +320,18 @@ def channel_stats(files, size: int) -> tuple[list[float], list[float]]:
     return [round(float(m), 6) for m in mean], [round(float(s), 6) for s in std]
 
 
-def task_data(df, task: str, size: int) -> TaskData:
-    train = df[df["split"] == "train"]
-    mean, std = channel_stats(train["file"], size)
-    td = TaskData(task=task, size=size, mean=mean, std=std)
-    if task == "classify":
-        td.labels = sorted(set(df["label"]))
-    elif task == "multilabel":
-        td.labels = sorted({lab for ls in df["labels"] for lab in ls.split()})
-    else:
-        td.n_points = len(mldata.points_of(df["points"].iloc[0]))
-    return td
-
-
-def _get_points(row):
-    return torch.tensor(mldata.points_of(row["points"]))
-
-
-def make_dls(df, td: TaskData, batch_size: int, device: str, num_workers: int = 0):
-    """fastai DataLoaders over the train/valid rows (test rows are held out for parity)."""
-    from fastai.data.block import CategoryBlock, DataBlock, MultiCategoryBlock
-    from fastai.data.transforms import ColReader, IndexSplitter, Normalize
-    from fastai.vision.augment import Resize
-    from fastai.vision.data import ImageBlock, PointBlock
-
-    rows = df[df["split"] != "test"].reset_index(drop=True)
-    valid_idx = rows.index[rows["split"] == "valid"].tolist()
-    if td.task == "classify":
-        y_block, get_y = CategoryBlock(vocab=td.labels), ColReader("label")
-    elif td.task == "multilabel":
-        y_block = MultiCategoryBlock(vocab=td.labels)
-        get_y = ColReader("labels", label_delim=" ")
-    else:
-        y_block, get_y = PointBlock, _get_points
-    block = DataBlock(
-        blocks=(ImageBlock, y_block),
-        get_x=ColReader("file"),
-        get_y=get_y,
-        splitter=IndexSplitter(valid_idx),
-        item_tfms=Resize(td.size, method="squish"),
-        batch_tfms=Normalize.from_stats(td.mean, td.std),
-    )
-    return block.dataloaders(
-        rows, bs=batch_size, num_workers=num_workers, device=torch.device(device)
-    )
-
-
-def decode_images(files, size: int) -> torch.Tensor:
-    """Every image decoded once to (N, 3, size, size) uint8 (PIL bilinear squish, as ``Resize``)."""
+def decode_images(files, size) -> torch.Tensor:
+    """Every image decoded once to (N, 3, h, w) uint8 (PIL bilinear squish, as ``Resize``)."""
     from PIL import Image
 
-    out = torch.empty(len(files), 3, size, size, dtype=torch.uint8)
+    h, w = (size, size) if isinstance(size, int) else size
+    out = torch.empty(len(files), 3, h, w, dtype=torch.uint8)
     for i, f in enumerate(files):
         img = Image.open(f).convert("RGB")
-        if img.size != (size, size):
-            img = img.resize((size, size), Image.BILINEAR)
+        if img.size != (w, h):
+            img = img.resize((w, h), Image.BILINEAR)
         out[i] = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)
     return out
-
-
-def targets(rows, td: TaskData) -> torch.Tensor:
-    """Training targets as fastai's blocks encode them (index, multi-hot, points in [-1, 1])."""
-    if td.task == "classify":
-        index = {lab: i for i, lab in enumerate(td.labels)}
-        return torch.tensor([index[lab] for lab in rows["label"]], dtype=torch.long)
-    if td.task == "multilabel":
-        index = {lab: i for i, lab in enumerate(td.labels)}
-        y = torch.zeros(len(rows), len(td.labels))
-        for r, labels in enumerate(rows["labels"]):
-            for lab in labels.split():
-                y[r, index[lab]] = 1.0
-        return y
-    from PIL import Image
-
-    # Scaled by each stored image's own size, as fastai's PointScaler does: a squish resize is
-    # linear, so [-1, 1] coordinates are the same before and after it.
-    sizes = []
-    for f in rows["file"]:
-        with Image.open(f) as img:
-            sizes.append(img.size)
-    pts = np.stack([mldata.points_of(s) for s in rows["points"]])
-    wh = np.asarray(sizes, dtype=np.float32)[:, None, :]
-    return torch.from_numpy(pts * 2 / wh - 1).float()
 
 
 class TensorBatches:
@@ -435,12 +343,19 @@ class TensorBatches:
     """
 
     def __init__(
-        self, x: torch.Tensor, y: torch.Tensor, td: TaskData, bs: int, shuffle: bool, seed: int = 0
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        mean,
+        std,
+        bs: int,
+        shuffle: bool,
+        seed: int = 0,
     ):
         self.x, self.y, self.bs, self.shuffle = x, y, bs, shuffle
         self.drop_last = shuffle  # as fastai: the training loader drops a ragged last batch
-        self.mean = torch.tensor(td.mean).view(1, 3, 1, 1)
-        self.std = torch.tensor(td.std).view(1, 3, 1, 1)
+        self.mean = torch.tensor(mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(std).view(1, 3, 1, 1)
         self.gen = torch.Generator().manual_seed(seed)
         self.device = torch.device("cpu")
         self.n = len(x)
@@ -463,87 +378,43 @@ class TensorBatches:
             yield xb, self.y[idx]
 
 
-def tensor_dls(df, td: TaskData, batch_size: int, device: str, seed: int = 0):
-    """Train/valid DataLoaders over in-memory tensors (see :class:`TensorBatches`)."""
+def tensor_dls(splits: dict, mean, std, batch_size: int, device: str, seed: int = 0):
+    """Train/valid DataLoaders over in-memory tensors (see :class:`TensorBatches`).
+
+    ``splits``: {"train": (uint8 images, targets), "valid": (...)}.
+    """
     from fastai.data.core import DataLoaders
 
-    loaders = []
-    for split, shuffle in (("train", True), ("valid", False)):
-        rows = df[df["split"] == split]
-        loaders.append(
-            TensorBatches(
-                decode_images(rows["file"], td.size),
-                targets(rows, td),
-                td,
-                batch_size,
-                shuffle,
-                seed,
-            )
-        )
+    loaders = [
+        TensorBatches(*splits[split], mean, std, batch_size, shuffle, seed)
+        for split, shuffle in (("train", True), ("valid", False))
+    ]
     return DataLoaders(*loaders, device=torch.device(device))
-
-
-def arch_for(td: TaskData, width: int, depth: int) -> dict:
-    if td.task == "keypoint":
-        return {
-            "name": "keypoint_cnn",
-            "n_out": 2 * td.n_points,
-            "width": width,
-            "depth": depth,
-            "size": td.size,
-            "y_range": list(Y_RANGE),
-        }
-    return {"name": "small_cnn", "n_out": len(td.labels), "width": width, "depth": depth}
-
-
-def pixel_error(td: TaskData):
-    """A fastai metric: mean distance in pixels between predicted and true key points."""
-    half = td.size / 2
-
-    def px_error(pred, targ):
-        d = (pred.view(-1, 2) - targ.view(-1, 2)) * half
-        return d.float().norm(dim=-1).mean()
-
-    return px_error
 
 
 def make_learner(
     dls,
-    td: TaskData,
-    arch: dict,
+    model,
+    loss_func,
+    metrics=(),
     ctx=None,
     lr: float = 3e-3,
-    loss_func=None,
-    model=None,
     precision: str = "fp32",
     channels_last: bool = False,
-    threshold: float = 0.5,
+    cbs=(),
 ):
-    """A fastai Learner for the task (or any model + loss: style transfer passes its own)."""
+    """A fastai Learner over any model and loss, with recap's callbacks and cheap dispatch."""
     from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle)
-    from fastai.metrics import accuracy, accuracy_multi
 
-    model = model if model is not None else models.build(arch)
-    if loss_func is None:
-        loss_func = {
-            "classify": CrossEntropyFlat(),
-            "multilabel": BCEWithLogitsFlat(thresh=threshold),
-            "keypoint": MSEFlat(),
-        }[td.task]
-    metrics = {
-        "classify": [accuracy],
-        "multilabel": [
-            _named(lambda p, t: accuracy_multi(p, t, thresh=threshold), "accuracy_multi")
-        ],
-        "keypoint": [pixel_error(td)],
-    }.get(td.task, [])
-    cbs = [RecapCallback(ctx)] if ctx is not None else []
+    cbs = list(cbs)
+    if ctx is not None:
+        cbs.append(RecapCallback(ctx))
     if channels_last:
         cbs.append(ChannelsLast())
     if precision == "bf16":
         cbs.append(BF16(torch.device(getattr(dls, "device", None) or "cpu").type))
     learn = FastLearner(
-        dls, model, loss_func=loss_func, opt_func=adamw, lr=lr, metrics=metrics, cbs=cbs
+        dls, model, loss_func=loss_func, opt_func=adamw, lr=lr, metrics=list(metrics), cbs=cbs
     )
     learn.recorder.smooth_loss = _device_smooth_loss()
     return learn
@@ -594,7 +465,7 @@ def training_only_cbs(learn):
     return learn
 
 
-def _named(fn, name):
+def named(fn, name):
     fn.__name__ = name
     return fn
 
