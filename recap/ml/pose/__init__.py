@@ -5,7 +5,9 @@ numpy-only reference: heat-map decode, scaling back to the source image; what a 
 re-implements), ``torch_ops`` (the same decode in torch, Gaussian targets, masked losses, flip),
 ``metrics`` (PCK, COCO OKS AP through pycocotools, pixel error, the mean-pose sanity check),
 ``models`` (backbones with a deconvolution, upsampling or regression head), ``data`` (COCO key
-points -> person crops; procedural stick figures for tests), ``run`` (one pose experiment).
+points -> person crops; procedural stick figures for tests), ``train`` (batches with flips,
+predictions), ``visual`` (overlays, the per-joint PCK chart). The task plug-in that joins them
+to the shared pipeline is ``recap.ml.tasks.pose``.
 
 Everything but ``decode``, ``skeleton`` and ``metrics`` imports torch: import the submodules
 lazily.

@@ -97,25 +97,30 @@ def default_splits(n_images: int, n_test: int = 8, valid_frac: float = 0.15) -> 
 
 
 def read_coco(
-    ann_file: str | Path,
+    ann_file: str | Path | dict,
     out_dir: str | Path,
     input_wh,
     padding: float = 1.25,
     image_root: str | Path | None = None,
     min_keypoints: int = 1,
     n_test: int = 8,
+    splits: dict | None = None,
 ) -> PoseSet:
-    """A COCO key-point file -> person crops written under ``out_dir`` and their joints.
+    """A COCO key-point file (or its dict) -> person crops written under ``out_dir``.
 
     Images are relative to ``image_root`` (default: the annotation file's folder, then its
-    ``images/``). An image's ``split`` field, when present, wins over the default splits.
+    ``images/``). Splits: ``splits`` (file name -> split, e.g. from a manifest), else an image's
+    ``split`` field, else :func:`default_splits` by image order.
     """
     from PIL import Image
 
     from recap.errors import InvalidInput
 
-    ann_file = Path(ann_file)
-    coco = json.loads(ann_file.read_text(encoding="utf-8"))
+    if isinstance(ann_file, dict):
+        coco, ann_file = ann_file, Path(image_root or ".") / "coco.json"
+    else:
+        ann_file = Path(ann_file)
+        coco = json.loads(ann_file.read_text(encoding="utf-8"))
     cats = [c for c in coco.get("categories", []) if c.get("keypoints")]
     if not cats:
         raise InvalidInput(f"{ann_file}: no category with 'keypoints'")
@@ -124,8 +129,11 @@ def read_coco(
     k = skeleton.k
     root = Path(image_root) if image_root else ann_file.parent
     images = sorted(coco["images"], key=lambda im: im["id"])
-    splits = default_splits(len(images), n_test)
-    split_of = {im["id"]: im.get("split", s) for im, s in zip(images, splits, strict=True)}
+    order = default_splits(len(images), n_test)
+    split_of = {
+        im["id"]: (splits or {}).get(im["file_name"], im.get("split", s))
+        for im, s in zip(images, order, strict=True)
+    }
     by_id = {im["id"]: im for im in images}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -175,6 +183,37 @@ def read_coco(
         np.asarray(crops, np.float32),
         sources,
     )
+
+
+def coco_from_manifest(manifest, root: Path) -> dict:
+    """A ``file, split, points`` manifest (COCO's 17 joints, all taken as visible) as a COCO
+    dict; each person's box is the joints' extent grown by a tenth of its size."""
+    from PIL import Image
+
+    images, anns = [], []
+    for i, row in enumerate(manifest.itertuples(index=False), 1):
+        pts = np.asarray([float(v) for v in row.points.split()], np.float64).reshape(-1, 2)
+        with Image.open(Path(root) / row.file) as img:
+            w, h = img.size
+        lo, hi = pts.min(0), pts.max(0)
+        pad = 0.1 * (hi - lo).max()
+        lo, hi = np.maximum(lo - pad, 0), np.minimum(hi + pad, [w, h])
+        kp = np.concatenate([pts, np.full((len(pts), 1), 2.0)], axis=1)
+        images.append({"id": i, "file_name": row.file, "width": w, "height": h})
+        anns.append(
+            {
+                "id": i,
+                "image_id": i,
+                "category_id": 1,
+                "bbox": [float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])],
+                "iscrowd": 0,
+                "keypoints": kp.reshape(-1).tolist(),
+                "num_keypoints": len(pts),
+            }
+        )
+    cat = {"id": 1, "name": "person", "keypoints": list(COCO_KEYPOINTS)}
+    cat["skeleton"] = [list(e) for e in COCO_SKELETON_1BASED]
+    return {"images": images, "annotations": anns, "categories": [cat]}
 
 
 # -- procedural stick figures ------------------------------------------------------------------
