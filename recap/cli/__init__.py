@@ -62,6 +62,9 @@ def _register() -> None:
     exp.register(app)
     site.register(app)
     app.add_typer(db.app, name="db")
+    from recap.cli import data as data_cli
+
+    app.add_typer(data_cli.app, name="data")
     for group in app.registered_groups:
         group.typer_instance.rich_markup_mode = None
 

@@ -256,6 +256,10 @@ def run_experiment(
     folder = specmod.experiment_folder(name, root)
     spec = specmod.load_spec(folder)
     values, warnings = specmod.parse_params(spec, params or [], lenient=lenient)
+    # data=run:<id> (recap.lab.datasets): recorded as the full id, the child gets the manifest.
+    from recap.lab import datasets
+
+    values, child_values, data_env = datasets.resolve_data(conn, values, root)
     seed = 0 if seed is None else int(seed)
     device = envmod.resolve_device(device)
     fhash = specmod.folder_hash(folder)
@@ -275,7 +279,11 @@ def run_experiment(
     out_dir.mkdir(parents=True)
     log_path = out_dir / "run.log"
     git = envmod.git_state(folder)
-    environment = {**envmod.environment(), "code_hash": code}
+    environment = {
+        **envmod.environment(),
+        "code_hash": code,
+        **data_env,
+    }  # data_env: which dataset run fed it
     started, t0 = stamp(), time.monotonic()
     with transaction(conn):
         conn.execute(
@@ -320,7 +328,7 @@ def run_experiment(
                     "folder": str(folder.resolve()),
                     "entry_file": spec.entry_file,
                     "entry_func": spec.entry_func,
-                    "params": values,
+                    "params": child_values,
                     "seed": seed,
                     "device": device,
                     "run_id": run_id,
