@@ -184,9 +184,13 @@ def test_mean_pose_sanity_flags_a_constant_model_and_passes_a_good_one():
     constant = metrics.denormalise(np.broadcast_to(mean, norm.shape), boxes)
     bad = metrics.compare_mean_pose(constant, truth, vis, boxes, mean)
     assert not bad["pose_sane"] and bad["pose_vs_mean_ratio"] == pytest.approx(1.0)
+    assert bad["pck_gain_over_mean_pose"] == pytest.approx(0.0)
     assert "mean pose" in metrics.sanity_message(bad)
     good = metrics.compare_mean_pose(truth + 0.5, truth, vis, boxes, mean)
-    assert good["pose_sane"]
+    assert good["pose_sane"] and good["pck_gain_over_mean_pose"] > 0.5
+    # another constant pose (not the mean) is no better
+    other = metrics.denormalise(np.full(norm.shape, 0.3), boxes)
+    assert not metrics.compare_mean_pose(other, truth, vis, boxes, mean)["pose_sane"]
 
 
 def test_stick_figures_read_back_as_crops(tmp_path):

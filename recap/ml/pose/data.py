@@ -228,30 +228,35 @@ def _rot(v, a):
 def random_pose(rng: np.random.Generator) -> np.ndarray:
     """17 COCO joints (x, y) of a figure facing the camera (its left on the image's right), in
     torso lengths, y down."""
-    lean = rng.normal(0, 0.15)
+    lean = rng.normal(0, 0.3)
     up = _rot(np.array([0.0, -1.0]), lean)
     side = _rot(np.array([1.0, 0.0]), lean)
     hip_c = np.zeros(2)
     neck = hip_c + up
+    arm, leg = rng.uniform(0.75, 1.25, 2)  # limb lengths vary per figure
     p = {}
     p["left_shoulder"], p["right_shoulder"] = neck + 0.25 * side, neck - 0.25 * side
     p["left_hip"], p["right_hip"] = hip_c + 0.17 * side, hip_c - 0.17 * side
-    nose = neck + 0.35 * up + rng.normal(0, 0.03, 2)
+    tilt = rng.normal(0, 0.25)
+    nose = neck + 0.35 * _rot(up, tilt)
     p["nose"] = nose
-    p["left_eye"], p["right_eye"] = nose + 0.07 * side + 0.06 * up, nose - 0.07 * side + 0.06 * up
-    p["left_ear"], p["right_ear"] = nose + 0.14 * side + 0.02 * up, nose - 0.14 * side + 0.02 * up
+    head_up, head_side = _rot(up, tilt), _rot(side, tilt)
+    p["left_eye"] = nose + 0.07 * head_side + 0.06 * head_up
+    p["right_eye"] = nose - 0.07 * head_side + 0.06 * head_up
+    p["left_ear"] = nose + 0.14 * head_side + 0.02 * head_up
+    p["right_ear"] = nose - 0.14 * head_side + 0.02 * head_up
     down = -up
     for name, sgn in (("left", 1.0), ("right", -1.0)):
-        a1 = rng.uniform(-0.4, 2.6) * sgn
-        a2 = a1 + rng.uniform(0.0, 2.0) * sgn
-        elbow = p[f"{name}_shoulder"] + 0.45 * _rot(down, -a1)
+        a1 = rng.uniform(-0.6, 3.0) * sgn
+        a2 = a1 + rng.uniform(-0.5, 2.5) * sgn
+        elbow = p[f"{name}_shoulder"] + 0.45 * arm * _rot(down, -a1)
         p[f"{name}_elbow"] = elbow
-        p[f"{name}_wrist"] = elbow + 0.4 * _rot(down, -a2)
-        l1 = rng.uniform(-0.2, 0.9) * sgn
-        l2 = l1 - rng.uniform(0.0, 1.4) * sgn
-        knee = p[f"{name}_hip"] + 0.5 * _rot(down, -l1)
+        p[f"{name}_wrist"] = elbow + 0.4 * arm * _rot(down, -a2)
+        l1 = rng.uniform(-0.5, 1.4) * sgn
+        l2 = l1 - rng.uniform(0.0, 2.0) * sgn
+        knee = p[f"{name}_hip"] + 0.5 * leg * _rot(down, -l1)
         p[f"{name}_knee"] = knee
-        p[f"{name}_ankle"] = knee + 0.5 * _rot(down, -l2)
+        p[f"{name}_ankle"] = knee + 0.5 * leg * _rot(down, -l2)
     return np.stack([p[n] for n in COCO_KEYPOINTS]).astype(np.float64)
 
 

@@ -13,7 +13,8 @@ import io
 
 import numpy as np
 
-FACTOR = 1.5  # a pose model must have at most 1/FACTOR of the mean pose's normalised error
+# A pose model must get at least MARGIN more of the joints right (PCK@0.1) than the mean pose.
+MARGIN = 0.1
 
 
 def box_size(boxes: np.ndarray) -> np.ndarray:
@@ -122,13 +123,18 @@ def mean_pose(points, vis, boxes) -> np.ndarray:
     return np.where(count > 0, mean, 0.5)
 
 
-def compare_mean_pose(pred, truth, vis, boxes, mean_norm, factor: float = FACTOR) -> dict:
+def compare_mean_pose(pred, truth, vis, boxes, mean_norm, margin: float = MARGIN) -> dict:
     """The model against "always predict the training mean pose" placed in each person box.
 
     Errors are in normalised box units (distance / box size), so big and small figures count
-    alike. The run is sane when the mean pose's error is at least ``factor`` times the model's.
+    alike. The verdict is on PCK@0.1, the field's measure: the model is sane when it gets at
+    least ``margin`` more of the joints within a tenth of the box than the mean pose does. (The
+    mean error, the key-point family's yardstick, is reported too; with many joints it is ruled
+    by a few left/right swaps in side and back views, which a model that learned one pose never
+    makes and a good small model still does.)
     """
     n = len(truth)
+    truth = np.asarray(truth, np.float64)
     base_px = denormalise(np.broadcast_to(mean_norm, (n, *np.shape(mean_norm))), boxes)
     size = box_size(boxes)[:, None]
     m = np.asarray(vis) > 0
@@ -136,20 +142,22 @@ def compare_mean_pose(pred, truth, vis, boxes, mean_norm, factor: float = FACTOR
     d_base = np.linalg.norm(base_px - truth, axis=-1) / size
     model_err = float(d_model[m].mean()) if m.any() else float("nan")
     base_err = float(d_base[m].mean()) if m.any() else float("nan")
-    ratio = base_err / model_err if model_err > 0 else 1e9
+    pck_model = pck(pred, truth, vis, boxes, 0.1)["mean"]
+    pck_base = pck(base_px, truth, vis, boxes, 0.1)["mean"]
     return {
         "pose_error_norm": model_err,
         "mean_pose_error_norm": base_err,
-        "mean_pose_pck@0.1": pck(base_px, truth, vis, boxes, 0.1)["mean"],
-        "pose_vs_mean_ratio": ratio,
-        "pose_sane": bool(base_err > 0 and base_err >= factor * model_err),
-        "factor": factor,
+        "pose_vs_mean_ratio": base_err / model_err if model_err > 0 else 1e9,
+        "mean_pose_pck@0.1": pck_base,
+        "pck_gain_over_mean_pose": pck_model - pck_base,
+        "pose_sane": bool(pck_model - pck_base >= margin),
+        "margin": margin,
     }
 
 
 def sanity_message(result: dict) -> str:
     return (
-        f"pose model error {result['pose_error_norm']:.3f} (of the box size) is not "
-        f"{result['factor']:g}x better than always predicting the training mean pose "
-        f"({result['mean_pose_error_norm']:.3f}): it may have learned one pose"
+        f"pose model PCK@0.1 is only {result['pck_gain_over_mean_pose']:+.3f} over always "
+        f"predicting the training mean pose ({result['mean_pose_pck@0.1']:.3f}; needs "
+        f"+{result['margin']:g}): it may have learned one pose"
     )

@@ -31,13 +31,14 @@ def _block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     )
 
 
-def small_backbone(width: int = 16, depth: int = 3) -> tuple[nn.Module, int, int]:
-    """(module, out channels, stride): a stem and ``depth`` stride-2 blocks doubling width."""
-    layers, c = [_block(3, width, 1)], width
+def small_backbone(width: int = 16, depth: int = 2) -> tuple[nn.Module, int, int]:
+    """(module, out channels, stride): a stride-2 stem, then ``depth`` stages of a stride-2 block
+    doubling the width and a stride-1 block (stride ``2 ** (depth + 1)``)."""
+    layers, c = [_block(3, width, 2)], width
     for _ in range(depth):
         layers += [_block(c, c * 2, 2), _block(c * 2, c * 2, 1)]
         c *= 2
-    return nn.Sequential(*layers), c, 2**depth
+    return nn.Sequential(*layers), c, 2 ** (depth + 1)
 
 
 class TimmFeatures(nn.Module):

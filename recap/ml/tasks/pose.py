@@ -332,9 +332,9 @@ class PoseTask(ImageTask):
             prep.info["decode"],
             prep.info["beta"],
         )
-        factor = float(params.get("sanity_factor") or metrics.FACTOR)
-        ev = evaluate(pred, conf, joints, boxes, sk, np.asarray(prep.info["mean_pose"]), factor)
-        summary = {k: v for k, v in ev.items() if not k.endswith("per_joint") and k != "factor"}
+        margin = float(params.get("sanity_margin") or metrics.MARGIN)
+        ev = evaluate(pred, conf, joints, boxes, sk, np.asarray(prep.info["mean_pose"]), margin)
+        summary = {k: v for k, v in ev.items() if not k.endswith("per_joint") and k != "margin"}
         summary["pose_sane"] = int(ev["pose_sane"])
         flags = {} if ev["pose_sane"] else {"pose_sanity": metrics.sanity_message(ev)}
         per_joint = {
@@ -351,7 +351,7 @@ class PoseTask(ImageTask):
         if ctx is not None:
             self.write_pictures(ctx, model, prep, table, ev, per_joint, sk)
         report = {k: v for k, v in summary.items()}
-        report.update(factor=factor, per_joint=per_joint)
+        report.update(margin=margin, per_joint=per_joint)
         return Sanity(summary, flags, {"pose": report})
 
     def write_pictures(self, ctx, model, prep, table, ev, per_joint, sk):
@@ -388,7 +388,7 @@ class PoseTask(ImageTask):
         return {}  # the primary metric comes from sanity (the same validation figures)
 
 
-def evaluate(pred, conf, joints, boxes, sk, mean_norm, factor: float) -> dict:
+def evaluate(pred, conf, joints, boxes, sk, mean_norm, margin: float) -> dict:
     """Every metric of the field on one split, and the mean-pose comparison."""
     from recap.ml.pose import metrics
 
@@ -398,7 +398,7 @@ def evaluate(pred, conf, joints, boxes, sk, mean_norm, factor: float) -> dict:
     with np.errstate(invalid="ignore"):
         scores = np.nanmean(np.where(vis > 0, conf, np.nan), axis=1)
     oks = metrics.oks_ap(pred, np.nan_to_num(scores), truth, vis, boxes, sk.sigmas)
-    sanity = metrics.compare_mean_pose(pred, truth, vis, boxes, mean_norm, factor)
+    sanity = metrics.compare_mean_pose(pred, truth, vis, boxes, mean_norm, margin)
     base_px = metrics.denormalise(np.broadcast_to(mean_norm, truth.shape), boxes)
     return {
         "pck@0.05": p05["mean"],
