@@ -211,3 +211,30 @@ def test_stick_figures_read_back_as_crops(tmp_path):
     src = np.asarray(coco["annotations"][5]["keypoints"], np.float32).reshape(17, 3)[:, :2]
     back = decode.input_to_source(ps.joints[5, :, :2], ps.crop_boxes[5], (48, 64))
     np.testing.assert_allclose(back, src, atol=1e-3)
+
+
+def test_random_rotation_and_scale_move_pixels_and_joints_alike():
+    """Blobs drawn at the joints, rotated and scaled as an image, peak where the joints went."""
+    from recap.ml.pose import torch_ops
+
+    rng = np.random.default_rng(2)
+    joints = torch.zeros(4, 17, 3)
+    joints[..., :2] = torch.from_numpy(rng.uniform(14, 34, (4, 17, 2)).astype(np.float32))
+    joints[..., 1] += 8
+    joints[..., 2] = 2
+    blobs = torch_ops.gaussian_targets(joints, (48, 64), (48, 64), sigma=1.5)  # K "channels"
+    rot = torch.tensor([0.0, 0.5, -0.6, 0.3])
+    scale = torch.tensor([1.0, 0.8, 1.2, 1.25])
+    moved, new = torch_ops.random_affine(blobs, joints, rot, scale)
+    cells, _ = torch_ops.decode_argmax(moved)
+    found = torch_ops.cells_to_input(cells, (48, 64), (48, 64))
+    inside = new[..., 2] > 0
+    assert inside.float().mean() > 0.8
+    err = (found - new[..., :2]).norm(dim=-1)[inside]
+    assert float(err.max()) < 1.0  # within a pixel: same transform for pixels and joints
+    np.testing.assert_allclose(new[0].numpy(), joints[0].numpy(), atol=1e-4)  # identity
+    outside = torch.tensor([[[47.0, 63.0, 2.0]]])
+    _, gone = torch_ops.random_affine(
+        torch.zeros(1, 1, 64, 48), outside, torch.zeros(1), torch.tensor([1.3])
+    )
+    assert float(gone[0, 0, 2]) == 0  # pushed out of the frame: unlabelled

@@ -7,8 +7,9 @@
 - ``regression``: 2K coordinates in [-1, 1] from the flattened feature map (fastai PointBlock
   style, like the user's single-point models), for comparison.
 
-Backbones: ``small`` (Conv/BN/ReLU blocks, stride 2 each) or any timm model name (``resnet18``,
-``resnet34``, ...; never pretrained here: no weights are downloaded). Only operators every ONNX
+Backbones: ``small`` (Conv/BN/ReLU blocks, stride 2 each), torchvision's ``resnet18`` /
+``resnet34`` (as the core's ``arch``), or any timm model name; never pretrained here (no weights
+are downloaded). Only operators every ONNX
 profile (Barracuda opset 9 included) imports: Conv, ConvTranspose, BatchNormalization, Relu,
 Upsample/Resize, MaxPool, Add, Flatten, Gemm, Sigmoid.
 """
@@ -54,9 +55,23 @@ class TimmFeatures(nn.Module):
         return self.body.forward_features(x)
 
 
-def backbone(name: str, width: int = 16, depth: int = 3) -> tuple[nn.Module, int, int]:
+TORCHVISION = {"resnet18": 512, "resnet34": 512}  # body output channels (stride 32)
+
+
+def torchvision_body(name: str) -> nn.Sequential:
+    """A torchvision ResNet without its pooling and classifier (what SimpleBaseline uses)."""
+    import torchvision
+
+    net = getattr(torchvision.models, name)(weights=None)
+    return nn.Sequential(*list(net.children())[:-2])
+
+
+def backbone(name: str, width: int = 16, depth: int = 2) -> tuple[nn.Module, int, int]:
+    """(module, out channels, stride) for ``small``, a torchvision ResNet or a timm name."""
     if name == "small":
         return small_backbone(width, depth)
+    if name in TORCHVISION:
+        return torchvision_body(name), TORCHVISION[name], 32
     from recap.errors import InvalidInput
 
     try:

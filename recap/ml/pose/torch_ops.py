@@ -120,3 +120,35 @@ def flip_batch(x: torch.Tensor, joints: torch.Tensor, mask: torch.Tensor, perm) 
     flipped[..., 0] = width - flipped[..., 0]
     joints = torch.where(mask.view(-1, 1, 1), flipped, joints)
     return x, joints
+
+
+def random_affine(
+    x: torch.Tensor, joints: torch.Tensor, rot: torch.Tensor, scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate each image by ``rot`` (radians, (N,)) and scale it by ``scale`` (N,) about its
+    centre (SimpleBaseline's augmentation), joints moved alike; joints leaving the frame become
+    unlabelled (v = 0).
+
+    In pixels, output -> input is ``p_in = R(rot) (p_out - c) / scale + c``; affine_grid works in
+    [-1, 1] coordinates, hence ``D^-1 R D / scale`` with ``D = diag(W/2, H/2)``.
+    """
+    import torch.nn.functional as F
+
+    n, _, h, w = x.shape
+    cos, sin = torch.cos(rot), torch.sin(rot)
+    ax, ay = w / 2, h / 2
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = cos / scale
+    theta[:, 0, 1] = -sin * (ay / ax) / scale
+    theta[:, 1, 0] = sin * (ax / ay) / scale
+    theta[:, 1, 1] = cos / scale
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # joints: p_out = c + scale * R(rot)^T (p_in - c)
+    dx, dy = joints[..., 0] - ax, joints[..., 1] - ay
+    c, s, k = cos[:, None], sin[:, None], scale[:, None]
+    nx = ax + k * (c * dx + s * dy)
+    ny = ay + k * (-s * dx + c * dy)
+    inside = (nx >= 0) & (nx < w) & (ny >= 0) & (ny < h)
+    v = torch.where(inside, joints[..., 2], torch.zeros_like(joints[..., 2]))
+    return x, torch.stack([nx, ny, v], dim=-1)

@@ -2,7 +2,8 @@
 
 Crops are decoded once into a uint8 tensor and cut into batches on the device (as the core's
 ``TensorBatches``); a training batch mirrors each image with probability 1/2, swapping left and
-right joints by the skeleton's flip pairs. Targets stay joints (N, K, 3): the loss draws the
+right joints by the skeleton's flip pairs, then rotates and scales it at random (SimpleBaseline's
+augmentation), the joints moved alike. Targets stay joints (N, K, 3): the loss draws the
 Gaussians, so flips and heat-map sizes never touch stored data.
 """
 
@@ -36,12 +37,16 @@ class PoseBatches:
         shuffle: bool,
         flip_perm=None,
         seed: int = 0,
+        rotate: float = 0.0,
+        scale: float = 0.0,
     ):
         self.x, self.y, self.bs, self.shuffle = x, joints, bs, shuffle
         self.drop_last = shuffle and len(x) > bs
         self.mean = torch.tensor(mean).view(1, 3, 1, 1)
         self.std = torch.tensor(std).view(1, 3, 1, 1)
         self.flip_perm = flip_perm if shuffle else None
+        # random rotation (degrees, +-) and scale (1 +- scale) of training crops; 0: none
+        self.rotate, self.scale = (rotate, scale) if shuffle else (0.0, 0.0)
         self.gen = torch.Generator().manual_seed(seed)
         self.device = torch.device("cpu")
         self.n = len(x)
@@ -61,11 +66,17 @@ class PoseBatches:
             idx = order[i * self.bs : (i + 1) * self.bs]
             if self.flip_perm is not None:
                 flip = torch.rand(len(idx), generator=self.gen) < 0.5
+            if self.rotate or self.scale:
+                u = torch.rand(2, len(idx), generator=self.gen) * 2 - 1
+                rot = (u[0] * self.rotate * torch.pi / 180).to(self.device)
+                sc = (1 + u[1] * self.scale).to(self.device)
             idx = idx.to(self.device)
             xb = (self.x[idx].float() / 255 - self.mean) / self.std
             yb = self.y[idx]
             if self.flip_perm is not None:
                 xb, yb = torch_ops.flip_batch(xb, yb, flip.to(self.device), self.flip_perm)
+            if self.rotate or self.scale:
+                xb, yb = torch_ops.random_affine(xb, yb, rot, sc)
             yield xb, yb
 
 

@@ -174,6 +174,8 @@ class PoseTask(ImageTask):
                     shuffle,
                     sk.flip_perm if _flag(params.get("flip", True)) else None,
                     seed,
+                    rotate=float(params.get("rotate") or 0.0),
+                    scale=float(params.get("scale") or 0.0),
                 )
             )
         return DataLoaders(*loaders, device=torch.device(device))
