@@ -133,3 +133,26 @@ def test_unknown_head_and_backbone_are_one_line_errors(cli, pose_exp):
     with pytest.raises(InvalidInput, match="unknown backbone"):
         build({"backbone": "no_such_net", "k": 17, "head": "deconv", "input_size": [48, 64],
                "heatmap_stride": 4})  # fmt: skip
+
+
+@pytest.mark.slow
+def test_tiny_preset_on_a_tiny_blender_set_beats_the_mean_pose(cli, db, pose_exp):
+    """Blender figures (600 renders at 64 px, about 2.5 min here) -> the tiny preset through
+    data=run:<id> (about 2 min): better than the mean pose, parity on every target, and the
+    training run records which dataset run fed it."""
+    pytest.importorskip("bpy")
+    shutil.copytree(EXPERIMENTS / "blender-pose", pose_exp / "experiments" / "blender-pose")
+    r = cli("exp", "run", "blender-pose", "-p", "n_images=600", "-p", "size=64", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    rec = run_pose(cli, f"data=run:{data['id'][-6:]}")
+    s = rec["summary"]
+    assert s["pose_sane"] == 1 and rec["flags"] == {}, s
+    assert s["pck_gain_over_mean_pose"] >= 0.1
+    assert s["parity_ok"] == 1 and s["parity_max_px_diff"] <= 0.5
+    out = folder_of(pose_exp, rec)
+    assert all((out / "bundle" / t / "model.json").is_file() for t in TARGETS)
+    row = db.execute("SELECT params, environment FROM run WHERE id = ?", (rec["id"],)).fetchone()
+    assert json.loads(row["environment"])["data_run"] == data["id"]
+    meta = json.loads((out / "bundle" / "sentis" / "model.json").read_text())
+    assert meta["pose"]["names"][0] == "nose" and len(meta["pose"]["flip_pairs"]) == 8
