@@ -89,6 +89,37 @@ def test_tiny_pose_run_beats_the_mean_pose_exports_every_target_with_parity(cli,
     from PIL import Image
 
     assert Image.open(out / "overlays.png").size == (4 * 48 * 3, 2 * 64 * 3)
+    mirrored_image_gives_mirrored_swapped_joints(out)
+
+
+def mirrored_image_gives_mirrored_swapped_joints(out):
+    """The trained model (flip-augmented) on held-out crops and on their mirror images: the
+    mirror's joints, mirrored back and swapped by the flip pairs, land on the original's."""
+    import torch
+
+    from recap.ml.pose.skeleton import Skeleton, flip_joints
+    from recap.ml.pose.train import predict
+    from recap.ml.tasks.pose import PoseTask
+
+    ckpt = torch.load(out / "model.pth", weights_only=False)
+    model = PoseTask().build(ckpt["record"])
+    model.load_state_dict(ckpt["state_dict"])
+    prep, meta = ckpt["prep"], ckpt["meta"]
+    sk = Skeleton.from_json(meta["pose"])
+    from PIL import Image
+
+    golden = np.array(Image.open(out / "bundle" / "sentis" / "golden.png").convert("RGB"))
+    pixels = np.ascontiguousarray(golden.transpose(2, 0, 1)[None])
+    arch = {"head": "deconv", "input_size": [48, 64]}
+    _, pts, _ = predict(model, pixels, prep["mean"], prep["std"], arch)
+    _, pts_m, _ = predict(model, pixels[..., ::-1].copy(), prep["mean"], prep["std"], arch)
+    back = flip_joints(pts_m, 48, sk.flip_pairs)
+    d = np.linalg.norm(back - pts, axis=-1)
+    assert np.median(d) <= 3.0, d  # within a heat-map cell for most joints
+    # and swapping matters: without it, left and right joints would be far apart
+    unswapped = pts_m.copy()
+    unswapped[..., 0] = 48 - unswapped[..., 0]
+    assert np.median(np.linalg.norm(unswapped - pts, axis=-1)) > np.median(d)
 
 
 @pytest.mark.slow
@@ -97,13 +128,25 @@ def test_a_model_trained_on_a_fixed_pose_is_flagged(cli, db, pose_exp):
     assert rec["summary"]["pose_sane"] == 0
     assert "mean pose" in rec["flags"]["pose_sanity"]
     assert rec["summary"]["mean_pose_error_norm"] < 0.01  # one pose: the mean is exact
-    row = db.execute("SELECT flags FROM run WHERE id = ?", (rec["id"],)).fetchone()
-    assert "pose_sanity" in json.loads(row["flags"])
+    row = db.execute("SELECT summary FROM run WHERE id = ?", (rec["id"],)).fetchone()
+    stored = json.loads(row["summary"])
+    assert stored["pose_sane"] == 0 and "pose_sanity" in stored["flags"]
 
 
-def test_regression_and_upsample_heads_export_to_barracuda_with_parity(tmp_path, monkeypatch):
+@pytest.fixture
+def one_thread():
+    """torch on one thread in this process (see the module docstring), restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_regression_and_upsample_heads_export_to_barracuda_with_parity(tmp_path, one_thread):
     """The other two heads through the pipeline, one epoch each (parity, not accuracy)."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     from recap.lab.context import RunContext
     from recap.ml.pipeline import run
 
