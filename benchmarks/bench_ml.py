@@ -1,15 +1,18 @@
 """ML core benchmarks: exported-model latency and training throughput, medians, side by side.
 
 1. Latency on the CPU, batch 1: onnxruntime vs torch eager for each task's exported model
-   (barracuda and sentis profiles, tiny and full architectures). Target: onnxruntime >= 1.5x faster.
+   (barracuda and sentis targets, tiny and full small CNNs, and ``--arch`` at ``--size`` when it
+   is not ``small``). Target: onnxruntime >= 1.5x faster.
 2. Training throughput (training images/s, validation excluded) of the core (fastai learner +
    the run-context callback over TensorBatches) vs a plain PyTorch loop over the same model,
-   decoded images, batch size and optimiser, in fp32 and in channels_last + bf16 autocast.
+   decoded images, batch size and optimiser, in fp32 and in channels_last + bf16 autocast, for
+   ``--arch`` (small, resnet18, resnet34, a timm name) at ``--size``.
    Target: core/plain >= 1.0. The plain loop cuts batches the fastest way (device tensors by a
    permutation); the idiomatic torch DataLoader figure is printed beside it.
 
     python benchmarks/bench_ml.py --device cpu      # 2 CPU cores: about 2 minutes
-    python benchmarks/bench_ml.py --device cuda     # one H100: a few minutes
+    python benchmarks/bench_ml.py --device cuda     # one H200: a few minutes
+    python benchmarks/bench_ml.py --device cuda --arch resnet18 --size 128 --skip-latency
     python benchmarks/bench_ml.py --overhead        # per-batch host overhead, CPU: 1-2 minutes
 
 Latency uses untrained weights: the arithmetic does not depend on their values. Results go to
@@ -76,85 +79,102 @@ class Collector:
         self.metrics += [(k, float(v), epoch) for k, v in values.items()]
 
 
-def latency(results: list[dict], quick: bool) -> None:
+def _task_model(task_name: str, arch: str, size: int, width: int, depth: int):
+    """(task, Prepared, model record) for an untrained model of ``arch`` at ``size``."""
+    from recap.ml import models
+    from recap.ml.tasks import get_task
+    from recap.ml.tasks.base import Prepared
+
+    task = get_task(task_name)
+    prep = Prepared(
+        task_name,
+        (size, size),
+        [0.5] * 3,
+        [0.25] * 3,
+        ["a", "b", "c"] if task_name != "keypoint" else [],
+        {"n_points": 1, "threshold": 0.5},
+    )
+    if arch == "small":
+        record = task.small(prep, {"width": width, "depth": depth})
+    else:
+        record = models.vision_record(arch, task.n_out(prep), y_range=task.y_range)
+    return task, prep, record
+
+
+def latency(results: list[dict], quick: bool, arch: str, size: int) -> None:
     import numpy as np
     import onnxruntime as ort
     import torch
     from PIL import Image
 
-    from recap.ml import export, train
+    from recap.ml import bundle, models
+    from recap.ml.targets import get_target
 
     threads = torch.get_num_threads()
     print(f"\n-- latency, CPU, batch 1, {threads} threads (onnxruntime vs torch eager)", flush=True)
+    cases = [
+        (t, name, a) for t in ("classify", "multilabel", "keypoint") for name, a in ARCHS.items()
+    ]
+    if arch != "small":
+        cases.append(("classify", f"{arch}@{size}", {"size": size, "width": 0, "depth": 0}))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for task in ("classify", "multilabel", "keypoint"):
-            for arch_name, a in ARCHS.items():
-                td = train.TaskData(
-                    task=task,
-                    size=a["size"],
-                    labels=["a", "b", "c"],
-                    n_points=1 if task == "keypoint" else 0,
-                    mean=[0.5] * 3,
-                    std=[0.25] * 3,
+        for task_name, arch_name, a in cases:
+            net = arch if "@" in arch_name else "small"
+            task, prep, record = _task_model(task_name, net, a["size"], a["width"], a["depth"])
+            torch.manual_seed(0)
+            model = bundle.cpu_eval(models.build(record))
+            Image.new("RGB", (a["size"], a["size"])).save(tmp / "g.png")
+            meta = bundle.model_meta(task, prep)
+            for profile in ("barracuda", "sentis"):
+                dest = tmp / f"{task_name}-{arch_name}-{profile}"
+                target = get_target(profile)
+                bundle.export_bundle(task, target, model, prep, meta, dest, tmp / "g.png")
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = threads
+                sess = ort.InferenceSession(
+                    str(dest / "model.onnx"), opts, providers=["CPUExecutionProvider"]
                 )
-                torch.manual_seed(0)
-                arch = train.arch_for(td, a["width"], a["depth"])
-                from recap.ml import models
-
-                model = export.cpu_eval(models.build(arch))
-                Image.new("RGB", (a["size"], a["size"])).save(tmp / "g.png")
-                meta = export.describe(
-                    task, a["size"], td.labels, td.mean, td.std, n_points=td.n_points, threshold=0.5
+                x = (
+                    np.random.default_rng(0)
+                    .standard_normal((1, 3, a["size"], a["size"]))
+                    .astype(np.float32)
                 )
-                for profile in ("barracuda", "sentis"):
-                    dest = tmp / f"{task}-{arch_name}-{profile}"
-                    export.export_bundle(model, meta, dest, profile, tmp / "g.png")
-                    opts = ort.SessionOptions()
-                    opts.intra_op_num_threads = threads
-                    sess = ort.InferenceSession(
-                        str(dest / "model.onnx"), opts, providers=["CPUExecutionProvider"]
-                    )
-                    x = (
-                        np.random.default_rng(0)
-                        .standard_normal((1, 3, a["size"], a["size"]))
-                        .astype(np.float32)
-                    )
-                    xt = torch.from_numpy(x)
-                    calls = 20 if quick else 50
+                xt = torch.from_numpy(x)
+                calls = 20 if quick else 50
 
-                    def run_ort(sess=sess, x=x, calls=calls):
+                def run_ort(sess=sess, x=x, calls=calls):
+                    for _ in range(calls):
+                        sess.run(None, {"input": x})
+
+                def run_torch(model=model, xt=xt, calls=calls):
+                    with torch.inference_mode():
                         for _ in range(calls):
-                            sess.run(None, {"input": x})
+                            model(xt)
 
-                    def run_torch(model=model, xt=xt, calls=calls):
-                        with torch.inference_mode():
-                            for _ in range(calls):
-                                model(xt)
-
-                    t_ort = time_fn(run_ort, runs=5 if quick else 7) / calls
-                    t_torch = time_fn(run_torch, runs=5 if quick else 7) / calls
-                    speedup = t_torch / t_ort
-                    name = f"latency {task} {arch_name} {profile}"
-                    print(
-                        f"{name}: onnxruntime {t_ort * 1e3:.3f} ms, torch eager "
-                        f"{t_torch * 1e3:.3f} ms, onnxruntime {speedup:.2f}x faster "
-                        f"(target >= 1.5x)",
-                        flush=True,
-                    )
-                    results.append(
-                        {
-                            "name": name,
-                            "onnxruntime_s": t_ort,
-                            "torch_s": t_torch,
-                            "speedup": speedup,
-                            "target": ">= 1.5",
-                        }
-                    )
+                t_ort = time_fn(run_ort, runs=5 if quick else 7) / calls
+                t_torch = time_fn(run_torch, runs=5 if quick else 7) / calls
+                speedup = t_torch / t_ort
+                name = f"latency {task_name} {arch_name} {profile}"
+                print(
+                    f"{name}: onnxruntime {t_ort * 1e3:.3f} ms, torch eager "
+                    f"{t_torch * 1e3:.3f} ms, onnxruntime {speedup:.2f}x faster "
+                    f"(target >= 1.5x)",
+                    flush=True,
+                )
+                results.append(
+                    {
+                        "name": name,
+                        "onnxruntime_s": t_ort,
+                        "torch_s": t_torch,
+                        "speedup": speedup,
+                        "target": ">= 1.5",
+                    }
+                )
 
 
 def _plain_epochs(
-    x, y, td, arch, cfg, device, precision, channels_last, loader: bool
+    x, y, prep, record, cfg, device, precision, channels_last, loader: bool
 ) -> list[float]:
     """A plain PyTorch loop over the same decoded images: Adam, one-cycle, cross-entropy.
 
@@ -168,11 +188,11 @@ def _plain_epochs(
 
     dev = torch.device(device)
     torch.manual_seed(0)
-    model = models.build(arch).to(dev)
+    model = models.build(record).to(dev)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    mean = torch.tensor(td.mean, device=dev).view(1, 3, 1, 1)
-    std = torch.tensor(td.std, device=dev).view(1, 3, 1, 1)
+    mean = torch.tensor(prep.mean, device=dev).view(1, 3, 1, 1)
+    std = torch.tensor(prep.std, device=dev).view(1, 3, 1, 1)
     bs = cfg["batch_size"]
     if loader:
         batches = torch.utils.data.DataLoader(
@@ -218,55 +238,77 @@ def _plain_epochs(
     return speeds
 
 
-def _core_epochs(df, td, arch, cfg, device, precision, channels_last) -> list[float]:
+def _core_epochs(df, task, prep, record, cfg, device, precision, channels_last) -> list[float]:
+    """The core's path: the task's DataLoaders, its loss and metrics, recap's learner and fit."""
     import torch
 
-    from recap.ml import train
+    from recap.ml import models, train
 
     torch.manual_seed(0)
-    dls = train.tensor_dls(df, td, cfg["batch_size"], device)
+    params = {"batch_size": cfg["batch_size"]}
+    dls = task.dataloaders(df, prep, params, device, 0)
     ctx = Collector()
     learn = train.make_learner(
-        dls, td, arch, ctx=ctx, lr=3e-3, precision=precision, channels_last=channels_last
+        dls,
+        models.build(record),
+        task.loss(prep, params),
+        task.metrics(prep, params),
+        ctx=ctx,
+        lr=3e-3,
+        precision=precision,
+        channels_last=channels_last,
     )
     train.fit(learn, cfg["epochs"], 3e-3)
     return [v for k, v, _ in ctx.metrics if k == "images_per_s"]
 
 
-def throughput(results: list[dict], device: str, quick: bool, overhead: bool = False) -> None:
+def throughput(
+    results: list[dict],
+    device: str,
+    quick: bool,
+    overhead: bool = False,
+    arch: str = "small",
+    size: int = 0,
+) -> None:
     import torch
 
     from recap.ml import data, train
 
     cfg = dict(CONFIG["overhead" if overhead else device])
+    if size:
+        cfg["size"] = size
     if quick:
         cfg.update(n_images=cfg["n_images"] // 2, epochs=2, repeats=1)
     torch.use_deterministic_algorithms(False)
     if device == "cuda":
         torch.backends.cudnn.benchmark = True  # speed, not bitwise reruns, is measured here
     print(
-        f"\n-- training throughput on {device} ({cfg['n_images']} {cfg['size']}px images, "
+        f"\n-- training throughput on {device}, {arch} ({cfg['n_images']} {cfg['size']}px images, "
         f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, median after the first)",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
         df = data.make_shapes(Path(tmp), cfg["n_images"], cfg["size"], seed=0)
-        td = train.task_data(df, "classify", cfg["size"])
-        arch = train.arch_for(td, cfg["width"], cfg["depth"])
+        task, prep, record = _task_model("classify", arch, cfg["size"], cfg["width"], cfg["depth"])
+        prep.labels = sorted(set(df["label"]))
+        prep.mean, prep.std = train.channel_stats(
+            df[df["split"] == "train"]["file"][:256], prep.size
+        )
+        record["n_out"] = len(prep.labels)
         rows = df[df["split"] == "train"]
-        x, y = train.decode_images(rows["file"], td.size), train.targets(rows, td)
+        x, y = train.decode_images(rows["file"], prep.size), task.targets(rows, prep)
         for precision, cl in (("fp32", False), ("bf16", True)):
             variant = "fp32" if precision == "fp32" else "channels_last+bf16"
-            args = (td, arch, cfg, device, precision, cl)
+            args = (prep, record, cfg, device, precision, cl)
             # interleaved repeats: a shared machine's load drifts, so neither side gets the
             # quiet minute; the first epoch of each fit is warm-up and left out
             core_s, plain_s = [], []
             for _ in range(cfg["repeats"]):
-                core_s += _core_epochs(df, *args)[1:]
+                core_s += _core_epochs(df, task, *args)[1:]
                 plain_s += _plain_epochs(x, y, *args, loader=False)[1:]
             core, plain = statistics.median(core_s), statistics.median(plain_s)
             plain_dl = statistics.median(_plain_epochs(x, y, *args, loader=True)[1:])
-            name = f"train {'overhead ' if overhead else ''}{device} {variant}"
+            name = f"train {'overhead ' if overhead else ''}{device} {arch}@{cfg['size']} {variant}"
             # host time a batch costs beyond the plain loop's
             extra_us = (1 / core - 1 / plain) * cfg["batch_size"] * 1e6
             extra = f"; core costs {extra_us:+.0f} us a batch more" if overhead else ""
@@ -284,7 +326,7 @@ def throughput(results: list[dict], device: str, quick: bool, overhead: bool = F
                     "plain_dataloader_images_per_s": plain_dl,
                     "ratio": core / plain,
                     "target": ">= 1.0",
-                    "config": cfg,
+                    "config": {**cfg, "arch": arch},
                     **({"extra_us_per_batch": extra_us} if overhead else {}),
                 }
             )
@@ -301,6 +343,15 @@ def main() -> None:
         action="store_true",
         help="only per-batch overhead: a tiny model on 8px images, CPU, one thread "
         "(shows without a GPU what bounds the small CNN on one)",
+    )
+    ap.add_argument(
+        "--arch",
+        default="small",
+        help="small (the core's CNN), resnet18, resnet34 or a timm name (fastai's head)",
+    )
+    ap.add_argument("--size", type=int, default=0, help="image size (0: the device's default)")
+    ap.add_argument(
+        "--images", type=int, default=0, help="training images (0: the device's default)"
     )
     ap.add_argument(
         "--threads",
@@ -325,11 +376,14 @@ def main() -> None:
         throughput(results, "cpu", args.quick, overhead=True)
         save(results, "ml-overhead")
         return
+    if args.images:
+        for cfg in CONFIG.values():
+            cfg["n_images"] = args.images
     if not args.skip_latency:
-        latency(results, args.quick)
+        latency(results, args.quick, args.arch, args.size or 64)
     if not args.skip_train:
-        throughput(results, args.device, args.quick)
-    save(results, f"ml-{args.device}")
+        throughput(results, args.device, args.quick, arch=args.arch, size=args.size)
+    save(results, f"ml-{args.device}" + (f"-{args.arch}" if args.arch != "small" else ""))
 
 
 if __name__ == "__main__":

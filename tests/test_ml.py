@@ -1,13 +1,13 @@
 """The ML core end to end on the CPU: train tiny models, export bundles, check parity and sanity.
 
-Each experiment runs through its own ``run(ctx)`` with a standalone run context (as the lab
-runner will call it); what the user relies on is asserted: parity verdicts, files onnxruntime
-loads, the opset really written, the key-point flag on a model that learned one spot.
+Each experiment runs through the shared pipeline (``recap.ml.pipeline.run``, the entry point its
+experiment.toml names) with a standalone run context; what the user relies on is asserted: parity
+verdicts (the same figures as before the core became plug-ins), files onnxruntime loads, the opset
+really written, the key-point flag on a model that learned one spot.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -24,19 +24,18 @@ pytest.importorskip("onnxruntime")
 
 def run_experiment(name: str, out: Path, **params):
     from recap.lab.context import RunContext, read_events
+    from recap.ml.pipeline import run
 
-    spec = importlib.util.spec_from_file_location(f"exp_{name}", EXPERIMENTS / name / "main.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    with RunContext.standalone(out, {"preset": "tiny", **params}, seed=0) as ctx:
-        summary = module.run(ctx)
+    folder = EXPERIMENTS / name
+    with RunContext.standalone(out, {"preset": "tiny", **params}, seed=0, folder=folder) as ctx:
+        summary = run(ctx)
     return summary, ctx, read_events(out)
 
 
 @pytest.fixture(scope="module")
 def classify_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("classify") / "run"
-    return (out, *run_experiment("fastai-unity-classify", out, profile="barracuda"))
+    return (out, *run_experiment("fastai-unity-classify", out, targets="barracuda,torchscript"))
 
 
 def onnx_opset(path: Path) -> int:
@@ -53,13 +52,16 @@ def test_classify_tiny_run_exports_a_barracuda_bundle_with_parity(classify_run):
     out, summary, ctx, events = classify_run
     # the primary metric and parity are in the summary; parity holds to the stated tolerances
     assert summary["accuracy"] > 0.5  # three classes: chance is 1/3
+    # the figures of the core before it became plug-ins (same seed, same CPU arithmetic)
+    assert summary["accuracy"] == pytest.approx(0.8852459192276001, abs=1e-6)
+    assert summary["parity_max_prob_diff"] == pytest.approx(1.7881393432617188e-07, abs=1e-7)
     assert summary["parity_ok"] == 1 and summary["parity_agreement"] == 1.0
     assert summary["parity_max_prob_diff"] <= 1e-4
     assert summary["parity_max_raw_diff_onnx"] <= 1e-4
     assert summary["parity_max_raw_diff_torchscript"] <= 1e-4
     assert ctx.summary == summary and not ctx.flags
     # barracuda really is opset 9, one file (no external weights beside it)
-    bundle = out / "bundle"
+    bundle = out / "bundle" / "barracuda"
     assert onnx_opset(bundle / "model.onnx") == 9
     assert sorted(p.name for p in bundle.iterdir()) == [
         "golden.json",
@@ -69,7 +71,9 @@ def test_classify_tiny_run_exports_a_barracuda_bundle_with_parity(classify_run):
         "operators.json",
     ]
     meta = json.loads((bundle / "model.json").read_text())
-    assert meta["task"] == "classify" and meta["opset"] == 9 and meta["profile"] == "barracuda"
+    assert meta["task"] == "classify" and meta["opset"] == 9 and meta["target"] == "barracuda"
+    assert meta["inputs"][0]["shape"] == ["batch", 3, 32, 32]
+    assert meta["outputs"][0]["shape"] == ["batch", 3]
     assert meta["labels"] == ["circle", "square", "triangle"]
     assert meta["output"]["activation"] == "softmax"
     assert len(meta["preprocess"]["mean"]) == 3 and meta["preprocess"]["resize"]["size"] == [32, 32]
@@ -90,10 +94,11 @@ def test_classify_tiny_run_exports_a_barracuda_bundle_with_parity(classify_run):
     keys = {e["key"] for e in events if e["type"] == "metric"}
     assert {"train_loss", "valid_loss", "accuracy", "images_per_s"} <= keys
     kinds = {e["path"]: e["kind"] for e in events if e["type"] == "artifact"}
-    assert kinds["bundle/model.onnx"] == "onnx" and kinds["parity.json"] == "report"
-    assert kinds["torchscript/model.pt"] == "torchscript" and kinds["model.pth"] == "weights"
+    assert kinds["bundle/barracuda/model.onnx"] == "onnx" and kinds["parity.json"] == "report"
+    assert kinds["bundle/torchscript/model.pt"] == "torchscript" and kinds["model.pth"] == "weights"
     report = json.loads((out / "parity.json").read_text())
     assert report["ok"] and len(report["images"]) == 16
+    assert report["targets"]["barracuda"]["opset"] == 9
 
 
 @pytest.mark.slow
@@ -102,8 +107,11 @@ def test_multilabel_tiny_run_sentis_opset_15_and_parity(tmp_path):
     summary, ctx, _ = run_experiment("fastai-unity-multilabel", out)
     assert summary["parity_ok"] == 1, json.loads((out / "parity.json").read_text())["summary"]
     assert summary["accuracy_multi"] > 0.6
-    assert onnx_opset(out / "bundle" / "model.onnx") == 15
-    meta = json.loads((out / "bundle" / "model.json").read_text())
+    # the figures of the core before it became plug-ins
+    assert summary["accuracy_multi"] == pytest.approx(0.7759563326835632, abs=1e-6)
+    assert summary["parity_max_prob_diff"] == pytest.approx(1.1920928955078125e-07, abs=1e-7)
+    assert onnx_opset(out / "bundle" / "sentis" / "model.onnx") == 15
+    meta = json.loads((out / "bundle" / "sentis" / "model.json").read_text())
     assert meta["output"]["activation"] == "sigmoid" and meta["threshold"] == 0.5
 
 
@@ -113,6 +121,9 @@ def test_keypoint_model_on_a_moving_marker_beats_the_mean(tmp_path):
     assert summary["parity_ok"] == 1 and summary["parity_max_px_diff"] <= 0.5
     assert summary["keypoint_vs_mean_ratio"] >= 2 and summary["keypoint_sane"] == 1
     assert "keypoint_sanity" not in ctx.flags
+    # the figures of the core before it became plug-ins
+    assert summary["keypoint_error_px"] == pytest.approx(1.5789785385131836, abs=1e-5)
+    assert summary["parity_max_px_diff"] == pytest.approx(8.092194548225962e-06, abs=1e-5)
 
 
 @pytest.mark.slow
@@ -147,16 +158,16 @@ def _register_run(db, log_root: Path, src: Path) -> str:
 @pytest.mark.parametrize("profile", ["sentis", "latest", "torchscript"])
 def test_exp_export_reexports_a_run_and_records_artifacts(cli, db, log_root, classify_run, profile):
     run_id = _register_run(db, log_root, classify_run[0])
-    r = cli("exp", "export", run_id[:10], "--profile", profile)
+    r = cli("exp", "export", run_id[:10], "--target", profile)
     assert r.exit_code == 0, r.output
     assert f"exported {profile}" in r.stdout and ": ok)" in r.stdout
     dest = log_root / "runs" / "fastai-unity-classify" / run_id / f"export-{profile}"
     meta = json.loads((dest / "model.json").read_text())
-    assert meta["profile"] == profile
+    assert meta["target"] == profile
     if profile == "sentis":
         assert onnx_opset(dest / "model.onnx") == 15
     if profile == "latest":
-        from recap.ml.export import latest_opset
+        from recap.ml.targets.onnx import latest_opset
 
         assert onnx_opset(dest / "model.onnx") == meta["opset"] == latest_opset() >= 18
     assert json.loads((dest / "parity.json").read_text())["ok"]
@@ -167,7 +178,11 @@ def test_exp_export_reexports_a_run_and_records_artifacts(cli, db, log_root, cla
 
     assert row["sha256"] == sha256_file(dest / model_file) and row["size"] > 0
     assert f"export-{profile}/model.json" in rows
-    # exporting again replaces the rows instead of failing on the unique path
+    # the export ran as a child process with its own log; the run's own record is untouched
+    assert (dest.parent / f"export-{profile}.log").exists()
+    status = db.execute("SELECT status FROM run WHERE id = ?", (run_id,)).fetchone()[0]
+    assert status == "done"
+    # exporting again (--profile is the old name of --target) replaces the rows
     assert cli("exp", "export", run_id, "--profile", profile).exit_code == 0
     again = db.execute("SELECT count(*) FROM artifact WHERE run_id = ?", (run_id,)).fetchone()[0]
     assert again == len(rows)
@@ -175,7 +190,7 @@ def test_exp_export_reexports_a_run_and_records_artifacts(cli, db, log_root, cla
 
 def test_exp_export_errors_are_one_line(cli, db):
     r = cli("exp", "export", "nope", "--profile", "unity")
-    assert r.exit_code == 2 and "unknown profile 'unity'" in r.stderr
+    assert r.exit_code == 2 and "unknown target 'unity' (known: barracuda, " in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     r = cli("exp", "export", "nope")
     assert r.exit_code == 2 and "no run 'nope'" in r.stderr
@@ -185,21 +200,29 @@ def test_operator_report_fails_export_on_an_unsupported_operator(tmp_path):
     import torch
     from PIL import Image
 
-    from recap.ml import export
+    from recap.ml import bundle
+    from recap.ml.targets import get_target
+    from recap.ml.tasks import get_task
+    from recap.ml.tasks.base import Prepared
 
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 4, 3), torch.nn.GELU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
     )
     Image.new("RGB", (8, 8)).save(tmp_path / "g.png")
-    meta = export.describe("classify", 8, list("abcd"), [0.5] * 3, [0.25] * 3)
-    with pytest.raises(export.ExportError, match="Erf"):
-        export.export_bundle(model, meta, tmp_path / "bundle", "barracuda", tmp_path / "g.png")
-    assert not (tmp_path / "bundle").exists()  # nothing half-written
+    task = get_task("classify")
+    prep = Prepared("classify", (8, 8), [0.5] * 3, [0.25] * 3, list("abcd"))
+    meta = bundle.model_meta(task, prep)
+    dest = tmp_path / "bundle"
+    with pytest.raises(bundle.ExportError, match="Erf"):
+        bundle.export_bundle(
+            task, get_target("barracuda"), model, prep, meta, dest, tmp_path / "g.png"
+        )
+    assert not dest.exists() and not list(tmp_path.glob(".bundle*"))  # nothing half-written
     report = json.loads((tmp_path / "bundle-operators.json").read_text())
     assert report["unsupported"] == ["Erf"] and report["engine"] == "barracuda"
     # the same graph is fine for Sentis, which imports Erf
-    export.export_bundle(model, meta, tmp_path / "bundle", "sentis", tmp_path / "g.png")
-    assert onnx_opset(tmp_path / "bundle" / "model.onnx") == 15
+    bundle.export_bundle(task, get_target("sentis"), model, prep, meta, dest, tmp_path / "g.png")
+    assert onnx_opset(dest / "model.onnx") == 15
 
 
 def test_reference_postprocessing():
@@ -232,29 +255,37 @@ def test_missing_ml_extra_is_one_line(monkeypatch, tmp_path):
 
     from recap.errors import MissingExtra
     from recap.lab.context import RunContext
+    from recap.ml.pipeline import run
 
     monkeypatch.setitem(sys.modules, "fastai", None)  # import fastai -> ImportError
-    spec = importlib.util.spec_from_file_location(
-        "exp_cls", EXPERIMENTS / "fastai-unity-classify" / "main.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    ctx = RunContext.standalone(tmp_path, {"preset": "tiny"})
     with pytest.raises(MissingExtra, match=r"pip install 'recap\[ml\]'"):
-        module.run(RunContext.standalone(tmp_path, {"preset": "tiny"}))
+        run(ctx, EXPERIMENTS / "fastai-unity-classify")
+    ctx.close()
 
 
-def test_experiment_tomls_document_every_param():
+def test_experiment_tomls_share_one_family_file_and_document_every_param():
     import tomllib
 
+    from recap.lab.spec import load_spec
+
+    family = EXPERIMENTS / "fastai-unity-family.toml"
+    shared = tomllib.loads(family.read_text())["params"]
+    family_doc = (EXPERIMENTS / "fastai-unity-family.md").read_text()
+    for param in shared:
+        assert f"`{param}`" in family_doc, param
     for name in ("fastai-unity-classify", "fastai-unity-multilabel", "fastai-unity-keypoint"):
-        spec = tomllib.loads((EXPERIMENTS / name / "experiment.toml").read_text())
-        assert spec["name"] == name and spec["entry"] == "main.py:run"
-        assert spec["params"]["preset"]["choices"] == ["tiny", "full"]
-        for param, p in spec["params"].items():
-            assert p["type"] in ("int", "float", "str", "bool") and p["help"], param
-            assert "default" in p, param
-        readme = (EXPERIMENTS / name / "README.md").read_text()
-        for param in spec["params"]:
+        folder = EXPERIMENTS / name
+        assert sorted(p.name for p in folder.iterdir()) == ["README.md", "experiment.toml"]
+        own = tomllib.loads((folder / "experiment.toml").read_text())
+        assert own["extends"] == "../fastai-unity-family.toml"
+        spec = load_spec(folder)  # the merged spec, checked against the registries
+        assert spec.entry == "recap.ml.pipeline:run" and spec.ml["task"] in name
+        assert spec.params["preset"].choices == ["tiny", "full"]
+        assert set(shared) <= set(spec.params) and spec.project == "fastai-unity"
+        readme = (folder / "README.md").read_text()
+        assert "**Question:**" in readme and "fastai-unity-family.md" in readme
+        for param in set(own.get("params", {})):
             assert f"`{param}`" in readme, (name, param)
 
 
@@ -262,9 +293,12 @@ def test_import_recap_cli_loads_no_ml_module():
     import subprocess
     import sys
 
+    # checking an ML experiment's spec reads the task and target registries: still nothing heavy
     code = (
         "import sys, recap.cli, recap.cli.exp_export, recap.ml; "
-        "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy') "
+        "from recap.lab.spec import load_spec; "
+        f"load_spec({str(EXPERIMENTS / 'fastai-unity-keypoint')!r}); "
+        "print(sorted(m for m in ('torch', 'fastai', 'onnx', 'onnxruntime', 'numpy', 'pandas') "
         "if m in sys.modules))"
     )
     out = subprocess.run(
@@ -286,17 +320,27 @@ def test_recap_exp_run_classify_tiny(cli, db, log_root):
         log_root / "experiments" / "fastai-unity-classify",
         dirs_exist_ok=True,
     )
-    r = cli("exp", "run", "fastai-unity-classify", "-p", "preset=tiny")
+    shutil.copy(EXPERIMENTS / "fastai-unity-family.toml", log_root / "experiments")
+    r = cli("exp", "run", "fastai-unity-classify", "-p", "preset=tiny", "-p", "epochs=1")
     assert r.exit_code == 0, r.output
-    row = db.execute("SELECT summary FROM run ORDER BY started DESC LIMIT 1").fetchone()
+    row = db.execute("SELECT id, summary, params FROM run ORDER BY started DESC LIMIT 1").fetchone()
     assert json.loads(row["summary"])["parity_ok"] == 1
+    # the run record says what ran: the resolved values, exactly as config.json has them
+    run_dir = log_root / "runs" / "fastai-unity-classify" / row["id"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert json.loads(row["params"]) == config
+    assert config["epochs"] == 1 and config["size"] == 32 and config["n_images"] == 320
+    r = cli("exp", "show", row["id"], "--json")
+    assert json.loads(r.stdout)["params"]["size"] == 32
 
 
 def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
     from PIL import Image
 
     from recap.errors import InvalidInput
-    from recap.ml import data, train
+    from recap.ml import data
+    from recap.ml.tasks import get_task
+    from recap.ml.tasks.base import Prepared
 
     Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
     Image.new("RGB", (32, 32)).save(tmp_path / "b.png")
@@ -304,7 +348,12 @@ def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
         json.dumps(
             {
                 "items": [
-                    {"file": "a.png", "split": "train", "points": [[16, 12], [64, 0]]},
+                    {
+                        "file": "a.png",
+                        "split": "train",
+                        "points": [[16, 12], [64, 0]],
+                        "visibility": [1, 0],
+                    },
                     {"file": "b.png", "split": "valid", "points": [16, 8, 0, 32]},
                 ]
             }
@@ -312,8 +361,9 @@ def test_manifests_and_keypoint_targets_scale_by_each_image(tmp_path):
     )
     df = data.read_manifest(tmp_path / "m.json")
     assert df["file"].tolist() == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
-    td = train.TaskData(task="keypoint", size=32, n_points=2)
-    y = train.targets(df, td).numpy()
+    assert df["visibility"].iloc[0] == "[1, 0]"  # other fields kept for the task that reads them
+    prep = Prepared("keypoint", (32, 32), info={"n_points": 2})
+    y = get_task("keypoint").targets(df, prep).numpy()
     assert y.tolist() == [[[-0.5, -0.5], [1.0, -1.0]], [[0.0, -0.5], [-1.0, 1.0]]]
     (tmp_path / "m.csv").write_text("file,split,label\na.png,train,cat\nb.png,holdout,dog\n")
     with pytest.raises(InvalidInput, match="unknown split 'holdout'"):
@@ -331,8 +381,8 @@ def test_same_seed_same_result_on_cpu(tmp_path):
     a, _, _ = run_experiment("fastai-unity-classify", tmp_path / "a", **small)
     b, _, _ = run_experiment("fastai-unity-classify", tmp_path / "b", **small)
     assert a["valid_loss"] == b["valid_loss"] and a["accuracy"] == b["accuracy"]
-    assert (tmp_path / "a" / "bundle" / "golden.json").read_text() == (
-        tmp_path / "b" / "bundle" / "golden.json"
+    assert (tmp_path / "a" / "bundle" / "sentis" / "golden.json").read_text() == (
+        tmp_path / "b" / "bundle" / "sentis" / "golden.json"
     ).read_text()
 
 
@@ -348,5 +398,5 @@ def test_classify_from_a_csv_manifest(tmp_path):
         data=str(tmp_path / "shapes" / "manifest.csv"),
     )
     assert summary["parity_ok"] == 1 and summary["parity_images"] == 16
-    meta = json.loads((tmp_path / "run" / "bundle" / "model.json").read_text())
+    meta = json.loads((tmp_path / "run" / "bundle" / "sentis" / "model.json").read_text())
     assert meta["training"]["params"]["data"].endswith("manifest.csv")

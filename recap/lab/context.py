@@ -108,6 +108,13 @@ class RunContext:
         self.summary[key] = value
         self._emit({"type": "summary", "key": key, "value": value})
 
+    def experiment_spec(self, folder: Path | None = None) -> dict:
+        """The experiment's checked spec (``experiment.toml`` merged with the family file it
+        extends) as a dict: shared entry points such as ``recap.ml.pipeline`` read it here."""
+        from recap.lab.spec import load_spec
+
+        return load_spec(Path(folder) if folder is not None else self.folder).as_dict()
+
     def record_params(self, values: dict[str, Any]) -> None:
         """The params as resolved by the experiment (presets filled in): the run record's params."""
         self.params = dict(values)

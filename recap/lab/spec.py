@@ -314,8 +314,10 @@ def _check_ml(path: Path, ml: dict, params: dict[str, Param]) -> None:
         raise _bad(path, "ml.presets", "expected tables [ml.presets.NAME]")
     for pname, values in presets.items():
         for key, value in values.items():
-            if key in params:
-                _check_value(path, f"ml.presets.{pname}.{key}", params[key].type, value)
+            where = f"ml.presets.{pname}.{key}"
+            if key not in params:
+                raise _bad(path, where, "a preset sets declared params only (add [params.KEY])")
+            _check_value(path, where, params[key].type, value)
 
 
 def _defines(path: Path, func: str) -> bool:
@@ -497,12 +499,17 @@ def local_modules(spec: Spec, root: Path | None = None) -> list[Path]:
     return out
 
 
+def core_dir() -> Path:
+    """The source folder of recap's ML core (hashed into every cache key)."""
+    return Path(__file__).resolve().parents[1] / "ml"
+
+
 def code_hash(spec: Spec, root: Path | None = None) -> str:
     """A hash of the code a run of ``spec`` executes besides its folder: the source of recap's ML
     core (``recap/ml``), the family file it extends, and local modules it imports. Part of the
     cache key, so an edited core never returns a stale cached run."""
     h = hashlib.sha256()
-    _hash_tree(h, Path(__file__).resolve().parents[1] / "ml", "recap/ml")
+    _hash_tree(h, core_dir(), "recap/ml")
     if spec.extends is not None:
         _hash_tree(h, spec.extends, "extends")
     for path in local_modules(spec, root):

@@ -26,32 +26,33 @@ from pathlib import Path
 from typing import Any
 
 
-def resolve_params(spec, params: dict[str, Any]) -> dict[str, Any]:
-    """The spec's defaults overlaid with ``params``, then 0 / empty values from the preset."""
+def resolve_params(spec: dict, params: dict[str, Any]) -> dict[str, Any]:
+    """The spec's defaults overlaid with ``params``, then 0 / empty values from the preset.
+
+    ``spec``: the experiment spec as a dict (``RunContext.experiment_spec()``).
+    """
     from recap.errors import InvalidInput
 
-    out = spec.defaults()
+    out = {name: p.get("default") for name, p in spec.get("params", {}).items()}
     out.update({k: v for k, v in params.items() if v is not None})
-    presets = spec.ml.get("presets", {})
+    presets = spec.get("ml", {}).get("presets", {})
     preset = out.get("preset", "tiny")
     if presets and preset not in presets:
         raise InvalidInput(f"unknown preset {preset!r} ({', '.join(presets)})")
     for key, value in presets.get(preset, {}).items():
-        if key in out and not out[key] and out[key] is not False:
-            out[key] = value
-        elif key not in out:
+        if not out.get(key) and out.get(key) is not False:
             out[key] = value
     return out
 
 
-def task_of(spec):
+def task_of(spec: dict):
     """The task an experiment spec names (``[ml] task``)."""
     from recap.errors import InvalidInput
     from recap.ml.tasks import get_task
 
-    name = spec.ml.get("task")
+    name = spec.get("ml", {}).get("task")
     if not name:
-        raise InvalidInput(f"{spec.folder}/experiment.toml: [ml] task: missing")
+        raise InvalidInput(f"experiment {spec.get('name')!r}: [ml] task: missing")
     return get_task(name)
 
 
@@ -61,7 +62,6 @@ def run(ctx, folder: str | Path | None = None, task=None) -> dict:
     ``folder`` defaults to the run context's experiment folder (``ctx.folder``, set by
     ``recap exp run``); ``task`` (a task object) overrides the spec's ``[ml] task``.
     """
-    from recap.lab.spec import load_spec
     from recap.ml import require_ml
 
     require_ml()
@@ -69,7 +69,7 @@ def run(ctx, folder: str | Path | None = None, task=None) -> dict:
     from recap.ml import data, parity, targets, train
 
     folder = Path(folder if folder is not None else ctx.folder)
-    spec = load_spec(folder)
+    spec = ctx.experiment_spec(folder)  # the lab reads and checks it (ml never imports lab)
     task = task or task_of(spec)
     p = resolve_params(spec, ctx.params)
     chosen = targets.parse(p.get("targets") or "sentis,torchscript")

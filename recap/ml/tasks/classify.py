@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from recap.ml.tasks._image import FastaiImageTask
 from recap.ml.tasks.base import BASE_TOLERANCES, Prepared
 
 
-def softmax(raw: np.ndarray) -> np.ndarray:
+def softmax(raw):
+    import numpy as np
+
     raw = raw.astype(np.float32)
     e = np.exp(raw - raw.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def sigmoid(raw: np.ndarray) -> np.ndarray:
+def sigmoid(raw):
+    import numpy as np
+
     return 1.0 / (1.0 + np.exp(-raw.astype(np.float32)))
 
 
@@ -88,6 +90,8 @@ class ClassifyTask(LabelTask):
         }
 
     def postprocess(self, outputs, meta):
+        import numpy as np
+
         probs = softmax(np.asarray(outputs[0]).reshape(-1))
         i = int(probs.argmax())
         return {"label": meta["labels"][i], "index": i, "probabilities": probs}
@@ -97,6 +101,8 @@ class ClassifyTask(LabelTask):
         return {"label": str(decoded), "probabilities": probs.float().numpy()}
 
     def compare(self, ref, framework, meta):
+        import numpy as np
+
         d = float(np.abs(ref["probabilities"] - framework["probabilities"]).max())
         return ref["label"] == framework["label"], {"prob": d}
 

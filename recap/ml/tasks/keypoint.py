@@ -5,8 +5,6 @@ Sanity: the model must beat "always predict the training mean" (``recap.ml.sanit
 
 from __future__ import annotations
 
-import numpy as np
-
 from recap.ml.tasks._image import FastaiImageTask
 from recap.ml.tasks.base import BASE_TOLERANCES, Prepared, Sanity
 
@@ -47,6 +45,7 @@ class KeypointTask(FastaiImageTask):
         return self.prepare_image(table, params, n_points=len(points_of(table["points"].iloc[0])))
 
     def targets(self, rows, prep):
+        import numpy as np
         import torch
         from PIL import Image
 
@@ -117,15 +116,21 @@ class KeypointTask(FastaiImageTask):
         }
 
     def postprocess(self, outputs, meta):
+        import numpy as np
+
         w, h = meta["keypoints"]["image_size"]
         pts = np.asarray(outputs[0], dtype=np.float32).reshape(-1, 2)
         return {"points": (pts + 1.0) * np.asarray([w, h], np.float32) / 2.0}
 
     def decode_fastai(self, pred, prep):
+        import numpy as np
+
         decoded = pred[0]
         return {"points": np.asarray(decoded, dtype=np.float32).reshape(-1, 2)}
 
     def compare(self, ref, framework, meta):
+        import numpy as np
+
         d = float(np.linalg.norm(ref["points"] - framework["points"], axis=-1).max())
         return d <= self.tolerances["px"], {"px": d}
 

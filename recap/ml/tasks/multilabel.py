@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from recap.ml.tasks.base import Prepared
 from recap.ml.tasks.classify import LabelTask, sigmoid
 
@@ -69,6 +67,8 @@ class MultilabelTask(LabelTask):
         }
 
     def postprocess(self, outputs, meta):
+        import numpy as np
+
         probs = sigmoid(np.asarray(outputs[0]).reshape(-1))
         thresh = meta["threshold"]
         labels = [lab for lab, p in zip(meta["labels"], probs, strict=True) if p > thresh]
@@ -79,6 +79,8 @@ class MultilabelTask(LabelTask):
         return {"labels": sorted(map(str, decoded)), "probabilities": probs.float().numpy()}
 
     def compare(self, ref, framework, meta):
+        import numpy as np
+
         d = float(np.abs(ref["probabilities"] - framework["probabilities"]).max())
         return sorted(ref["labels"]) == framework["labels"], {"prob": d}
 

@@ -1,10 +1,9 @@
-"""Data for the core: image folders, CSV/JSON manifests and procedural synthetic sets.
+"""Data tables from files: CSV/JSON manifests and image folders, and the pipeline's one entry.
 
-Everything becomes one table (a pandas DataFrame) with a ``file`` column, a ``split`` column
-(``train`` / ``valid`` / ``test``; ``test`` is held out from training and used for parity) and the
-target: ``label`` (single-label), ``labels`` (multi-label, space-separated) or ``points``
-(key points as "x1 y1 x2 y2 ...", pixels of the image as stored). Blender renders arrive as a
-manifest, so they need nothing new here.
+A table is a pandas DataFrame with a ``file`` column, a ``split`` column (``train`` / ``valid`` /
+``test``; ``test`` is held out from training and used for parity) and the task's target columns:
+``label`` (single-label), ``labels`` (multi-label, space-separated), ``points`` (key points as
+"x1 y1 x2 y2 ...", pixels of the image as stored), or whatever a task's ``columns`` name.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-SHAPES = ("circle", "square", "triangle")
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 SPLITS = ("train", "valid", "test")
 
@@ -25,8 +23,10 @@ def read_manifest(path: str | Path):
     """A CSV (header: file, split and label | labels | points) or JSON manifest as a DataFrame.
 
     JSON is a list of objects (or ``{"items": [...]}``) with ``file``, ``split`` and ``label``,
-    ``labels`` (list or text) or ``points`` (``[[x, y], ...]`` or flat). Files are relative to
-    the manifest's folder.
+    ``labels`` (list or text) or ``points`` (``[[x, y], ...]`` or flat). Any other field is kept
+    as a column (text and numbers as they are, lists and objects as JSON text) for the task that
+    reads it (pose: ``visibility``, ...); which columns a run needs is the task's ``columns``.
+    Files are relative to the manifest's folder.
     """
     import pandas as pd
 
@@ -47,12 +47,15 @@ def read_manifest(path: str | Path):
             if "points" in item:
                 flat = np.asarray(item["points"], dtype=np.float64).reshape(-1)
                 row["points"] = " ".join(f"{v:.4f}" for v in flat)
+            for key, value in item.items():
+                if key not in row and key not in ("labels",):
+                    row[key] = json.dumps(value) if isinstance(value, (list, dict)) else value
             rows.append(row)
         df = pd.DataFrame(rows)
     else:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "file" not in df.columns or not {"label", "labels", "points"} & set(df.columns):
-        raise InvalidInput(f"{path}: a manifest needs a 'file' column and label, labels or points")
+    if "file" not in df.columns:
+        raise InvalidInput(f"{path}: a manifest needs a 'file' column")
     if "split" not in df.columns:
         df["split"] = "train"
     bad = set(df["split"]) - set(SPLITS)
@@ -94,121 +97,6 @@ def write_manifest_csv(df, path: Path) -> Path:
 def points_of(row_points: str) -> np.ndarray:
     """Key points text "x1 y1 x2 y2 ..." as an (n, 2) float32 array."""
     return np.asarray([float(v) for v in row_points.split()], dtype=np.float32).reshape(-1, 2)
-
-
-# -- synthetic sets (made offline, deterministic from the seed) --------------------------------
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    base = rng.integers(0, 90, size=3)
-    noise = rng.integers(-20, 21, size=(size, size, 3))
-    return np.clip(base + noise, 0, 255).astype(np.uint8)
-
-
-def _draw_shape(draw, shape: str, cx: float, cy: float, r: float, color) -> None:
-    if shape == "circle":
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
-    elif shape == "square":
-        draw.rectangle([cx - r, cy - r, cx + r, cy + r], fill=color)
-    else:
-        draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=color)
-
-
-def _splits(n: int, n_test: int, valid_frac: float = 0.2) -> list[str]:
-    n_train_valid = n - n_test
-    n_valid = max(1, int(round(n_train_valid * valid_frac)))
-    return ["train"] * (n_train_valid - n_valid) + ["valid"] * n_valid + ["test"] * n_test
-
-
-def make_shapes(out: Path, n: int, size: int, seed: int, multi: bool = False, n_test: int = 16):
-    """Shapes on noisy backgrounds: one per image (single-label) or 1-3 distinct (multi-label)."""
-    import pandas as pd
-    from PIL import Image, ImageDraw
-
-    rng = np.random.default_rng(seed)
-    img_dir = out / "images"
-    img_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i, split in enumerate(_splits(n, n_test)):
-        img = Image.fromarray(_background(rng, size))
-        draw = ImageDraw.Draw(img)
-        if multi:
-            k = int(rng.integers(1, len(SHAPES) + 1))
-            chosen = sorted(rng.choice(len(SHAPES), size=k, replace=False).tolist())
-            names = [SHAPES[j] for j in chosen]
-            r = size / 8
-        else:
-            names = [SHAPES[int(rng.integers(len(SHAPES)))]]
-            r = size * rng.uniform(0.15, 0.3)
-        for name in names:
-            cx, cy = rng.uniform(r + 1, size - r - 1, size=2)
-            color = tuple(int(c) for c in rng.integers(150, 256, size=3))
-            _draw_shape(draw, name, cx, cy, r, color)
-        f = img_dir / f"{i:05d}.png"
-        img.save(f)
-        row = {"file": str(f.resolve()), "split": split}
-        if multi:
-            row["labels"] = " ".join(names)
-        else:
-            row["label"] = names[0]
-        rows.append(row)
-    df = pd.DataFrame(rows)
-    write_manifest_csv(df, out / "manifest.csv")
-    return df
-
-
-MARKER_COLORS = (
-    (255, 60, 60),
-    (60, 255, 60),
-    (80, 140, 255),
-    (255, 255, 60),
-    (255, 60, 255),
-    (60, 255, 255),
-    (255, 160, 40),
-    (255, 255, 255),
-)
-
-
-def make_markers(
-    out: Path,
-    n: int,
-    size: int,
-    seed: int,
-    n_points: int = 1,
-    moving: bool = True,
-    n_test: int = 16,
-):
-    """Coloured round markers whose centres (the key points) cover the whole frame.
-
-    ``moving=False`` keeps every marker on one spot in every image: the data set on which a
-    model cannot beat "always predict the mean", so the key-point sanity flag must go up.
-    """
-    import pandas as pd
-    from PIL import Image, ImageDraw
-
-    rng = np.random.default_rng(seed)
-    img_dir = out / "images"
-    img_dir.mkdir(parents=True, exist_ok=True)
-    r = max(2.0, size / 12)
-    fixed = rng.uniform(r, size - r, size=(n_points, 2))
-    rows = []
-    for i, split in enumerate(_splits(n, n_test)):
-        img = Image.fromarray(_background(rng, size))
-        draw = ImageDraw.Draw(img)
-        pts = rng.uniform(r, size - r, size=(n_points, 2)) if moving else fixed
-        for j, (x, y) in enumerate(pts):
-            color = MARKER_COLORS[j % len(MARKER_COLORS)]
-            draw.ellipse([x - r, y - r, x + r, y + r], fill=color)
-        f = img_dir / f"{i:05d}.png"
-        img.save(f)
-        rows.append(
-            {
-                "file": str(f.resolve()),
-                "split": split,
-                "points": " ".join(f"{v:.4f}" for v in pts.reshape(-1)),
-            }
-        )
-    df = pd.DataFrame(rows)
-    write_manifest_csv(df, out / "manifest.csv")
-    return df
 
 
 # -- one entry point for the pipeline --------------------------------------------------------
