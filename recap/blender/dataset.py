@@ -254,9 +254,10 @@ def resolve(params: dict, scene: str) -> dict:
 
 def run_dataset(ctx, scene: str) -> dict:
     """Render a dataset run (the whole set, one shard, or several worker processes)."""
-    import bpy
-
+    from recap.blender import require_bpy
     from recap.blender.workers import render_parallel
+
+    bpy = require_bpy()
 
     p = resolve(ctx.params, scene)
     indices = shard_indices(int(p["n_images"]), p.get("shard", ""))

@@ -176,11 +176,6 @@ class ShapesScene:
             scene.collection.objects.link(ob)
             self.objects.append(ob)
 
-    def categories(self) -> list[dict]:
-        return [
-            {"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(self.classes)
-        ]
-
     def randomize(self, rng: np.random.Generator) -> dict:
         k = int(rng.integers(len(self.classes)))
         for i, ob in enumerate(self.objects):
@@ -239,16 +234,19 @@ class Figure:
         for bone, _head, _tail, part in hm.BONES:
             if part is None:
                 continue
-            me = meshes["sphere" if part == "head" else "cylinder"].copy()
+            # Parts share two meshes (linked duplicates, the cheap form); the colour is the
+            # object's own material slot.
+            me = meshes["sphere" if part == "head" else "cylinder"]
             region = (
                 "skin"
                 if part == "head" or bone.startswith("forearm") or bone == "neck"
                 else ("bottom" if bone.startswith(("thigh", "shin", "pelvis")) else "top")
             )
-            me.materials.append(self.materials[region][0])
             ob = bpy.data.objects.new(f"{name}-{bone}", me)
             ob.parent, ob.parent_type, ob.parent_bone = self.arm, "BONE", bone
             scene.collection.objects.link(ob)
+            ob.material_slots[0].link = "OBJECT"
+            ob.material_slots[0].material = self.materials[region][0]
             self.parts.append(ob)
         for pb in self.arm.pose.bones:
             pb.rotation_mode = "QUATERNION"
@@ -298,10 +296,13 @@ def _part_meshes() -> dict:
             bm, u_segments=16, v_segments=8, radius=1.0, matrix=Matrix.Translation((0, -1, 0))
         )
 
-    return {
+    meshes = {
         "cylinder": _mesh_from_bmesh("part-cylinder", cylinder, smooth=True),
         "sphere": _mesh_from_bmesh("part-sphere", sphere, smooth=True),
     }
+    for me in meshes.values():
+        me.materials.append(None)  # one slot, filled per object
+    return meshes
 
 
 class PoseScene:
@@ -314,17 +315,6 @@ class PoseScene:
         self.stage = _Stage(scene)
         meshes = _part_meshes()
         self.figures = [Figure(scene, f"figure{i}", meshes) for i in range(figures)]
-
-    def categories(self) -> list[dict]:
-        return [
-            {
-                "id": 1,
-                "name": "person",
-                "supercategory": "person",
-                "keypoints": list(COCO_KEYPOINTS),
-                "skeleton": [list(p) for p in hm_skeleton()],
-            }
-        ]
 
     def randomize(self, rng: np.random.Generator) -> dict:
         n = len(self.figures)
@@ -381,12 +371,6 @@ class PoseScene:
                 }
             )
         return out
-
-
-def hm_skeleton():
-    from recap.blender import COCO_SKELETON
-
-    return COCO_SKELETON
 
 
 def build(kind: str, scene, figures: int = 1, classes: int = len(SHAPE_CLASSES)):

@@ -178,10 +178,60 @@ INSERT INTO entry_fts(entry_fts) VALUES ('rebuild');
 INSERT INTO bookmark_fts(bookmark_fts) VALUES ('rebuild');
 """
 
+# Trigram indexes beside the unicode61 ones of m002, so search finds substrings in any script
+# ("transformer" in "TransformerNet", a Japanese word inside a sentence without spaces) while
+# unicode61 keeps matching words without their accents ("creme" finds "Crème"; SQLite 3.40's
+# trigram tokenizer cannot remove diacritics). Same columns, own triggers named <table>_trigram_*,
+# rebuilt from the rows, so a database written before gains the new search. Queries shorter than
+# a trigram fall back to LIKE in the search functions (recap/db/search.py).
+M003_TRIGRAM = """
+CREATE VIRTUAL TABLE entry_trigram USING fts5(
+    title, description, body, tags, categories,
+    content='entry', content_rowid='id', tokenize='trigram'
+);
+CREATE TRIGGER entry_trigram_ai AFTER INSERT ON entry BEGIN
+    INSERT INTO entry_trigram(rowid, title, description, body, tags, categories)
+    VALUES (new.id, new.title, new.description, new.body, new.tags, new.categories);
+END;
+CREATE TRIGGER entry_trigram_ad AFTER DELETE ON entry BEGIN
+    INSERT INTO entry_trigram(entry_trigram, rowid, title, description, body, tags, categories)
+    VALUES ('delete', old.id, old.title, old.description, old.body, old.tags, old.categories);
+END;
+CREATE TRIGGER entry_trigram_au AFTER UPDATE ON entry BEGIN
+    INSERT INTO entry_trigram(entry_trigram, rowid, title, description, body, tags, categories)
+    VALUES ('delete', old.id, old.title, old.description, old.body, old.tags, old.categories);
+    INSERT INTO entry_trigram(rowid, title, description, body, tags, categories)
+    VALUES (new.id, new.title, new.description, new.body, new.tags, new.categories);
+END;
+
+CREATE VIRTUAL TABLE bookmark_trigram USING fts5(
+    title, description, note, url, tags,
+    content='bookmark', content_rowid='id', tokenize='trigram'
+);
+CREATE TRIGGER bookmark_trigram_ai AFTER INSERT ON bookmark BEGIN
+    INSERT INTO bookmark_trigram(rowid, title, description, note, url, tags)
+    VALUES (new.id, new.title, new.description, new.note, new.url, new.tags);
+END;
+CREATE TRIGGER bookmark_trigram_ad AFTER DELETE ON bookmark BEGIN
+    INSERT INTO bookmark_trigram(bookmark_trigram, rowid, title, description, note, url, tags)
+    VALUES ('delete', old.id, old.title, old.description, old.note, old.url, old.tags);
+END;
+CREATE TRIGGER bookmark_trigram_au AFTER UPDATE OF title, description, note, url, tags
+ON bookmark BEGIN
+    INSERT INTO bookmark_trigram(bookmark_trigram, rowid, title, description, note, url, tags)
+    VALUES ('delete', old.id, old.title, old.description, old.note, old.url, old.tags);
+    INSERT INTO bookmark_trigram(rowid, title, description, note, url, tags)
+    VALUES (new.id, new.title, new.description, new.note, new.url, new.tags);
+END;
+INSERT INTO entry_trigram(entry_trigram) VALUES ('rebuild');
+INSERT INTO bookmark_trigram(bookmark_trigram) VALUES ('rebuild');
+"""
+
 # (number, name, sql). Append only; never edit a migration that has shipped.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "m001_initial", M001_INITIAL),
     (2, "m002_fts", M002_FTS),
+    (3, "m003_trigram", M003_TRIGRAM),
 ]
 
 HEAD = MIGRATIONS[-1][0]

@@ -217,25 +217,76 @@ def update_from_document(conn: sqlite3.Connection, entry_id: int, text: str) -> 
 
 
 # -- search -------------------------------------------------------------------------------------
+# Snippet lengths in tokens: a trigram token is one character, a unicode61 token a word.
+_SNIPPET = {"entry_trigram": 64, "entry_fts": 12}
+
+
 def search(conn: sqlite3.Connection, query: str, limit: int = 20) -> list[dict]:
-    """FTS5 search over entries, best first, each with a snippet of the matching text."""
-    if not query.strip():
-        raise InvalidInput("empty search query")
+    """Entries containing ``query`` (substrings, any script), best first, each with a snippet.
+
+    Words shorter than three characters (below the trigram index) fall back to LIKE, newest first.
+    """
+    from recap.db.search import like_where, malformed, plan
+
+    p = plan(query)
+    limit = int(limit) if limit else -1
+    if p.kind == "like":
+        where, args = like_where(("title", "description", "body", "tags", "categories"), p.words)
+        rows = conn.execute(
+            f"SELECT id, slug, title, date, week, description, body, NULL AS score FROM entry"
+            f" WHERE {where} ORDER BY date DESC, id DESC LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        return [_like_hit(dict(r), p.words) for r in rows]
+
+    # Substring hits (trigram index) first, then word hits only unicode61 finds (accents folded).
+    def ranked(table):
+        return (
+            f"SELECT rowid, snippet({table}, 2, '[', ']', '…', {_SNIPPET[table]}) AS snippet,"
+            f" bm25({table}, 10.0, 5.0, 1.0, 3.0, 3.0) AS score FROM {table}"
+            f" WHERE {table} MATCH ? ORDER BY score LIMIT ?"
+        )
+
     sql = (
-        "SELECT e.id, e.slug, e.title, e.date, e.week, "
-        "snippet(entry_fts, 2, '[', ']', '…', 12) AS snippet, bm25(entry_fts, 10.0, 5.0, 1.0, "
-        "3.0, 3.0) AS score FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "
-        "WHERE entry_fts MATCH ? ORDER BY score LIMIT ?"
+        f"WITH t AS MATERIALIZED ({ranked('entry_trigram')}),"
+        f" u AS MATERIALIZED ({ranked('entry_fts')})"
+        " SELECT e.id, e.slug, e.title, e.date, e.week, m.snippet, m.score FROM"
+        " (SELECT rowid, snippet, score, 0 AS tier FROM t UNION ALL"
+        " SELECT rowid, snippet, score, 1 FROM u WHERE rowid NOT IN (SELECT rowid FROM t)) m"
+        " JOIN entry e ON e.id = m.rowid ORDER BY m.tier, m.score, e.id LIMIT ?"
     )
     try:
-        rows = conn.execute(sql, (query, limit)).fetchall()
+        rows = conn.execute(sql, (p.expr, limit, p.expr, limit, limit)).fetchall()
     except sqlite3.OperationalError as exc:
-        raise InvalidInput(
-            f'malformed search query {query!r} ({exc}); quote phrases with "..."'
-        ) from None
+        raise malformed(exc, query) from None
     out = []
     for r in rows:
         item = dict(r)
         item["snippet"] = re.sub(r"\s+", " ", item["snippet"] or "").strip()
         out.append(item)
     return out
+
+
+def _like_hit(item: dict, words: tuple[str, ...]) -> dict:
+    """A snippet around the first word found in the body (or the description), marked [like so]."""
+    text = re.sub(r"\s+", " ", item.pop("body") or "")
+    desc = item.pop("description") or ""
+    for source in (text, desc):
+        low = source.lower()
+        at = min((i for i in (low.find(w.lower()) for w in words) if i >= 0), default=-1)
+        if at >= 0:
+            w = next(w for w in words if low.find(w.lower()) == at)
+            start = max(0, at - 30)
+            end = at + len(w)
+            item["snippet"] = (
+                ("…" if start else "")
+                + source[start:at]
+                + "["
+                + source[at:end]
+                + "]"
+                + source[end : end + 30]
+                + ("…" if end + 30 < len(source) else "")
+            ).strip()
+            return item
+    item["snippet"] = ""
+    return item

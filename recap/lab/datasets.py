@@ -97,3 +97,12 @@ def shard_folders(refs: list[str]) -> list[Path]:
             conn = db.connect()
         folders.append(dataset_of(conn, ref)["folder"])
     return folders
+
+
+def keep_run_ref(params: dict, environment: dict) -> dict:
+    """Params an experiment reported back (presets filled in), with ``data`` put back to
+    ``run:<id>`` when the run was fed by a dataset run (the child only saw the manifest path)."""
+    data_run = environment.get("data_run")
+    if data_run and "data" in params:
+        return {**params, "data": PREFIX + data_run}
+    return params

@@ -24,6 +24,7 @@ KEY_PACKAGES = (
     "onnxruntime",
     "scikit-learn",
     "pillow",
+    "bpy",  # Blender renders: a new Blender may change every pixel
 )
 
 

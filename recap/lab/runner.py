@@ -279,11 +279,8 @@ def run_experiment(
     out_dir.mkdir(parents=True)
     log_path = out_dir / "run.log"
     git = envmod.git_state(folder)
-    environment = {
-        **envmod.environment(),
-        "code_hash": code,
-        **data_env,
-    }  # data_env: which dataset run fed it
+    # data_env: which dataset run fed it
+    environment = {**envmod.environment(), "code_hash": code, **data_env}
     started, t0 = stamp(), time.monotonic()
     with transaction(conn):
         conn.execute(
@@ -520,9 +517,12 @@ def _finish(
         if recorder.params is not None:
             # what trained the model (presets filled in), as config.json has it; the cache key
             # keeps the params as asked for, so the same command finds this run again
+            from recap.lab.datasets import keep_run_ref  # data=run:<id> stays a run reference
+
+            params = keep_run_ref(recorder.params, environment)
             conn.execute(
                 "UPDATE run SET params = ? WHERE id = ?",
-                (json.dumps(recorder.params, default=str), recorder.run_id),
+                (json.dumps(params, default=str), recorder.run_id),
             )
         conn.executemany(
             "INSERT OR REPLACE INTO artifact (run_id, path, kind, sha256, size, metadata) "

@@ -246,37 +246,59 @@ def list_bookmarks(
     return conn.execute(sql, args).fetchall()
 
 
-_FTS_SYNTAX = re.compile(r'["()*:^]|\b(AND|OR|NOT|NEAR)\b')
-
-
-def fts_expression(query: str) -> str:
-    """Plain words become quoted terms (so ``c++`` or ``foo-bar`` just work); a query that uses
-    FTS5 syntax (quotes, AND/OR/NOT, prefix*, column:) is passed through as written."""
-    from recap.db import fts_query
-
-    query = fts_query(query)
-    if _FTS_SYNTAX.search(query):
-        return query
-    return " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
+# With a limit, ranking looks at most at this many of the newest matches (CANDIDATES_PER_RESULT
+# per result asked, at least MIN_CANDIDATES), so a word found in 140,000 bookmarks costs what the
+# limit asks, not what the hit count is. Fewer matches than that are all ranked.
+CANDIDATES_PER_RESULT = 20
+MIN_CANDIDATES = 2000
+_BM25 = "bm25(10.0, 3.0, 3.0, 2.0, 5.0)"  # title, description, note, url, tags
+_LIKE_COLUMNS = ("title", "description", "note", "url", "tags")
 
 
 def search(conn, query: str, limit: int | None = 100) -> list[sqlite3.Row]:
-    """Bookmarks matching ``query`` over title, description, note, URL and tags, best first."""
-    from recap.db import fts_error
+    """Bookmarks whose title, description, note, URL or tags contain ``query``, best first.
 
-    expr = fts_expression(query)
-    # Rank inside the FTS table first (its own "rank" column, weighted: title, description,
-    # note, url, tags) and join the rows afterwards: about twice as fast as bm25() over a join.
+    Substrings match in any script (trigram index); words shorter than three characters fall back
+    to a LIKE scan, newest first. ``limit`` None or 0 ranks every match.
+    """
+    from recap.db.search import like_where, malformed, plan
+
+    p = plan(query)
+    limit = int(limit) if limit else 0
+    if p.kind == "like":
+        where, args = like_where(_LIKE_COLUMNS, p.words)
+        sql = f"SELECT *, NULL AS rank FROM bookmark WHERE {where} ORDER BY added DESC, id DESC"
+        if limit:
+            sql += f" LIMIT {limit}"
+        return conn.execute(sql, args).fetchall()
+    # Substring hits (trigram index) first, then word hits only unicode61 finds (accents folded:
+    # "creme" -> "Crème"). Each side ranks inside its FTS table (its weighted "rank" column) and
+    # the rows are joined afterwards: about twice as fast as bm25() over a join.
     sql = (
-        "SELECT b.*, f.rank FROM (SELECT rowid, rank FROM bookmark_fts"
-        " WHERE bookmark_fts MATCH ? AND rank MATCH 'bm25(10.0, 3.0, 3.0, 2.0, 5.0)'"
-        " ORDER BY rank" + (f" LIMIT {int(limit)}" if limit else "") + ") f"
-        " JOIN bookmark b ON b.id = f.rowid ORDER BY f.rank, b.id"
+        f"WITH t AS MATERIALIZED ({_ranked('bookmark_trigram', limit)}),"
+        f" u AS MATERIALIZED ({_ranked('bookmark_fts', limit)})"
+        " SELECT b.*, m.rank FROM (SELECT rowid, rank, 0 AS tier FROM t UNION ALL"
+        " SELECT rowid, rank, 1 FROM u WHERE rowid NOT IN (SELECT rowid FROM t)) m"
+        " JOIN bookmark b ON b.id = m.rowid ORDER BY m.tier, m.rank, b.id"
     )
+    if limit:
+        sql += f" LIMIT {limit}"
     try:
-        return conn.execute(sql, (expr,)).fetchall()
+        return conn.execute(sql, (p.expr, p.expr)).fetchall()
     except sqlite3.OperationalError as exc:
-        raise fts_error(exc, query) from None
+        raise malformed(exc, query) from None
+
+
+def _ranked(table: str, limit: int) -> str:
+    """The best ``limit`` (0: all) matches of one FTS table, ranked among bounded candidates."""
+    ranked = f"SELECT rowid, rank FROM {table} WHERE {table} MATCH ? AND rank MATCH '{_BM25}'"
+    if not limit:
+        return ranked + " ORDER BY rank"
+    cap = max(limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
+    return (
+        f"SELECT rowid, rank FROM ({ranked} ORDER BY rowid DESC LIMIT {cap})"
+        f" ORDER BY rank LIMIT {limit}"
+    )
 
 
 def edit(conn, bid, *, now: datetime | None = None, **fields) -> sqlite3.Row:
