@@ -90,6 +90,11 @@ def test_tiny_pose_run_beats_the_mean_pose_exports_every_target_with_parity(cli,
 
     assert Image.open(out / "overlays.png").size == (4 * 48 * 3, 2 * 64 * 3)
     mirrored_image_gives_mirrored_swapped_joints(out)
+    # a finished pose run re-exports from model.pth alone (no data), as any core task
+    r = cli("exp", "export", rec["id"], "--target", "barracuda", "--json")
+    assert r.exit_code == 0, r.output
+    again = json.loads(r.stdout)
+    assert again["ok"] and again["opset"] == 9 and again["max_raw_diff"] <= 1e-4
 
 
 def mirrored_image_gives_mirrored_swapped_joints(out):
