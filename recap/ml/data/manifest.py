@@ -131,7 +131,11 @@ def load_table(params: dict, task, seed: int, workdir: Path, folder: Path):
         table = task.synthetic(Path(workdir), params, seed)
     else:
         path = data_path(source, folder)
-        table = read_image_folder(path) if path.is_dir() else read_manifest(path)
+        reader = getattr(task, "read_table", None)  # a task with its own format (pose: COCO)
+        if reader is not None:
+            table = reader(path, params, seed, Path(workdir))
+        else:
+            table = read_image_folder(path) if path.is_dir() else read_manifest(path)
     missing = [c for c in ("file", "split", *task.columns) if c not in table.columns]
     if missing:
         raise InvalidInput(

@@ -1,0 +1,78 @@
+"""Looking at a pose run: overlays (predicted skeleton vs truth on held-out crops) and a per-joint
+PCK bar chart. PIL for the overlays; matplotlib, imported here only, for the chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+TRUTH = (255, 255, 255)
+PRED_LEFT, PRED_RIGHT, PRED_MID = (255, 120, 0), (0, 160, 255), (80, 255, 80)
+
+
+def _color(name: str):
+    return (
+        PRED_LEFT
+        if name.startswith("left")
+        else PRED_RIGHT
+        if name.startswith("right")
+        else PRED_MID
+    )
+
+
+def overlay_grid(files, pred, truth, vis, skeleton, path: Path, zoom: int = 3, cols: int = 4):
+    """One tile per crop: truth as thin white limbs, the prediction in colour (left orange, right
+    blue). Returns the PNG path."""
+    from PIL import Image, ImageDraw
+
+    tiles = []
+    for f, p, t, v in zip(files, pred, truth, vis, strict=False):
+        img = Image.open(f).convert("RGB")
+        img = img.resize((img.width * zoom, img.height * zoom), Image.NEAREST)
+        d = ImageDraw.Draw(img)
+        for a, b in skeleton.edges:
+            if v[a] > 0 and v[b] > 0:
+                d.line([tuple(t[a] * zoom), tuple(t[b] * zoom)], fill=TRUTH, width=1)
+            d.line(
+                [tuple(p[a] * zoom), tuple(p[b] * zoom)], fill=_color(skeleton.names[a]), width=2
+            )
+        for j, (x, y) in enumerate(p * zoom):
+            d.ellipse([x - 2, y - 2, x + 2, y + 2], fill=_color(skeleton.names[j]))
+        tiles.append(img)
+    if not tiles:
+        return None
+    w, h = tiles[0].size
+    rows = -(-len(tiles) // cols)
+    sheet = Image.new("RGB", (cols * w, rows * h), (20, 20, 20))
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile, ((i % cols) * w, (i // cols) * h))
+    path = Path(path)
+    sheet.save(path)
+    return path
+
+
+def pck_chart(names, pck05: np.ndarray, pck10: np.ndarray, path: Path, baseline10=None):
+    """Horizontal bars of PCK@0.05 and @0.1 per joint (and the mean pose's @0.1 as ticks)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(6, 0.28 * len(names) + 1.2))
+    ax.barh(y + 0.2, np.nan_to_num(pck10), height=0.4, label="PCK@0.1")
+    ax.barh(y - 0.2, np.nan_to_num(pck05), height=0.4, label="PCK@0.05")
+    if baseline10 is not None:
+        ax.scatter(
+            np.nan_to_num(baseline10), y + 0.2, marker="|", s=120, c="k", label="mean pose @0.1"
+        )
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of joints within alpha x box size")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
