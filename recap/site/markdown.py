@@ -62,6 +62,45 @@ def missing_images(body: str, exists) -> tuple[str, list[str]]:
     return body, missing
 
 
+def rebase_html_images(body: str, up: str, url, folder: str, exists) -> str:
+    """Raw HTML ``<img src="x.png">`` of a post, pointed at where the file is on the site.
+
+    MkDocs rewrites Markdown image references for the page's URL, but raw HTML is left as
+    written, and a post's URL (``blog/2021/01/24/slug/``) is not its file's folder. So a local
+    ``src`` that resolves (``exists(ref)``) becomes ``up`` (the way from the post's URL to the
+    site root) + ``url(its path under docs/)``, where the site serves it. Only the src value
+    changes; code blocks are left alone.
+    """
+    import posixpath
+    from urllib.parse import quote, unquote
+
+    def fix(m):
+        ref = local_ref(m.group(1))
+        if ref is None or not exists(ref):
+            return m.group(0)
+        target = posixpath.normpath(posixpath.join(folder, unquote(html.unescape(ref))))
+        if target.startswith("../"):
+            return m.group(0)
+        start, end = m.span(1)
+        new = up + quote(url(target), safe="/._-~")
+        return m.group(0)[: start - m.start()] + new + m.group(0)[end - m.start() :]
+
+    lines = body.split("\n")
+    mask = _code_mask(lines)
+    out, chunk = [], []
+    for line, code in zip(lines, mask, strict=True):
+        if code:
+            if chunk:
+                out.append(HTML_IMAGE.sub(fix, "\n".join(chunk)))
+            chunk = []
+            out.append(line)
+        else:
+            chunk.append(line)
+    if chunk:
+        out.append(HTML_IMAGE.sub(fix, "\n".join(chunk)))
+    return "\n".join(out)
+
+
 MD_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 
 
