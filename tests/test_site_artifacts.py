@@ -118,7 +118,8 @@ def seed_media(root: Path) -> None:
     body = (
         "## Style\n\nA picture:\n\n"
         '<img src="./images/zoomed.png" style="zoom: 67%;" />\n\n'
-        '```html\n<img src="./images/zoomed.png">\n```\n'
+        '```html\n<img src="./images/zoomed.png">\n```\n\n'
+        'In code: `<img src="images/zoomed.png">`.\n'
     )
     add_entry(conn, "raw-html", "Raw HTML post", body, date="2021-01-17", kind="imported")
     media = root / "media" / "raw-html" / "images"
@@ -238,4 +239,5 @@ def test_imported_raw_html_image_loads_on_the_dated_url(built):
     assert _resolve(site, post, img.group(1)).read_bytes() == png(b"zoomed")
     # code stays as written
     assert "&lt;img src=&quot;./images/zoomed.png&quot;&gt;" in html
+    assert '<code>&lt;img src="images/zoomed.png"&gt;</code>' in html
     assert "onerror" not in html

@@ -21,6 +21,7 @@ SCRIPT = re.compile(r"<script\b.*?(?:</script\s*>|\Z)", re.S | re.I)
 FENCE = re.compile(r"^\s*(```|~~~)")
 SAFE_NAME = re.compile(r"[^a-z0-9._-]+")
 SAFE_ALIAS = re.compile(r"^[A-Za-z0-9._~%+-]+$")
+CODE_SPAN = re.compile(r"((`+)(?!`).+?(?<!`)\2(?!`))", re.S)
 RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
 
 
@@ -85,19 +86,23 @@ def rebase_html_images(body: str, up: str, url, folder: str, exists) -> str:
         new = up + quote(url(target), safe="/._-~")
         return m.group(0)[: start - m.start()] + new + m.group(0)[end - m.start() :]
 
+    def prose(text: str) -> str:  # inline code spans (odd pieces) stay as written
+        pieces = CODE_SPAN.split(text)  # text, span, its backticks, text, ...
+        keep = {0: lambda p: HTML_IMAGE.sub(fix, p), 1: lambda p: p, 2: lambda p: ""}
+        return "".join(keep[i % 3](p) for i, p in enumerate(pieces))
+
     lines = body.split("\n")
-    mask = _code_mask(lines)
     out, chunk = [], []
-    for line, code in zip(lines, mask, strict=True):
+    for line, code in zip(lines, _code_mask(lines), strict=True):
         if code:
             if chunk:
-                out.append(HTML_IMAGE.sub(fix, "\n".join(chunk)))
+                out.append(prose("\n".join(chunk)))
             chunk = []
             out.append(line)
         else:
             chunk.append(line)
     if chunk:
-        out.append(HTML_IMAGE.sub(fix, "\n".join(chunk)))
+        out.append(prose("\n".join(chunk)))
     return "\n".join(out)
 
 
