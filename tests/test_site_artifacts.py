@@ -241,3 +241,56 @@ def test_imported_raw_html_image_loads_on_the_dated_url(built):
     assert "&lt;img src=&quot;./images/zoomed.png&quot;&gt;" in html
     assert '<code>&lt;img src="images/zoomed.png"&gt;</code>' in html
     assert "onerror" not in html
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [390, 1280])
+def test_images_load_in_chromium_without_overflow(built, width):
+    """Every image of the run page, the post and the imported post loads (natural width > 0)
+    at a phone's and a desktop's width, and no page scrolls sideways."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.skip("chromium is not installed (Debian package 'chromium'; make browser)")
+    from playwright.sync_api import sync_playwright
+
+    root, _ = built
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root / "site"))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    pages = {
+        f"experiments/runs/{STYLE_RUN}/": 2,
+        "blog/2021/01/24/weekly-recap-2021-w03/": 4,  # curves, 2 style images, contact sheet
+        "blog/2021/01/17/raw-html/": 1,
+        "experiments/pose/": 2,
+    }
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            for path, least in pages.items():
+                page.goto(base + path)
+                page.wait_for_load_state("load")
+                images = page.locator("article img")
+                assert images.count() >= least, path
+                states = images.evaluate_all("els => els.map(e => e.complete && e.naturalWidth)")
+                assert all(states), (path, states)
+                assert page.evaluate("document.scrollingElement.scrollWidth") <= width, path
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()

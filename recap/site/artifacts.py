@@ -63,7 +63,9 @@ def _magic_ok(data: bytes, ext: str) -> bool:
     return False
 
 
-def _read_confined(base: Path, rel: str, limit: int) -> tuple[bytes | None, str]:
+def _read_confined(
+    base: Path, rel: str, limit: int, expected: int | None = None
+) -> tuple[bytes | None, str]:
     """The bytes of ``base/rel`` when it is a plain file of ``base`` (no '..', no symlink on
     the way) no larger than ``limit``; else None and why."""
     pure = PurePosixPath(rel)
@@ -81,8 +83,11 @@ def _read_confined(base: Path, rel: str, limit: int) -> tuple[bytes | None, str]
         return None, "outside the run folder"
     if not here.is_file():
         return None, "missing"
-    if here.stat().st_size > limit:
+    size = here.stat().st_size
+    if size > limit:
         return None, f"larger than {limit // (1024 * 1024)} MiB"
+    if expected is not None and size != expected:
+        return None, "changed since the run recorded it"  # known without reading it
     return here.read_bytes(), ""
 
 
@@ -127,7 +132,7 @@ def collect(root: Path, conn, run, files: dict, cache: dict) -> RunMedia:
             out.more += 1
             continue
         limit = MAX_IMAGE_BYTES if image else MAX_VIDEO_BYTES if video else MAX_JSON_BYTES
-        data, why = _read_confined(base, rel, limit)
+        data, why = _read_confined(base, rel, limit, row["size"])
         if data is not None and hashlib.sha256(data).hexdigest() != row["sha256"]:
             data, why = None, "changed since the run recorded it"
         if data is not None and (image or video) and not _magic_ok(data[:16], ext):
