@@ -294,3 +294,19 @@ def test_images_load_in_chromium_without_overflow(built, width):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.slow
+def test_second_build_writes_nothing_and_a_removed_run_loses_its_files(built, cli):
+    root, _ = built
+    r = cli("site", "build", "--render-only")
+    assert r.exit_code == 0 and "0 files written, 0 removed" in r.stdout, r.output
+    conn = recap_db.connect(root / "recap.db")
+    for table in ("artifact", "link"):
+        conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (BLENDER_RUN,))
+    conn.execute("DELETE FROM run WHERE id = ?", (BLENDER_RUN,))
+    conn.close()
+    r = cli("site", "build", "--render-only")
+    assert r.exit_code == 0, r.output
+    assert not (root / f"docs/experiments/runs/{BLENDER_RUN}.files").exists()
+    assert "contact.png" not in (root / "docs/experiments/blender-shapes.md").read_text()
