@@ -21,6 +21,7 @@ SCRIPT = re.compile(r"<script\b.*?(?:</script\s*>|\Z)", re.S | re.I)
 FENCE = re.compile(r"^\s*(```|~~~)")
 SAFE_NAME = re.compile(r"[^a-z0-9._-]+")
 SAFE_ALIAS = re.compile(r"^[A-Za-z0-9._~%+-]+$")
+CODE_SPAN = re.compile(r"((`+)(?!`).+?(?<!`)\2(?!`))", re.S)
 RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
 
 
@@ -60,6 +61,49 @@ def missing_images(body: str, exists) -> tuple[str, list[str]]:
     body = MD_IMAGE.sub(lambda m: check(m, m.group(2)), body)
     body = HTML_IMAGE.sub(lambda m: check(m, m.group(1)), body)
     return body, missing
+
+
+def rebase_html_images(body: str, up: str, url, folder: str, exists) -> str:
+    """Raw HTML ``<img src="x.png">`` of a post, pointed at where the file is on the site.
+
+    MkDocs rewrites Markdown image references for the page's URL, but raw HTML is left as
+    written, and a post's URL (``blog/2021/01/24/slug/``) is not its file's folder. So a local
+    ``src`` that resolves (``exists(ref)``) becomes ``up`` (the way from the post's URL to the
+    site root) + ``url(its path under docs/)``, where the site serves it. Only the src value
+    changes; code blocks are left alone.
+    """
+    import posixpath
+    from urllib.parse import quote, unquote
+
+    def fix(m):
+        ref = local_ref(m.group(1))
+        if ref is None or not exists(ref):
+            return m.group(0)
+        target = posixpath.normpath(posixpath.join(folder, unquote(html.unescape(ref))))
+        if target.startswith("../"):
+            return m.group(0)
+        start, end = m.span(1)
+        new = up + quote(url(target), safe="/._-~")
+        return m.group(0)[: start - m.start()] + new + m.group(0)[end - m.start() :]
+
+    def prose(text: str) -> str:  # inline code spans (odd pieces) stay as written
+        pieces = CODE_SPAN.split(text)  # text, span, its backticks, text, ...
+        keep = {0: lambda p: HTML_IMAGE.sub(fix, p), 1: lambda p: p, 2: lambda p: ""}
+        return "".join(keep[i % 3](p) for i, p in enumerate(pieces))
+
+    lines = body.split("\n")
+    out, chunk = [], []
+    for line, code in zip(lines, _code_mask(lines), strict=True):
+        if code:
+            if chunk:
+                out.append(prose("\n".join(chunk)))
+            chunk = []
+            out.append(line)
+        else:
+            chunk.append(line)
+    if chunk:
+        out.append(prose("\n".join(chunk)))
+    return "\n".join(out)
 
 
 MD_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from recap import paths
 from recap.journal.render import LINKS_MARKER, RUNS_MARKER, drop_empty_sections
+from recap.site import artifacts
 from recap.site import markdown as md
 from recap.site.manifest import Deferred, SyncResult, sync
 
@@ -63,7 +64,13 @@ def render(
     if author:
         files[AUTHORS_FILE] = author.encode()
     metric_keys = _metric_fingerprints(conn)
-    experiments = _experiments(root, conn, files, metric_keys)
+    # each run's images, videos and metrics, read and copied once however many pages show them
+    media_cache: dict = {}
+
+    def media(run):
+        return artifacts.collect(root, conn, run, files, media_cache)
+
+    experiments = _experiments(root, conn, files, metric_keys, media)
 
     where = "WHERE hidden = 0" + ("" if include_drafts else " AND draft = 0")
     entries = conn.execute(f"SELECT * FROM entry {where} ORDER BY date, id").fetchall()
@@ -71,6 +78,7 @@ def render(
     from recap import week as weekview
 
     cfg = config.load(root)
+    post_up, post_url = _post_site(root)
     views = {e["id"]: weekview.view(conn, e, cfg) for e in entries}
     used: set[str] = set()
     track = progress(len(entries)) if progress and len(entries) > 50 else None
@@ -97,10 +105,18 @@ def render(
             metric_keys,
             cfg,
             [i.note for i in views[entry["id"]].runs],
+            media,
         )
         _copy_media(root, entry["slug"], folder, files, warnings)
         text, missing = md.missing_images(
             text, lambda ref, f=folder: _resolves(docs, f, ref, files)
+        )
+        text = md.rebase_html_images(
+            text,
+            post_up(bool(_json_list(entry["categories"]))),
+            post_url,
+            folder,
+            lambda ref, f=folder: _resolves(docs, f, ref, files),
         )
         if missing:
             warnings.append(
@@ -127,8 +143,10 @@ def render(
         "WHERE r.status != 'running' ORDER BY r.started"
     ).fetchall():
         files[_run_page_path(run["id"])] = _run_page(
-            conn, run, experiments.get(run["experiment_id"]), files, metric_keys
+            conn, run, experiments.get(run["experiment_id"]), files, metric_keys, media(run)
         ).encode()
+    for line in dict.fromkeys(x for m in media_cache.values() for x in m.skipped):
+        warnings.append(line)
 
     if any(_json_list(e["tags"]) for e in entries):
         files[TAGS_PAGE] = (
@@ -165,6 +183,7 @@ def _post(
     metric_keys,
     cfg,
     run_notes,
+    media,
 ) -> str:
     created = _date(entry["date"]) or _date(entry["created"]) or date(1970, 1, 1)
     updated = _date(entry["updated"])
@@ -213,7 +232,7 @@ def _post(
         else:
             placed.setdefault(title, []).append(r)
     for title, group in placed.items():
-        block = _runs_block(conn, group, experiments, files, folder, metric_keys)
+        block = _runs_block(conn, group, experiments, files, folder, metric_keys, media)
         body = md.append_to_section(body, title, block)
     section = _runs_section(
         conn,
@@ -223,6 +242,7 @@ def _post(
         files,
         folder,
         metric_keys,
+        media,
         heading=not md._heading_before(body, RUNS_MARKER, "run"),
     )
     body = md.place(body, RUNS_MARKER, section)
@@ -248,13 +268,13 @@ def _display_title(entry, cfg) -> str:
 
 
 def _runs_section(
-    conn, runs, linked_exps, experiments, files, folder, metric_keys, *, heading: bool
+    conn, runs, linked_exps, experiments, files, folder, metric_keys, media, *, heading: bool
 ) -> str:
     if not runs and not linked_exps:
         return ""
     out = ["## Runs", ""] if heading else []
     if runs:
-        out.append(_runs_block(conn, runs, experiments, files, folder, metric_keys))
+        out.append(_runs_block(conn, runs, experiments, files, folder, metric_keys, media))
     if linked_exps:
         out += ["Experiments: " + ", ".join(_exp_link(e, "../../../") for e in linked_exps), ""]
     return "\n".join(out)
@@ -290,7 +310,7 @@ def _runs_table(conn, runs, exp: _Experiment | None, prefix: str) -> list[str]:
     return out
 
 
-def _runs_block(conn, runs, experiments, files, folder, metric_keys) -> str:
+def _runs_block(conn, runs, experiments, files, folder, metric_keys, media) -> str:
     """The runs of a post, one table and one plot per experiment, then how to rerun them."""
     from recap.lab import week as labweek
 
@@ -317,6 +337,10 @@ def _runs_block(conn, runs, experiments, files, folder, metric_keys) -> str:
         if plot:
             what = ", ".join(md.inline(r["id"], 80) for r in group)
             out += [f"![Training curves of run {what}]({plot})", ""]
+        for r in group:
+            shown = artifacts.section(media(r), "../../../", limit=artifacts.IMAGES_ELSEWHERE)
+            if shown:
+                out += [f"Run {md.inline(r['id'], 80)}:", "", *shown]
         cmds = [md.rerun_command(r["id"]) for r in group if md.rerun_command(r["id"])]
         if cmds:
             out += ["Rerun:", "", "```bash", *cmds, "```", ""]
@@ -379,7 +403,7 @@ def _runs_series(conn, labels: dict, primary: str, direction: str) -> tuple:
     return (curves_png, {}, title, runs, primary, direction, xlabel)
 
 
-def _run_page(conn, run, exp: _Experiment | None, files, metric_keys) -> str:
+def _run_page(conn, run, exp: _Experiment | None, files, metric_keys, media) -> str:
     """A page per run: params, metrics, artifacts, environment, rerun command and history."""
     from recap.lab import week as labweek
 
@@ -418,6 +442,7 @@ def _run_page(conn, run, exp: _Experiment | None, files, metric_keys) -> str:
             lambda: _runs_series(conn, {run["id"]: ""}, primary, direction),
         )
         out += [f"![Training curves of run {rid}]({fname})", ""]
+    out += artifacts.section(media, "../../", limit=artifacts.IMAGES_PER_RUN, heading="## Outputs")
     arts = conn.execute(
         "SELECT path, kind, size, sha256 FROM artifact WHERE run_id = ? ORDER BY path",
         (run["id"],),
@@ -531,7 +556,7 @@ def _fingerprint(*parts) -> str:
 # -- experiments -------------------------------------------------------------------------------
 
 
-def _experiments(root, conn, files, metric_keys) -> dict[int, _Experiment]:
+def _experiments(root, conn, files, metric_keys, media) -> dict[int, _Experiment]:
     exps: dict[int, _Experiment] = {}
     used: set[str] = set()
     for row in conn.execute("SELECT * FROM experiment ORDER BY name"):
@@ -555,7 +580,7 @@ def _experiments(root, conn, files, metric_keys) -> dict[int, _Experiment]:
             else 0.0,
         )
     for exp in exps.values():
-        files[exp.page] = _experiment_page(conn, exp, files, metric_keys).encode()
+        files[exp.page] = _experiment_page(conn, exp, files, metric_keys, media).encode()
     if exps:
         files[f"{EXPERIMENTS}/index.md"] = _experiments_index(conn, exps).encode()
     return exps
@@ -592,7 +617,7 @@ def _question(readme: str) -> str:
     return md.unlink_local("\n".join(out).strip("\n"))
 
 
-def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
+def _experiment_page(conn, exp: _Experiment, files, metric_keys, media) -> str:
     runs = conn.execute(
         "SELECT * FROM run WHERE experiment_id = ? ORDER BY started DESC, id DESC "
         f"LIMIT {LATEST_RUNS}",
@@ -658,6 +683,12 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys) -> str:
             f"![{md.inline(exp.primary)} of the latest runs]({rel.split('/', 1)[1]})",
             "",
         ]
+    latest = next((r for r in runs if r["status"] != "running"), None)
+    if latest is not None:
+        shown = artifacts.section(media(latest), "../", limit=artifacts.IMAGES_ELSEWHERE)
+        if shown:
+            link = f"[{md.inline(latest['id'], 80)}](../{_run_page_path(latest['id'])})"
+            out += ["## Latest outputs", "", f"From run {link}.", "", *shown]
     out += ["## How to rerun", "", "```bash"]
     if md.RUN_ID.match(exp.name):
         out.append(f"recap exp run {exp.name}")
@@ -783,6 +814,52 @@ def _copy_media(root: Path, slug: str, folder: str, files, warnings) -> None:
         if rel.endswith(".md"):
             continue  # never turn a media file into a page
         files[f"{folder}/{rel}"] = path.read_bytes()
+
+
+def _post_site(root: Path):
+    """Where a post and its files end up on the site, from the blog plugin's options:
+    ``up(has_category)`` leads from a post's URL (``blog/2021/01/24/slug/``) to the site root,
+    ``url(path)`` is where a file under docs/ is served (the plugin moves files of its posts
+    folder, ``blog/posts/x/a.png``, up to ``blog/x/a.png``)."""
+    import posixpath
+    import re
+
+    cfg = read_mkdocs_yml(root)
+    opts: dict = {}
+    for plugin in cfg.get("plugins") or []:
+        if isinstance(plugin, dict):
+            for name, value in plugin.items():
+                if name in ("blog", "material/blog") and isinstance(value, dict):
+                    opts = value
+    blog = posixpath.normpath(str(opts.get("blog_dir") or "blog"))
+    try:
+        post_dir = posixpath.normpath(str(opts.get("post_dir") or "{blog}/posts").format(blog=blog))
+    except (KeyError, IndexError, ValueError):
+        post_dir = f"{blog}/posts"
+    fmt = str(opts.get("post_url_format") or "{date}/{slug}")
+    date_parts = str(opts.get("post_url_date_format") or "yyyy/MM/dd").strip("/").count("/") + 1
+    dir_urls = cfg.get("use_directory_urls", True) is not False
+
+    def up(has_category: bool) -> str:
+        try:
+            url = fmt.format(
+                date="/".join(["d"] * date_parts),
+                slug="s",
+                file="f",
+                categories="c" if has_category else "",
+            )
+        except (KeyError, IndexError, ValueError):
+            url = "d/" * date_parts + "s"
+        url = re.sub(r"//+", "/", url.strip("/"))
+        parts = [p for p in (blog + "/" + url).split("/") if p not in ("", ".")]
+        return "../" * (len(parts) if dir_urls else max(len(parts) - 1, 0))
+
+    def url(path: str) -> str:
+        if path.startswith(post_dir + "/"):
+            path = posixpath.normpath(blog + "/" + path[len(post_dir) + 1 :])
+        return path
+
+    return up, url
 
 
 def _allowed_categories(root: Path) -> set[str] | None:
