@@ -20,7 +20,7 @@ entry_title = "Weekly Recap"
 template = ""
 """
 
-GITIGNORE = "recap.db\nrecap.db-wal\nrecap.db-shm\nruns/\nsite/\n.recap-cache/\n"
+GITIGNORE = "recap.db\nrecap.db-wal\nrecap.db-shm\n.recap-load-*\nruns/\nsite/\n.recap-cache/\n"
 
 INDEX_MD = "# {title}\n\nWeekly recaps, links and experiments, kept with recap.\n"
 BLOG_INDEX_MD = "# Blog\n"

@@ -99,7 +99,8 @@ def test_add_online_fetches_title_description_and_final_url(cli, db, monkeypatch
     assert r.exit_code == 0, r.output
     (b,) = rows(db)
     assert b["title"] == "Café & Co"
-    assert b["description"] == "A page about cafés"
+    # The attribute's entities are decoded once: what the page says is kept as text.
+    assert b["description"] == "A <b>page</b> about cafés"
     assert b["final_url"] == srv.url("/new") and b["url"] == srv.url("/old")
     assert b["http_status"] == 200
     assert json.loads(r.stdout)["title"] == "Café & Co"
@@ -214,11 +215,11 @@ def test_search_ranked_unicode_and_malformed(cli, db):
     _seed(connect())
     r = cli("bookmark", "search", "transformer", "--json")
     found = json.loads(r.stdout)
-    # Substrings match ("transformer" in "Transformers"); the title match outranks the note
-    # match; prefix syntax is FTS5's own.
+    # Whole-word hits come first, then substrings ("transformer" in "Transformers"); with prefix
+    # syntax (FTS5's own) both are word hits and the title match outranks the note match.
     r2 = cli("bookmark", "search", "transformer*", "--json")
     assert [b["id"] for b in json.loads(r2.stdout)] == [1, 3]
-    assert [b["id"] for b in found] == [1, 3]
+    assert [b["id"] for b in found] == [3, 1]
     r = cli("bookmark", "search", "creme brulee zurich", "--json")
     assert [b["id"] for b in json.loads(r.stdout)] == [2]
     r = cli("bookmark", "search", "a.example")  # URL words

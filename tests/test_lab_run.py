@@ -367,3 +367,19 @@ def test_cached_run_stays_light(log_root):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[-1] == "[]" and any(line.startswith("cached:") for line in lines)
+
+
+def test_identical_runs_started_together_run_once(log_root):
+    """Issue 14 item 10: three identical `exp run` at once make one run row; the others wait for
+    it and report it as their cached result."""
+    add_toy(log_root)
+    procs = [spawn("exp", "run", "toy-regression", "--seed", "4", "--json") for _ in range(3)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 3, [o[1] for o in outs]
+    recs = [json.loads(o[0]) for o in outs]
+    assert len({r["id"] for r in recs}) == 1
+    assert sorted(r["cached"] for r in recs) == [False, True, True]
+    conn = sqlite3.connect(log_root / "recap.db")
+    assert conn.execute("SELECT count(*) FROM run").fetchone()[0] == 1
+    assert len(run_dirs(log_root, "toy-regression")) == 1
+    conn.close()

@@ -312,6 +312,10 @@ def import_cmd(
     )
     for s in rep["skipped"]:
         typer.echo(f"  skipped {s['url'] or '(empty)'!s:.80}: {s['reason']}")
+    for w in rep["warnings"]:
+        typer.echo(f"  warning {w['url'] or '(empty)'!s:.80}: {w['reason']}")
+    for c in rep["cut"]:
+        typer.echo(f"  cut {c['url']!s:.80}: {c['field']} from {c['from']} to {c['to']} characters")
 
 
 @app.command("export")

@@ -24,14 +24,22 @@ def init(
 
 def _read_body(body_file: Path | None) -> str | None:
     if body_file is not None:
-        if str(body_file) == "-":
-            return sys.stdin.read()
-        try:
-            return body_file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            from recap.errors import InvalidInput
+        from recap.errors import InvalidInput
 
+        try:
+            data = sys.stdin.buffer.read() if str(body_file) == "-" else body_file.read_bytes()
+        except FileNotFoundError:
             raise InvalidInput(f"no such body file: {body_file}") from None
+        except (IsADirectoryError, PermissionError) as exc:
+            raise InvalidInput(f"cannot read body file {body_file}: {exc.strerror}") from None
+        # A body is UTF-8 text; a binary file (an image, an archive) is refused, not mangled.
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = None
+        if text is None or "\x00" in text:
+            raise InvalidInput(f"body file {body_file} is not UTF-8 text (a binary file?)")
+        return text
     if not sys.stdin.isatty():
         import select
 

@@ -76,7 +76,7 @@ def pull_cmd(
     update, bar = _progress("pulling feeds")
     with bar:
         results = pull(_conn(), refs=refs, progress=update)
-    failed = [r for r in results if r["status"] == "failed"]
+    failed = [r for r in results if r["status"] in ("failed", "broken")]
     if json_:
         print_json(results)
     else:

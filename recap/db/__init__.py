@@ -7,6 +7,7 @@ classes for library code that wants typed rows; a test keeps the two in step.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -134,6 +135,11 @@ def connect(path: Path | None = None, *, create: bool = True) -> sqlite3.Connect
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
         migrate(conn)
+        # A `db load` killed half-way leaves its temporary database beside this one.
+        if any(n.startswith(".recap-load-") for n in os.listdir(path.parent or ".")):
+            from recap.db.dump import clean_stranded
+
+            clean_stranded(path.parent)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise RecapError(f"cannot use database {path}: {exc}") from exc

@@ -49,26 +49,89 @@ def dump(conn: sqlite3.Connection, out: TextIO) -> int:
     return count
 
 
+LOAD_PREFIX = ".recap-load-"
+
+
+def clean_stranded(folder: Path) -> list[Path]:
+    """Remove temporary databases of ``db load`` runs that died (their process is gone).
+
+    Each is named ``.recap-load-<pid>-*``; a load still running keeps its file."""
+    removed = []
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.startswith(LOAD_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        pid = name[len(LOAD_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        path = Path(folder) / name
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _lines(fh, dump_file: Path):
+    """(line number, JSON value) of each line; a line that is not UTF-8 JSON is a clear error."""
+    for n, raw in enumerate(fh, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{dump_file}:{n}: not UTF-8 text; not a recap dump") from None
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{dump_file}:{n}: not valid JSON ({exc.msg})") from None
+
+
+def _header(fh, dump_file: Path) -> dict:
+    first = fh.readline()
+    try:
+        header = json.loads(first.decode("utf-8")) if first.strip() else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise InvalidInput(f"{dump_file} is not a recap dump (no recap-dump header line)")
+    schema = header.get("schema")
+    if type(schema) is not int or schema < 1:
+        raise InvalidInput(f"{dump_file}: the header's 'schema' is not a schema number: {schema!r}")
+    return header
+
+
 def load(dump_file: Path, db_file: Path) -> int:
-    """Restore ``dump_file`` into ``db_file``, replacing it atomically. Returns the rows loaded."""
+    """Restore ``dump_file`` into ``db_file``, replacing it atomically. Returns the rows loaded.
+
+    Everything is checked while loading into a temporary database beside ``db_file``; any bad
+    line leaves ``db_file`` as it was."""
     from recap import db
+    from recap.db.bulk import deferred_index
     from recap.db.migrations import HEAD
 
     dump_file = Path(dump_file)
-    if not dump_file.exists():
+    if not dump_file.is_file():
         raise InvalidInput(f"no such dump file: {dump_file}")
-    with open(dump_file, encoding="utf-8") as fh:
-        try:
-            header = json.loads(fh.readline() or "null")
-        except json.JSONDecodeError:
-            header = None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise InvalidInput(f"{dump_file} is not a recap dump")
+    db_file = Path(db_file)
+    with open(dump_file, "rb") as fh:
+        header = _header(fh, dump_file)
         if header["schema"] > HEAD:
             from recap.errors import SchemaTooNew
 
             raise SchemaTooNew(f"{dump_file} is from schema {header['schema']}, newer than {HEAD}")
-        fd, tmp = tempfile.mkstemp(dir=db_file.parent, prefix=".recap-load-", suffix=".db")
+        fd, tmp = tempfile.mkstemp(
+            dir=db_file.parent, prefix=f"{LOAD_PREFIX}{os.getpid()}-", suffix=".db"
+        )
         os.close(fd)
         os.unlink(tmp)
         count = 0
@@ -76,20 +139,44 @@ def load(dump_file: Path, db_file: Path) -> int:
             conn = db.connect(Path(tmp))
             # Rows of self-referencing runs arrive in id order: check keys once at the end.
             conn.execute("PRAGMA foreign_keys = OFF")
-            with db.transaction(conn):
-                table, cols = None, []
-                for n, line in enumerate(fh, start=2):
-                    try:
-                        item = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise InvalidInput(f"{dump_file}:{n}: not valid JSON ({exc.msg})") from exc
+            known = {t: _columns(conn, t) for t in ORDER}
+            # Full-text indexes are filled once at the end, not row by row through triggers.
+            with (
+                db.transaction(conn),
+                deferred_index(conn, "entry"),
+                deferred_index(conn, "bookmark"),
+            ):
+                table, cols, sql = None, [], ""
+                for n, item in _lines(fh, dump_file):
+                    where = f"{dump_file}:{n + 1}"
                     if isinstance(item, dict):
-                        table, cols = item["table"], item["columns"]
-                        if table not in ORDER:
-                            raise InvalidInput(f"{dump_file}:{n}: unknown table {table!r}")
+                        table, cols = item.get("table"), item.get("columns")
+                        if table not in known:
+                            raise InvalidInput(f"{where}: unknown table {table!r}")
+                        if not isinstance(cols, list) or not cols:
+                            raise InvalidInput(f"{where}: table {table!r} has no 'columns' list")
+                        unknown = [c for c in cols if c not in known[table]]
+                        if unknown or len(set(cols)) != len(cols):
+                            raise InvalidInput(
+                                f"{where}: bad columns for {table}: {unknown or cols}"
+                            )
+                        marks = ", ".join("?" * len(cols))
+                        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})"
                         continue
-                    marks = ", ".join("?" * len(cols))
-                    conn.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", item)
+                    if table is None:
+                        raise InvalidInput(f"{where}: a row before any table line")
+                    if not isinstance(item, list) or len(item) != len(cols):
+                        raise InvalidInput(
+                            f"{where}: a row of {table} must be a list of {len(cols)} values"
+                        )
+                    if any(isinstance(v, (dict, list)) for v in item):
+                        raise InvalidInput(f"{where}: a value of {table} is not a plain value")
+                    try:
+                        conn.execute(sql, item)
+                    except (sqlite3.IntegrityError, OverflowError) as exc:
+                        raise InvalidInput(
+                            f"{where}: cannot load this row of {table}: {exc}"
+                        ) from None
                     count += 1
             bad = conn.execute("PRAGMA foreign_key_check").fetchall()
             if bad:
@@ -101,7 +188,7 @@ def load(dump_file: Path, db_file: Path) -> int:
                 Path(str(db_file) + suffix).unlink(missing_ok=True)
             os.replace(tmp, db_file)
         finally:
-            for suffix in ("", "-wal", "-shm"):
+            for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(tmp + suffix).unlink(missing_ok=True)
     return count
 

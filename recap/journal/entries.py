@@ -244,7 +244,7 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 20) -> list[dict]:
         ).fetchall()
         return [_like_hit(dict(r), p.words) for r in rows]
 
-    # Substring hits (trigram index) first, then word hits only unicode61 finds (accents folded).
+    # Whole-word hits first (unicode61, accents folded), then hits only the trigram index finds.
     def ranked(table):
         return (
             f"SELECT rowid, snippet({table}, 2, '[', ']', '…', {_SNIPPET[table]}) AS snippet,"
@@ -253,11 +253,11 @@ def search(conn: sqlite3.Connection, query: str, limit: int = 20) -> list[dict]:
         )
 
     sql = (
-        f"WITH t AS MATERIALIZED ({ranked('entry_trigram')}),"
-        f" u AS MATERIALIZED ({ranked('entry_fts')})"
+        f"WITH u AS MATERIALIZED ({ranked('entry_fts')}),"
+        f" t AS MATERIALIZED ({ranked('entry_trigram')})"
         " SELECT e.id, e.slug, e.title, e.date, e.week, m.snippet, m.score FROM"
-        " (SELECT rowid, snippet, score, 0 AS tier FROM t UNION ALL"
-        " SELECT rowid, snippet, score, 1 FROM u WHERE rowid NOT IN (SELECT rowid FROM t)) m"
+        " (SELECT rowid, snippet, score, 0 AS tier FROM u UNION ALL"
+        " SELECT rowid, snippet, score, 1 FROM t WHERE rowid NOT IN (SELECT rowid FROM u)) m"
         " JOIN entry e ON e.id = m.rowid ORDER BY m.tier, m.score, e.id LIMIT ?"
     )
     try:

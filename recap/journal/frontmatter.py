@@ -11,6 +11,22 @@ _FM = re.compile(
 )
 
 
+def _loader():
+    """yaml's SafeLoader, except that a timestamp that is no real date (``2021-02-30``) stays a
+    string for the caller to report, instead of raising ValueError from inside yaml."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_yaml_timestamp(self, node):
+            try:
+                return super().construct_yaml_timestamp(node)
+            except ValueError:
+                return self.construct_scalar(node)
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", Loader.construct_yaml_timestamp)
+    return Loader
+
+
 def split(text: str, source: str = "<text>") -> tuple[dict, str]:
     """(metadata, body). A document without front matter has empty metadata."""
     import yaml
@@ -21,7 +37,7 @@ def split(text: str, source: str = "<text>") -> tuple[dict, str]:
             raise InvalidInput(f"{source}: front matter is not closed with '---'")
         return {}, text
     try:
-        meta = yaml.safe_load(m.group(1)) or {}
+        meta = yaml.load(m.group(1), Loader=_loader()) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 2})" if where else ""

@@ -18,17 +18,13 @@ from recap import db, markup, paths
 from recap.errors import InvalidInput
 from recap.journal import frontmatter, weeks
 from recap.journal.entries import slugify, unique_slug
+from recap.journal.sanitize import describe, sanitize
 from recap.timeutil import stamp
 
 POST_SUFFIXES = {".md", ".markdown", ".qmd"}
 JEKYLL_NAME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-(.+)$")
 # A hand-made table of contents: a run of bullet links to anchors at the top of the body.
 TOC_LINE = re.compile(r"^\s*[*+-]\s+\[[^\]]*\]\(#[^)]*\)\s*$")
-# Analytics and other scripts are not the post's content; the site never republishes them.
-SCRIPT = re.compile(
-    r"(?:<!--[^>]*?Analytics\s*-->\s*)?<script\b.*?</script>(?:\s*<!--[^>]*?Analytics\s*-->)?",
-    re.S | re.I,
-)
 KNOWN_DROPPED = {
     "layout",
     "comments",
@@ -54,6 +50,9 @@ class Parsed:
     mapped: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    skipped_images: list[dict] = field(default_factory=list)
+    sanitised: dict = field(default_factory=dict)
+    not_allowed: list[str] = field(default_factory=list)
 
 
 def find_posts(targets: list[Path]) -> list[Path]:
@@ -105,6 +104,58 @@ def _date(value, source: Path) -> date | None:
         raise InvalidInput(f"{source}: unreadable date {text!r}") from None
 
 
+# Jekyll's built-in permalink styles.
+PERMALINK_STYLES = {
+    "date": "/:categories/:year/:month/:day/:title:output_ext",
+    "pretty": "/:categories/:year/:month/:day/:title/",
+    "ordinal": "/:categories/:year/:y_day/:title:output_ext",
+    "weekdate": "/:categories/:year/W:week/:short_day/:title:output_ext",
+    "none": "/:categories/:title:output_ext",
+}
+_PLACEHOLDER = re.compile(r":([a-z_]+)")
+
+
+def expand_permalink(
+    pattern: str, day: date, title: str, categories: list[str]
+) -> tuple[str, list[str]]:
+    """A Jekyll permalink with its placeholders filled from the post (``/:title-2/`` ->
+    ``/jekyll-post-2/``), so the old URL can redirect; returns it and unknown placeholders."""
+    pattern = PERMALINK_STYLES.get(pattern.strip(), pattern.strip())
+    values = {
+        "year": f"{day.year:04d}",
+        "short_year": f"{day.year % 100:02d}",
+        "month": f"{day.month:02d}",
+        "i_month": str(day.month),
+        "short_month": day.strftime("%b"),
+        "long_month": day.strftime("%B"),
+        "day": f"{day.day:02d}",
+        "i_day": str(day.day),
+        "y_day": f"{day.timetuple().tm_yday:03d}",
+        "week": f"{day.isocalendar()[1]:02d}",
+        "short_day": day.strftime("%a"),
+        "long_day": day.strftime("%A"),
+        "hour": "00",
+        "minute": "00",
+        "second": "00",
+        "title": title,
+        "slug": re.sub(r"[^0-9A-Za-z]+", "-", title).strip("-").lower(),
+        "name": title,
+        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
+        "output_ext": ".html",
+    }
+    unknown: list[str] = []
+
+    def fill(m: re.Match) -> str:
+        if m.group(1) in values:
+            return values[m.group(1)]
+        unknown.append(m.group(0))
+        return m.group(0)
+
+    out = _PLACEHOLDER.sub(fill, pattern)
+    out = re.sub(r"/{2,}", "/", out)
+    return out, unknown
+
+
 def _strip_toc(body: str) -> tuple[str, int]:
     lines = body.split("\n")
     i = 0
@@ -148,7 +199,15 @@ def parse_post(path: Path) -> Parsed:
     v["categories"] = _as_list(meta.get("categories"))
     v["tags"] = _as_list(meta.get("tags"))
     v["aliases"] = _as_list(meta.get("aliases")) + _as_list(meta.get("redirect_from"))
-    v["permalink"] = str(meta["permalink"]) if meta.get("permalink") else None
+    v["permalink"] = None
+    if meta.get("permalink"):
+        v["permalink"], unknown = expand_permalink(
+            str(meta["permalink"]), day, str(meta.get("slug") or stem), v["categories"]
+        )
+        if unknown:
+            parsed.dropped.append(
+                f"permalink placeholder(s) {', '.join(unknown)} (not Jekyll's; kept as written)"
+            )
     v["toc"] = bool(meta.get("toc", True))
     v["hidden"] = bool(meta.get("hide", False))
     v["search_exclude"] = bool(meta.get("search_exclude", False))
@@ -185,13 +244,15 @@ def parse_post(path: Path) -> Parsed:
     body, toc_lines = _strip_toc(body)
     if toc_lines:
         parsed.dropped.append(f"hand-made table of contents ({toc_lines} lines)")
-    body, scripts = SCRIPT.subn("", body)
-    if scripts:
-        parsed.dropped.append(f"{scripts} <script> snippet(s) (analytics)")
+    body, removed = sanitize(body)
+    if removed:
+        parsed.sanitised = dict(removed)
+        parsed.dropped.append(f"sanitised HTML: {describe(removed)} removed")
     v["body"] = body.strip() + "\n"
 
     refs = [m.group(2) for m in markup.MD_IMAGE.finditer(body)]
     refs += [m.group(1) for m in markup.HTML_IMAGE.finditer(body)]
+    home = path.parent.resolve()
     for ref in refs:
         local = markup.local_ref(ref)
         if local is None:
@@ -200,11 +261,47 @@ def parse_post(path: Path) -> Parsed:
         file = (path.parent / str(local)).resolve()
         # Mirror the reference under media/<slug>/ so it resolves next to the post unchanged.
         rel = PurePosixPath(*[p for p in local.parts if p not in (".", "..")])
-        if file.is_file():
-            parsed.images.append((ref, file, rel.as_posix()))
-        else:
+        if not file.exists():
             parsed.missing.append(ref)
+            continue
+        # Only files of the post's own folder tree (after '..' and symlinks), and only images.
+        if not file.is_relative_to(home):
+            reason = "outside the post's folder"
+        elif not file.is_file():
+            reason = "not a file"
+        else:
+            reason = None if is_image(file) else "not an image"
+        if reason:
+            parsed.skipped_images.append({"ref": ref, "reason": reason})
+            parsed.dropped.append(f"image {ref} ({reason}; not copied)")
+        else:
+            parsed.images.append((ref, file, rel.as_posix()))
     return parsed
+
+
+_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+
+
+def is_image(file: Path) -> bool:
+    """An image by content: png/jpeg/gif/webp/svg magic, or a file PIL can open."""
+    try:
+        with open(file, "rb") as fh:
+            head = fh.read(2048)
+    except OSError:
+        return False
+    if head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return True
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith((b"<svg", b"<?xml", b"<!--", b"<!DOCTYPE svg")) and b"<svg" in head:
+        return True
+    try:
+        from PIL import Image
+
+        with Image.open(file) as img:
+            img.verify()
+        return True
+    except Exception:  # noqa: BLE001 - anything PIL cannot read is not an image to copy
+        return False
 
 
 def import_posts(conn: sqlite3.Connection, targets: list[Path]) -> list[dict]:
@@ -214,6 +311,9 @@ def import_posts(conn: sqlite3.Connection, targets: list[Path]) -> list[dict]:
         raise InvalidInput("no posts found (looked for .md, .markdown, .qmd)")
     parsed = [parse_post(p) for p in files]  # every file is checked before anything is written
     root = paths.log_root()
+    allowed = allowed_categories(root)
+    for item in parsed:
+        _check_categories(item, allowed)
     now = stamp()
     reports = []
     with db.transaction(conn):
@@ -269,9 +369,50 @@ def import_posts(conn: sqlite3.Connection, targets: list[Path]) -> list[dict]:
                     "dropped": item.dropped,
                     "images_copied": copied,
                     "images_missing": item.missing,
+                    "images_skipped": item.skipped_images,
+                    "sanitised": item.sanitised,
+                    "categories_not_allowed": item.not_allowed,
                 }
             )
     return reports
+
+
+def allowed_categories(root: Path) -> list[str] | None:
+    """The blog plugin's ``categories_allowed`` in the log's mkdocs.yml (None: anything goes)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("", lambda loader, suffix, node: None)  # !ENV and friends
+    try:
+        cfg = yaml.load((root / "mkdocs.yml").read_text(encoding="utf-8"), Loader=Loader)
+    except (OSError, yaml.YAMLError, ValueError):
+        return None
+    for plugin in (cfg or {}).get("plugins") or [] if isinstance(cfg, dict) else []:
+        if isinstance(plugin, dict):
+            for name, opts in plugin.items():
+                if name in ("blog", "material/blog") and isinstance(opts, dict):
+                    allowed = opts.get("categories_allowed")
+                    return [str(c) for c in allowed] if allowed else None
+    return None
+
+
+def _check_categories(item: Parsed, allowed: list[str] | None) -> None:
+    """A category the blog does not allow is kept, and the report says so with the config line
+    that allows it (the site build would otherwise leave the post out of that category)."""
+    if allowed is None:
+        return
+    outside = [c for c in item.values["categories"] if c not in allowed]
+    if not outside:
+        return
+    wanted = ", ".join(json.dumps(c, ensure_ascii=False) for c in [*allowed, *outside])
+    item.not_allowed = outside
+    item.dropped.append(
+        f"categor{'y' if len(outside) == 1 else 'ies'} {', '.join(map(repr, outside))} not in "
+        f"the blog's categories_allowed; to allow, set in mkdocs.yml (plugins: blog:): "
+        f"categories_allowed: [{wanted}]"
+    )
 
 
 def _copy_images(root: Path, slug: str, images: list[tuple[str, Path, str]]) -> int:

@@ -29,11 +29,20 @@ $projects
 def render(root: Path, cfg: dict, *, title: str, week: str, day: str) -> str:
     text = BUILTIN
     if cfg.get("template"):
-        path = root / cfg["template"]
+        path = root / str(cfg["template"])
+        # Only a file of the log itself (after '..' and symlinks): recap.toml may come from a
+        # shared repository, and the template ends up in a published post.
+        resolved = path.resolve()
+        if not resolved.is_relative_to(root.resolve()):
+            raise InvalidInput(
+                f"recap.toml: template {cfg['template']!r} is outside the log root {root}"
+            )
         try:
-            text = path.read_text(encoding="utf-8")
+            text = resolved.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise InvalidInput(f"recap.toml: template {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"recap.toml: template {path} cannot be read: {exc}") from None
     projects = "".join(f"## {name}\n\n" for name in cfg.get("projects", []))
     try:
         return Template(text).substitute(title=title, week=week, date=day, projects=projects)

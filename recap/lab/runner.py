@@ -8,6 +8,7 @@ a traceback failed, SIGINT interrupted, a signal (SIGKILL) failed with a clear e
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -254,6 +255,46 @@ def run_experiment(
         cached = find_cached(conn, key, spec, root)
         if cached:
             return Outcome(cached, "succeeded", cached=True, warnings=warnings)
+        # Identical runs started together run once: the others wait here, then reuse it.
+        with cache_key_lock(root, key):
+            cached = find_cached(conn, key, spec, root)
+            if cached:
+                return Outcome(cached, "succeeded", cached=True, warnings=warnings)
+            args = (spec, folder, root, values, seed, device, fhash, key, parent_id, watch)
+            return _execute(conn, *args, warnings)
+    return _execute(
+        conn, spec, folder, root, values, seed, device, fhash, key, parent_id, watch, warnings
+    )
+
+
+# -- per-cache-key lock (issue 14 item 10) -------------------------------------------------------
+@contextlib.contextmanager
+def cache_key_lock(root: Path, key: str):
+    """An exclusive lock per cache key (an flock on runs/.locks/<key>.lock), released when the run
+    ends or its process dies, so a waiting identical run never waits on a dead one."""
+    import fcntl
+
+    from recap import paths
+
+    folder = paths.runs_dir(root) / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{key}.lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# -- end of the per-cache-key lock -----------------------------------------------------------------
+
+
+def _execute(
+    conn, spec, folder, root, values, seed, device, fhash, key, parent_id, watch, warnings
+) -> Outcome:
+    """Start the run's child process and record it (the cache has already been consulted)."""
+    from recap import paths
+    from recap.lab import env as envmod
 
     exp_id = upsert_experiment(conn, spec, root)
     run_id = new_run_id()

@@ -1,28 +1,38 @@
 """Import and export: Netscape bookmark HTML (Firefox, Chrome, buku), Pinboard JSON, buku's
 exports (JSON, Markdown, its .db), and recap's own JSON.
 
-Parsers turn a file into records (plain dicts) and skips (each with a reason); :func:`import_file`
-merges the records in batches, one transaction each, so a killed import leaves a whole database
-and running it again completes it exactly (merging by URL key makes a re-run a no-op).
+Imports stream: the file is read in chunks, parsed incrementally (html.parser for Netscape HTML,
+a streaming reader for JSON arrays) into records (plain dicts) and skips (each with a reason), and
+:func:`import_file` writes the records in batches as they come, one transaction each, so memory
+stays bounded and a killed import leaves a whole database; running it again completes it exactly
+(merging by URL key makes a re-run a no-op).
+
+Text is kept exactly as each format says it reads: entities are decoded once, by the parser of
+the format that defines them; nothing is stripped or cut in silence.
 """
 
 from __future__ import annotations
 
+import codecs
 import html
 import json
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 from recap.errors import InvalidInput
 from recap.links.store import norm_tags, tags_of, upsert
-from recap.links.text import plain
+from recap.links.text import clean
 from recap.links.urlkey import check_web_url, url_key
 from recap.timeutil import stamp
 
-BATCH = 500
+BATCH = 5000
+CHUNK = 1 << 20
+# Longer text fields are cut, and the import report says which bookmark and by how much.
+MAX_FIELD = 100_000
 FORMATS = ("html", "pinboard", "buku-json", "buku-md", "buku-db", "json")
 EXPORT_FORMATS = ("html", "json", "md")
 # Top-level folders every browser makes; they say nothing about the links inside.
@@ -40,21 +50,28 @@ ROOT_FOLDERS = {
     "unfiled",
     "other",
 }
+# recap's Netscape export writes the note into the <DD> too (buku and browsers read only that),
+# after the description and this separator, so a re-import into recap tells them apart.
+NOTE_SEP = "\n\nNote: "
+_WS = re.compile(r"\s+")
 
 
-def _epoch(value) -> str | None:
-    """A browser timestamp (seconds, or ms/us from some exporters) as a UTC stamp."""
+def _epoch(value, warn: Callable[[str], None] | None = None, what: str = "ADD_DATE"):
+    """A browser timestamp (seconds, or ms/us from some exporters) as a UTC stamp; a value that is
+    no date at all is reported through ``warn`` and ignored."""
+    if value is None or str(value).strip() in ("", "0"):
+        return None
     try:
         n = float(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    if n <= 0:
-        return None
-    while n > 1e11:  # milliseconds or microseconds
-        n /= 1000
-    try:
-        return stamp(datetime.fromtimestamp(n, UTC))
-    except (OverflowError, OSError, ValueError):
+        if n < 0 or n != n:
+            raise ValueError
+        for scale in (1, 1e3, 1e6):  # seconds, milliseconds, microseconds
+            if n / scale < 1e11:
+                return stamp(datetime.fromtimestamp(n / scale, UTC))
+        raise ValueError
+    except (TypeError, ValueError, OverflowError, OSError):
+        if warn:
+            warn(f"{what} {str(value)[:40]!r} is not a date in range; ignored")
         return None
 
 
@@ -73,195 +90,420 @@ def _to_epoch(value: str | None) -> str:
     return str(int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()))
 
 
+def _text_chunks(path: Path) -> Iterator[str]:
+    """The file as text, a chunk at a time (UTF-8, a BOM dropped, bad bytes replaced)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            yield decoder.decode(chunk)
+        yield decoder.decode(b"", final=True)
+
+
 # ---------------------------------------------------------------- Netscape HTML
-# The format is a flat stream of a few tags (DL, DT, H3, A, DD), so a tokenizer is enough and
-# several times faster than html.parser on a 100,000-bookmark file. Quoted attribute values may
-# hold '>' without ending the tag.
-_TOKEN = re.compile(
-    r"""<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:[^>"']|"[^"]*"|'[^']*')*)>|<!--.*?-->""", re.S
-)
-_ATTR = re.compile(r"""([a-zA-Z_:][-\w:.]*)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
+class _Netscape(HTMLParser):
+    """Netscape bookmark HTML, fed in chunks; finished records collect in ``out``.
 
+    Character references are decoded exactly once (html.parser does it for attribute values; text
+    keeps its references apart so literal whitespace folds as HTML shows it, while an encoded
+    newline or double space, as recap's own export writes them, survives).
+    """
 
-def _attrs(raw: str) -> dict:
-    out = {}
-    for m in _ATTR.finditer(raw):
-        val = (
-            m.group(2)
-            if m.group(2) is not None
-            else (m.group(3) if m.group(3) is not None else (m.group(4) or ""))
+    def __init__(self):
+        super().__init__(convert_charrefs=False)
+        self.out: list[dict] = []
+        self.folders: list[str | None] = []  # one per open <DL>: its folder's tag, or None
+        self.pending = None  # the folder name an <H3> announced for the next <DL>
+        self.mode = None  # "a", "h3", "dd" while collecting their text
+        self.parts: list[tuple[str, bool]] = []  # (text, literal?)
+        self.special = False
+        self.current: dict | None = None
+        self.last: dict | None = None
+
+    # text
+    def _text(self) -> str:
+        if len(self.parts) == 1 and self.parts[0][1]:  # the common case: one literal run
+            text = _WS.sub(" ", self.parts[0][0]).strip(" ")
+            self.parts = []
+            return clean(text)
+        merged: list[list] = []
+        for text, literal in self.parts:
+            if merged and merged[-1][1] and literal:
+                merged[-1][0] += text
+            else:
+                merged.append([text, literal])
+        for item in merged:
+            if item[1]:
+                item[0] = _WS.sub(" ", item[0])
+        if merged and merged[0][1]:
+            merged[0][0] = merged[0][0].lstrip(" ")
+        if merged and merged[-1][1]:
+            merged[-1][0] = merged[-1][0].rstrip(" ")
+        self.parts = []
+        return clean("".join(t for t, _ in merged))
+
+    def handle_data(self, data):
+        if self.mode:
+            self.parts.append((data, True))
+
+    def handle_entityref(self, name):
+        if self.mode:
+            self.parts.append((html.unescape(f"&{name};"), False))
+
+    def handle_charref(self, name):
+        if self.mode:
+            self.parts.append((html.unescape(f"&#{name};"), False))
+
+    # structure
+    def _end_dd(self):
+        if self.mode == "dd":
+            text = self._text()
+            rec = self.last
+            if rec is not None:
+                note = rec.get("note") or ""
+                if note and text == "Note: " + note:
+                    text = ""
+                elif note and text.endswith(NOTE_SEP + note):
+                    text = text[: -len(NOTE_SEP + note)]
+                rec["description"] = text
+            self.mode = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("dt", "dl", "h3", "a", "dd", "hr"):
+            self._end_dd()
+        if tag == "h3":
+            a = dict(attrs)
+            self.mode, self.parts, self.last = "h3", [], None
+            self.special = "personal_toolbar_folder" in a or "unfiled_bookmarks_folder" in a
+        elif tag == "dl":
+            self.folders.append(self.pending)
+            self.pending = None
+        elif tag == "a":
+            self.current = {k: v or "" for k, v in attrs}
+            self.mode, self.parts = "a", []
+        elif tag == "dd" and self.last is not None:
+            self.mode, self.parts = "dd", []
+        elif tag == "br" and self.mode == "dd":
+            self.parts.append(("\n", False))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if tag == "dl":
+            self._end_dd()
+            if self.folders:
+                self.folders.pop()
+        elif tag == "h3" and self.mode == "h3":
+            label = self._text().lower()
+            top = len(self.folders) <= 1
+            skip = self.special or (top and label in ROOT_FOLDERS)
+            self.pending = None if skip else label
+            self.mode = None
+        elif tag == "a" and self.mode == "a" and self.current is not None:
+            self._finish_a()
+
+    def _finish_a(self):
+        a = self.current
+        warnings: list[str] = []
+        tags = a.get("tags", "").split(",") + [f for f in self.folders if f]
+        added = _iso(a.get("recap_added")) or _epoch(a.get("add_date"), warnings.append)
+        updated = _iso(a.get("recap_updated")) or _epoch(
+            a.get("last_modified"), warnings.append, "LAST_MODIFIED"
         )
-        out.setdefault(m.group(1).lower(), html.unescape(val) if "&" in val else val)
-    return out
+        unread = a.get("toread", "") in ("1", "true", "yes")
+        read_at = None
+        if not unread:
+            read_at = (
+                _iso(a.get("recap_read_at"))
+                or _epoch(a.get("read_at"), warnings.append, "READ_AT")
+                or added
+            )
+        rec = {
+            "url": (a.get("href") or "").strip(),
+            "title": self._text(),
+            "tags": norm_tags(tags),
+            "added": added,
+            "updated": updated,
+            "note": clean(a.get("note")),
+            "description": clean(a.get("description")),
+            "read_at": read_at,
+        }
+        if a.get("archived") in ("1", "true"):
+            rec["archived"] = True
+        if warnings:
+            rec["warnings"] = warnings
+        self.out.append(rec)
+        self.current, self.mode, self.last = None, None, rec
+
+
+def iter_netscape(chunks) -> Iterator[dict]:
+    """Records of a Netscape bookmark file given as text chunks, as soon as each is complete.
+
+    The newest record is held back until another one follows, since its ``<DD>`` may still come
+    in the next chunk."""
+    parser = _Netscape()
+    for chunk in chunks:
+        parser.feed(chunk)
+        if len(parser.out) > 1:
+            ready, parser.out = parser.out[:-1], parser.out[-1:]
+            yield from ready
+    parser.close()
+    parser._end_dd()
+    yield from parser.out
 
 
 def parse_netscape(text: str) -> list[dict]:
-    items: list[dict] = []
-    folders: list[str | None] = []  # one per open <DL>: its folder's tag, or None
-    pending = None  # the folder name an <H3> announced for the next <DL>
-    mode, buf, special, current, last = None, [], False, None, None
-
-    def end_dd():
-        nonlocal mode
-        if mode == "dd" and last is not None:
-            last["description"] = plain(html.unescape("".join(buf)))
-        if mode == "dd":
-            mode = None
-
-    pos = 0
-    for m in _TOKEN.finditer(text):
-        if mode is not None and m.start() > pos:
-            buf.append(text[pos : m.start()])
-        pos = m.end()
-        name = (m.group(2) or "").lower()
-        if not name:  # a comment
-            continue
-        closing = m.group(1) == "/"
-        if not closing and name in ("dt", "dl", "h3", "a", "dd", "hr"):
-            end_dd()
-        if closing and name == "dl":
-            end_dd()
-            if folders:
-                folders.pop()
-        elif closing and name == "h3" and mode == "h3":
-            label = plain(html.unescape("".join(buf))).lower()
-            top = len(folders) <= 1
-            pending = None if (special or (top and label in ROOT_FOLDERS)) else label
-            mode = None
-        elif closing and name == "a" and mode == "a" and current is not None:
-            a = current
-            tags = a.get("tags", "").split(",") + [f for f in folders if f]
-            added = _epoch(a.get("add_date"))
-            unread = a.get("toread", "") in ("1", "true", "yes")
-            rec = {
-                "url": (a.get("href") or "").strip(),
-                "title": plain(html.unescape("".join(buf))),
-                "tags": norm_tags(tags),
-                "added": added,
-                "updated": _epoch(a.get("last_modified")),
-                "note": plain(a.get("note")),
-                "description": "",
-                "read_at": None if unread else (_epoch(a.get("read_at")) or added),
-            }
-            if a.get("archived") in ("1", "true"):
-                rec["archived"] = True
-            items.append(rec)
-            current, mode, last = None, None, rec
-        elif closing:
-            continue
-        elif name == "h3":
-            a = _attrs(m.group(3))
-            mode, buf, last = "h3", [], None
-            special = "personal_toolbar_folder" in a or "unfiled_bookmarks_folder" in a
-        elif name == "dl":
-            folders.append(pending)
-            pending = None
-        elif name == "a":
-            current, mode, buf = _attrs(m.group(3)), "a", []
-        elif name == "dd" and last is not None:
-            mode, buf = "dd", []
-        elif name == "br" and mode == "dd":
-            buf.append(" ")
-    if mode is not None:
-        buf.append(text[pos:])
-    end_dd()
-    return items
+    return list(iter_netscape([text]))
 
 
 # ---------------------------------------------------------------- JSON shapes
+def _tag_list(value, sep: str | None) -> list[str]:
+    """Tags given as one string (split on ``sep``) or as a JSON list."""
+    if isinstance(value, list):
+        return norm_tags(str(v) for v in value if v is not None)
+    return norm_tags(str(value or "").split(sep))
+
+
+def pinboard_record(p: dict) -> dict:
+    added = _iso(p.get("time"))
+    return {
+        "url": str(p.get("href") or ""),
+        "title": clean(p.get("description")),
+        "description": clean(p.get("extended")),
+        "tags": _tag_list(p.get("tags"), None),
+        "added": added,
+        "read_at": None if str(p.get("toread", "no")).lower() == "yes" else added,
+    }
+
+
+def buku_record(b: dict) -> dict:
+    return {
+        "url": str(b.get("uri") or b.get("url") or ""),
+        "title": clean(b.get("title")),
+        "description": clean(b.get("description") or b.get("desc")),
+        "tags": _tag_list(b.get("tags"), ","),
+    }
+
+
+_RECAP_KEEP = (
+    "url",
+    "title",
+    "description",
+    "note",
+    "tags",
+    "source",
+    "added",
+    "updated",
+    "read_at",
+    "archived",
+    "final_url",
+    "http_status",
+    "check_error",
+    "checked_at",
+)
+
+
+def recap_record(b: dict) -> dict:
+    rec = {k: b.get(k) for k in _RECAP_KEEP if k in b}
+    rec["url"] = str(rec.get("url") or "")
+    rec["tags"] = _tag_list(rec.get("tags"), ",")
+    for k in ("title", "description", "note"):
+        rec[k] = clean(rec.get(k))
+    return rec
+
+
 def parse_pinboard(data: list) -> list[dict]:
-    out = []
-    for p in data:
-        added = _iso(p.get("time"))
-        out.append(
-            {
-                "url": str(p.get("href") or ""),
-                "title": plain(p.get("description")),
-                "description": plain(p.get("extended")),
-                "tags": norm_tags(str(p.get("tags") or "").split()),
-                "added": added,
-                "read_at": None if str(p.get("toread", "no")).lower() == "yes" else added,
-            }
-        )
-    return out
+    return [pinboard_record(p) for p in data]
 
 
 def parse_buku_json(data: list) -> list[dict]:
-    return [
-        {
-            "url": str(b.get("uri") or b.get("url") or ""),
-            "title": plain(b.get("title")),
-            "description": plain(b.get("description") or b.get("desc")),
-            "tags": norm_tags(str(b.get("tags") or "").split(",")),
-        }
-        for b in data
-    ]
+    return [buku_record(b) for b in data]
 
 
 def parse_recap_json(data: dict) -> list[dict]:
-    keep = (
-        "url",
-        "title",
-        "description",
-        "note",
-        "tags",
-        "source",
-        "added",
-        "updated",
-        "read_at",
-        "archived",
-        "final_url",
-        "http_status",
-        "check_error",
-        "checked_at",
-    )
-    out = []
-    for b in data.get("bookmarks", []):
-        rec = {k: b.get(k) for k in keep if k in b}
-        rec["url"] = str(rec.get("url") or "")
-        for k in ("title", "description", "note"):
-            rec[k] = plain(rec.get(k))
-        out.append(rec)
-    return out
+    return [recap_record(b) for b in data.get("bookmarks", [])]
+
+
+class _JsonStream:
+    """Reads values one by one from JSON text given in chunks, never holding the whole file."""
+
+    def __init__(self, chunks, where: str):
+        self.chunks = iter(chunks)
+        self.buf, self.pos, self.eof, self.where = "", 0, False, where
+        self.decoder = json.JSONDecoder()
+
+    def _more(self) -> bool:
+        if self.eof:
+            return False
+        try:
+            chunk = next(self.chunks)
+        except StopIteration:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos :] + chunk
+        self.pos = 0
+        return True
+
+    def peek(self) -> str:
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more():
+                return ""
+
+    def expect(self, chars: str) -> str:
+        c = self.peek()
+        if not c or c not in chars:
+            found = repr(c) if c else "the end of the file"
+            raise InvalidInput(f"{self.where} is not valid JSON: expected {chars!r}, found {found}")
+        self.pos += 1
+        return c
+
+    def value(self):
+        self.peek()
+        while True:
+            try:
+                val, end = self.decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                if self._more():
+                    continue
+                raise InvalidInput(f"{self.where} is not valid JSON: {exc}") from None
+            # A number or literal at the end of a chunk may continue in the next one.
+            if end == len(self.buf) and not isinstance(val, (dict, list, str)) and self._more():
+                continue
+            self.pos = end
+            return val
+
+    def array(self) -> Iterator:
+        """The items of the array that starts here."""
+        self.expect("[")
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield self.value()
+            if self.expect(",]") == "]":
+                return
+
+
+def iter_json(chunks, where: str, fmt: str | None) -> tuple[str, Iterator[dict]]:
+    """(format, records) of a JSON bookmark file, streamed: Pinboard or buku (a list of objects)
+    or recap's own export (an object whose ``bookmarks`` list is streamed)."""
+    stream = _JsonStream(chunks, where)
+    first = stream.peek()
+    bad = InvalidInput(f"{where}: JSON that is neither Pinboard, buku nor recap bookmarks")
+    if first == "{":
+        stream.expect("{")
+        if stream.peek() == "}":
+            raise bad
+        key = stream.value()
+        stream.expect(":")
+        while key != "bookmarks":
+            stream.value()
+            if stream.expect(",}") == "}":
+                raise bad
+            key = stream.value()
+            stream.expect(":")
+        if stream.peek() != "[":
+            raise bad
+
+        def recap_items():
+            for item in stream.array():
+                if not isinstance(item, dict):
+                    raise bad
+                yield recap_record(item)
+
+        return "json", recap_items()
+    if first != "[":
+        raise bad
+    items = stream.array()
+    head = next(items, None)
+    if head is None:
+        return fmt or "json", iter(())
+    if not isinstance(head, dict):
+        raise bad
+    if fmt == "pinboard" or (fmt != "buku-json" and "href" in head):
+        kind, convert = "pinboard", pinboard_record
+    elif fmt == "buku-json" or "uri" in head or "url" in head:
+        kind, convert = "buku-json", buku_record
+    else:
+        raise bad
+
+    def records():
+        yield convert(head)
+        for item in items:
+            if not isinstance(item, dict):
+                raise bad
+            yield convert(item)
+
+    return kind, records()
 
 
 _MD_LINE = re.compile(
     r"^\s*[-*]\s+(?:\[(?P<title>.*)\]\(<?(?P<url>[^)>\s]+)>?\)|<(?P<raw>[^>]+)>)"
     r"(?:\s+<!-- TAGS: (?P<tags>.*?) -->)?"
+    r"(?:\s+<!-- RECAP: (?P<recap>.*?) -->)?"
 )
 
 
-def parse_buku_md(text: str) -> list[dict]:
-    out = []
-    for line in text.splitlines():
+def iter_buku_md(lines) -> Iterator[dict]:
+    for line in lines:
         m = _MD_LINE.match(line)
-        if m:
-            out.append(
-                {
-                    "url": m["url"] or m["raw"] or "",
-                    "title": plain(re.sub(r"\\(.)", r"\1", m["title"] or "")),
-                    "tags": norm_tags((m["tags"] or "").split(",")),
-                }
-            )
-    return out
+        if not m:
+            continue
+        rec = {
+            "url": m["url"] or m["raw"] or "",
+            "title": clean(re.sub(r"\\(.)", r"\1", m["title"] or "")),
+            "tags": norm_tags((m["tags"] or "").split(",")),
+        }
+        if m["recap"]:
+            # recap's own Markdown export carries the exact fields beside buku's shape.
+            try:
+                extra = json.loads(m["recap"])
+            except ValueError:
+                extra = None
+            if isinstance(extra, dict):
+                rec.update(recap_record({**extra, "url": rec["url"]}))
+                rec["tags"] = norm_tags((m["tags"] or "").split(","))
+        yield rec
+
+
+def parse_buku_md(text: str) -> list[dict]:
+    return list(iter_buku_md(text.splitlines()))
+
+
+def _lines(chunks) -> Iterator[str]:
+    rest = ""
+    for chunk in chunks:
+        rest += chunk
+        *lines, rest = rest.split("\n")
+        yield from lines
+    if rest:
+        yield rest
+
+
+def iter_buku_db(path: Path) -> Iterator[dict]:
+    try:
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        cur = src.execute("SELECT URL, metadata, tags, desc FROM bookmarks ORDER BY id")
+    except sqlite3.DatabaseError as exc:
+        raise InvalidInput(f"{path} is not a buku database: {exc}") from exc
+    try:
+        for r in cur:
+            yield {
+                "url": r[0] or "",
+                "title": clean(r[1]),
+                "tags": norm_tags((r[2] or "").split(",")),
+                "description": clean(r[3]),
+            }
+    finally:
+        src.close()
 
 
 def parse_buku_db(path: Path) -> list[dict]:
-    try:
-        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        rows = src.execute("SELECT URL, metadata, tags, desc FROM bookmarks ORDER BY id").fetchall()
-        src.close()
-    except sqlite3.DatabaseError as exc:
-        raise InvalidInput(f"{path} is not a buku database: {exc}") from exc
-    return [
-        {
-            "url": r[0] or "",
-            "title": plain(r[1]),
-            "tags": norm_tags((r[2] or "").split(",")),
-            "description": plain(r[3]),
-        }
-        for r in rows
-    ]
+    return list(iter_buku_db(path))
 
 
 def detect(path: Path, head: bytes) -> str:
@@ -277,36 +519,44 @@ def detect(path: Path, head: bytes) -> str:
     raise InvalidInput(f"cannot tell the format of {path}; pass --format ({', '.join(FORMATS)})")
 
 
-def read_file(path: Path, fmt: str | None = None) -> tuple[str, list[dict]]:
-    """(format, records) of a bookmark file."""
+def iter_file(path: Path, fmt: str | None = None) -> tuple[str, Iterator[dict]]:
+    """(format, records) of a bookmark file; the records are read as they are iterated."""
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"no such file: {path}")
-    raw = path.read_bytes()
-    fmt = fmt or detect(path, raw[:4096])
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    fmt = fmt or detect(path, head)
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     if fmt == "buku-db":
-        return fmt, parse_buku_db(path)
-    text = raw.decode("utf-8-sig", errors="replace")
+        return fmt, iter_buku_db(path)
     if fmt == "html":
-        return fmt, parse_netscape(text)
+        return fmt, iter_netscape(_text_chunks(path))
     if fmt == "buku-md":
-        return fmt, parse_buku_md(text)
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"{path} is not valid JSON: {exc}") from exc
-    if isinstance(data, dict) and "bookmarks" in data:
-        return "json", parse_recap_json(data)
-    if isinstance(data, list) and all(isinstance(d, dict) for d in data):
-        if fmt == "pinboard" or any("href" in d for d in data):
-            return "pinboard", parse_pinboard(data)
-        if fmt == "buku-json" or any("uri" in d for d in data):
-            return "buku-json", parse_buku_json(data)
-        if not data:
-            return fmt, []
-    raise InvalidInput(f"{path}: JSON that is neither Pinboard, buku nor recap bookmarks")
+        return fmt, iter_buku_md(_lines(_text_chunks(path)))
+    return iter_json(_text_chunks(path), str(path), fmt if fmt != "json" else None)
+
+
+def read_file(path: Path, fmt: str | None = None) -> tuple[str, list[dict]]:
+    """(format, records) of a bookmark file, all in memory (small files, tests)."""
+    fmt, records = iter_file(path, fmt)
+    return fmt, list(records)
+
+
+def _cut(rec: dict, report: dict) -> None:
+    for field in ("title", "description", "note"):
+        value = rec.get(field)
+        if value and len(value) > MAX_FIELD:
+            rec[field] = value[:MAX_FIELD]
+            report["cut"].append(
+                {
+                    "url": rec["url"][:200],
+                    "field": field,
+                    "from": len(value),
+                    "to": MAX_FIELD,
+                }
+            )
 
 
 def import_file(
@@ -319,43 +569,30 @@ def import_file(
     batch: int = BATCH,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Merge a bookmark file into the database; returns the report (nothing dropped silently)."""
+    """Merge a bookmark file into the database as it is read, ``batch`` records per transaction;
+    returns the report (nothing dropped or cut silently). ``progress(done, None)``: the total is
+    not known while streaming."""
     from recap.db import transaction
+    from recap.db.bulk import deferred_index
 
-    fmt, records = read_file(path, fmt)
+    fmt, records = iter_file(path, fmt)
     when = stamp(now)
     extra = norm_tags(tags)
     report = {
         "file": str(path),
         "format": fmt,
-        "read": len(records),
+        "read": 0,
         "added": 0,
         "merged": 0,
         "changed": 0,
         "skipped": [],
+        "warnings": [],
+        "cut": [],
     }
-    todo = []
-    for rec in records:
-        try:
-            rec["url"] = check_web_url(rec.get("url"))
-            rec["url_key"] = url_key(rec["url"])
-        except InvalidInput as exc:
-            report["skipped"].append(
-                {
-                    "url": (rec.get("url") or "")[:200],
-                    "title": rec.get("title", ""),
-                    "reason": str(exc),
-                }
-            )
-            continue
-        rec["tags"] = sorted(set(rec.get("tags") or []) | set(extra))
-        rec.setdefault("source", f"import:{fmt}")
-        if rec.get("added") and not rec.get("updated"):
-            rec["updated"] = rec["added"]
-        todo.append(rec)
-    for start in range(0, len(todo), batch):
-        with transaction(conn):
-            for rec in todo[start : start + batch]:
+
+    def write(todo: list[dict]) -> None:
+        with transaction(conn), deferred_index(conn, "bookmark"):
+            for rec in todo:
                 status, _ = upsert(conn, rec, when)
                 if status == "added":
                     report["added"] += 1
@@ -363,7 +600,38 @@ def import_file(
                     report["merged"] += 1
                     report["changed"] += status == "merged"
         if progress:
-            progress(min(start + batch, len(todo)), len(todo))
+            progress(report["read"], None)
+
+    todo: list[dict] = []
+    for rec in records:
+        report["read"] += 1
+        for warning in rec.pop("warnings", ()):
+            report["warnings"].append({"url": (rec.get("url") or "")[:200], "reason": warning})
+        try:
+            rec["url"] = check_web_url(rec.get("url"))
+            rec["url_key"] = url_key(rec["url"])
+        except InvalidInput as exc:
+            report["skipped"].append(
+                {
+                    "url": (rec.get("url") or "")[:200],
+                    "title": (rec.get("title") or "")[:200],
+                    "reason": str(exc),
+                }
+            )
+            continue
+        _cut(rec, report)
+        rec["tags"] = sorted(set(rec.get("tags") or []) | set(extra))
+        rec.setdefault("source", f"import:{fmt}")
+        if rec.get("added") and not rec.get("updated"):
+            rec["updated"] = rec["added"]
+        todo.append(rec)
+        if len(todo) >= batch:
+            write(todo)
+            todo = []
+    if todo:
+        write(todo)
+    if report["read"] == 0:
+        raise InvalidInput(f"{path}: no bookmarks in this file (read as {fmt})")
     return report
 
 
@@ -372,7 +640,23 @@ def _rows(conn) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM bookmark ORDER BY id").fetchall()
 
 
+def _html_text(value: str) -> str:
+    """Text for an HTML text node that reads back exactly: escaped, and every whitespace that HTML
+    would fold (newlines, tabs, runs, ends) written as a character reference."""
+    out = html.escape(value, quote=True)
+    if not _WS.search(value) or (" " in value and not _ODD_WS.search(value)):
+        return out
+    return _ODD_WS.sub(lambda m: "".join(f"&#{ord(c)};" for c in m.group(0)), out)
+
+
+# Whitespace other than single inner spaces: at either end, in runs, or not a plain space.
+_ODD_WS = re.compile(r"^\s+|\s+$|\s{2,}|[^\S ]")
+
+
 def export_html(rows) -> str:
+    """Netscape bookmark HTML. Browsers and buku read ADD_DATE (seconds), TAGS and the <DD>
+    description, which also carries the note; recap reads its exact fields back (RECAP_* stamps
+    with milliseconds, NOTE, DESCRIPTION)."""
     e = lambda s: html.escape(s or "", quote=True)  # noqa: E731
     out = [
         "<!DOCTYPE NETSCAPE-Bookmark-file-1>",
@@ -387,6 +671,8 @@ def export_html(rows) -> str:
             f'HREF="{e(r["url"])}"',
             f'ADD_DATE="{_to_epoch(r["added"])}"',
             f'LAST_MODIFIED="{_to_epoch(r["updated"])}"',
+            f'RECAP_ADDED="{e(r["added"])}"',
+            f'RECAP_UPDATED="{e(r["updated"])}"',
         ]
         tags = tags_of(r)
         if tags:
@@ -396,12 +682,14 @@ def export_html(rows) -> str:
         if r["read_at"] is None:
             attrs.append('TOREAD="1"')
         elif r["read_at"] != r["added"]:
-            attrs.append(f'READ_AT="{_to_epoch(r["read_at"])}"')
+            attrs.append(f'RECAP_READ_AT="{e(r["read_at"])}"')
         if r["archived"]:
             attrs.append('ARCHIVED="1"')
-        out.append(f"    <DT><A {' '.join(attrs)}>{e(r['title'])}</A>")
-        if r["description"]:
-            out.append(f"    <DD>{e(r['description'])}")
+        out.append(f"    <DT><A {' '.join(attrs)}>{_html_text(r['title'] or '')}</A>")
+        desc, note = r["description"] or "", r["note"] or ""
+        if desc or note:
+            dd = desc + NOTE_SEP + note if desc and note else (desc or "Note: " + note)
+            out.append(f"    <DD>{_html_text(dd)}")
     out.append("</DL><p>")
     return "\n".join(out) + "\n"
 
@@ -424,15 +712,27 @@ def export_json(rows) -> str:
     )
 
 
+_COMMENT_SAFE = {ord(c): f"\\u{ord(c):04x}" for c in "-<>[]()&"}
+
+
 def export_md(rows) -> str:
-    """buku's Markdown shape (``- [title](url) <!-- TAGS: a,b -->``), with titles escaped."""
+    """buku's Markdown shape (``- [title](url) <!-- TAGS: a,b -->``), with titles escaped, and a
+    ``<!-- RECAP: {...} -->`` comment holding the exact fields for a re-import into recap."""
     from recap import markup
 
     lines = []
     for r in rows:
         line = "- " + markup.link(r["title"] or r["url"], r["url"])
         tags = ",".join(t.replace("--", "- -") for t in tags_of(r))
-        lines.append(line + (f" <!-- TAGS: {tags} -->" if tags else ""))
+        exact = {
+            k: r[k]
+            for k in ("title", "description", "note", "added", "updated", "read_at", "archived")
+        }
+        # Inside an HTML comment "--" may not appear, and nothing should look like markup or a
+        # link: these characters only occur inside JSON strings, so escapes spell them.
+        meta = json.dumps(exact, ensure_ascii=False).translate(_COMMENT_SAFE)
+        line += f" <!-- TAGS: {tags} -->" if tags else ""
+        lines.append(f"{line} <!-- RECAP: {meta} -->")
     return "\n".join(lines) + "\n"
 
 

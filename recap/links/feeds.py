@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 from recap.errors import InvalidInput, NotFound
 from recap.links.store import norm_tags, upsert
-from recap.links.text import plain
+from recap.links.text import fold, html_text
 from recap.links.urlkey import check_web_url, url_key
 from recap.timeutil import stamp
 
@@ -104,7 +104,10 @@ def fetch_feed(feed: dict, client) -> dict:
         path = Path(url)
         if not path.is_file():
             return {"error": f"file not found: {url}"}
-        return {"body": path.read_bytes()[:MAX_FEED_BYTES], "headers": {}}
+        # The same limit as a remote feed, checked before anything is read into memory.
+        if path.stat().st_size > MAX_FEED_BYTES:
+            return {"error": f"larger than {MAX_FEED_BYTES} bytes"}
+        return {"body": path.read_bytes(), "headers": {}}
     import time
 
     import httpx
@@ -147,7 +150,7 @@ def parse_feed(body: bytes, base: str | None, headers: dict) -> dict:
     if base:
         hdrs["content-location"] = base
     # feedparser's HTML sanitiser and relative-URI rewriting only matter for keeping HTML; every
-    # field is reduced to plain text below (recap.links.text.plain), so they are wasted work.
+    # field is read as text below (recap.links.text), so they are wasted work.
     parsed = feedparser.parse(
         body, response_headers=hdrs, sanitize_html=False, resolve_relative_uris=False
     )
@@ -156,34 +159,51 @@ def parse_feed(body: bytes, base: str | None, headers: dict) -> dict:
     if not parsed.get("version") and not parsed.entries:
         why = f" ({type(exc).__name__}: {exc})" if exc else ""
         return {"error": "not a feed" + why}
+    broken = None
+    entries = parsed.entries
     if parsed.get("bozo") and exc is not None and not isinstance(exc, benign):
-        # Truncated or broken XML: feedparser's loose parse would keep a guess at the items.
-        # Storing nothing keeps the pull all-or-nothing per feed; the next pull retries it.
-        return {"error": f"broken feed ({type(exc).__name__}: {exc})"}
+        # Truncated or broken XML: the items closed before the break are whole and kept; the one
+        # the break cut (feedparser's loose parse guesses at it) is not. The feed is reported.
+        broken = f"broken feed ({type(exc).__name__}: {exc})"
+        low = body.lower()
+        entries = entries[: low.count(b"</item>") + low.count(b"</entry>")]
+        if not entries:
+            return {"error": broken}
     site = parsed.feed.get("link") or ""
     root = base if base and _is_url(base) else site
     items = []
-    for e in parsed.entries:
+    for e in entries:
         link = e.get("link") or ""
         if not link:
             link = next((x.get("href") for x in e.get("links", []) if x.get("href")), "")
         link = urljoin(root, link.strip()) if root else link.strip()
-        title = plain(e.get("title"), 500)
+        title = _field(e, "title")
         when = e.get("published_parsed") or e.get("updated_parsed")
         items.append(
             {
                 "url": link,
                 "title": title,
-                "description": plain(e.get("summary"), 2000),
+                "description": _field(e, "summary"),
                 "tags": [t.get("term") for t in e.get("tags", []) if t.get("term")],
                 "published": when,
             }
         )
     return {
-        "title": plain(parsed.feed.get("title"), 300),
+        "title": _field(parsed.feed, "title"),
         "items": items,
         "encoding": parsed.get("encoding"),
+        "broken": broken,
     }
+
+
+def _field(obj, name: str) -> str:
+    """A feed field as text: feedparser has decoded the XML once; a field it says is HTML is read
+    as HTML (tags gone, entities decoded), any other is kept as it reads."""
+    value = obj.get(name)
+    if not value:
+        return ""
+    kind = (obj.get(f"{name}_detail") or {}).get("type", "")
+    return html_text(value) if "html" in kind else fold(value)
 
 
 def _parse_fetched(feed: dict, got: dict) -> dict:
@@ -265,7 +285,8 @@ def _store(conn, feed: dict, got: dict, when: str, now_dt: datetime, transaction
             )
         return res
     feed_tags = json.loads(feed["tags"] or "[]")
-    headers = got.get("headers", {})
+    # A broken feed keeps no validators, so the next pull fetches it again in full.
+    headers = {} if got.get("broken") else got.get("headers", {})
     with transaction(conn):
         for item in got["items"]:
             try:
@@ -296,15 +317,18 @@ def _store(conn, feed: dict, got: dict, when: str, now_dt: datetime, transaction
             status, _ = upsert(conn, rec, when)
             res["added" if status == "added" else "merged"] += 1
         conn.execute(
-            "UPDATE feed SET title = ?, etag = ?, modified = ?, last_pull = ?, last_error = NULL"
+            "UPDATE feed SET title = ?, etag = ?, modified = ?, last_pull = ?, last_error = ?"
             " WHERE id = ?",
             (
                 got.get("title") or feed["title"],
                 headers.get("etag"),
                 headers.get("last-modified"),
                 when,
+                got.get("broken"),
                 feed["id"],
             ),
         )
     res["title"] = got.get("title") or feed["title"]
+    if got.get("broken"):
+        res.update(status="broken", error=got["broken"])
     return res

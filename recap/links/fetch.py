@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from recap.links.text import plain
+from recap.links.text import fold
 
 MAX_BYTES = 1_000_000
 TIMEOUT = 5.0
@@ -82,13 +82,14 @@ def parse_meta(body: bytes, charset: str | None = None) -> dict:
         parser.close()
     except Exception:  # noqa: BLE001 - a broken page still gives what was parsed so far
         pass
-    title = plain("".join(parser.title), 500) or plain(parser.meta.get("og:title"), 500)
+    # html.parser has decoded the entities once; the text is stored as the page shows it.
+    title = fold("".join(parser.title)) or fold(parser.meta.get("og:title"))
     desc = (
         parser.meta.get("description")
         or parser.meta.get("og:description")
         or parser.meta.get("twitter:description")
     )
-    return {"title": title, "description": plain(desc, 2000)}
+    return {"title": title, "description": fold(desc)}
 
 
 def fetch_page(

@@ -294,33 +294,42 @@ def search(conn, query: str, limit: int | None = 100) -> list[sqlite3.Row]:
         if limit:
             sql += f" LIMIT {limit}"
         return conn.execute(sql, args).fetchall()
-    # Substring hits (trigram index) first, then word hits only unicode61 finds (accents folded:
-    # "creme" -> "Crème"). Each side ranks inside its FTS table (its weighted "rank" column) and
-    # the rows are joined afterwards: about twice as fast as bm25() over a join.
-    sql = (
-        f"WITH t AS MATERIALIZED ({_ranked('bookmark_trigram', limit)}),"
-        f" u AS MATERIALIZED ({_ranked('bookmark_fts', limit)})"
-        " SELECT b.*, m.rank FROM (SELECT rowid, rank, 0 AS tier FROM t UNION ALL"
-        " SELECT rowid, rank, 1 FROM u WHERE rowid NOT IN (SELECT rowid FROM t)) m"
-        " JOIN bookmark b ON b.id = m.rowid ORDER BY m.tier, m.rank, b.id"
-    )
-    if limit:
-        sql += f" LIMIT {limit}"
+    # Whole-word hits first (the unicode61 index, accents folded: "creme" -> "Crème"), then, while
+    # the limit is not reached, hits only the trigram index finds (substrings: "former" in
+    # "Transformer", words inside Japanese text). A common word fills the limit from the cheap
+    # word index alone.
     try:
-        return conn.execute(sql, (p.expr, p.expr)).fetchall()
+        rows = conn.execute(_joined("bookmark_fts", limit), (p.expr,)).fetchall()
+        if not limit or len(rows) < limit:
+            seen = json.dumps([r["id"] for r in rows])
+            more = limit - len(rows) if limit else 0
+            rows += conn.execute(_joined("bookmark_trigram", more, True), (p.expr, seen)).fetchall()
     except sqlite3.OperationalError as exc:
         raise malformed(exc, query) from None
+    return rows
 
 
-def _ranked(table: str, limit: int) -> str:
-    """The best ``limit`` (0: all) matches of one FTS table, ranked among bounded candidates."""
+def _joined(table: str, limit: int, exclude: bool = False) -> str:
+    """The best ``limit`` (0: all) matches of one FTS table with their rows, ranked among bounded
+    candidates; ``exclude``: leave out the ids of a JSON list given as a second parameter. Ranking
+    happens inside the FTS table (its weighted "rank" column) before the join: about twice as
+    fast as bm25() over a join."""
     ranked = f"SELECT rowid, rank FROM {table} WHERE {table} MATCH ? AND rank MATCH '{_BM25}'"
+    if exclude:
+        ranked += " AND rowid NOT IN (SELECT value FROM json_each(?))"
     if not limit:
-        return ranked + " ORDER BY rank"
-    cap = max(limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
+        # Ranked outside the FTS table, so only rows past the exclusion are scored ("LIMIT -1"
+        # keeps SQLite from folding the ORDER BY back into the FTS scan).
+        ranked = f"SELECT rowid, rank FROM ({ranked} LIMIT -1) ORDER BY rank"
+    else:
+        cap = max(limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
+        ranked = (
+            f"SELECT rowid, rank FROM ({ranked} ORDER BY rowid DESC LIMIT {cap})"
+            f" ORDER BY rank LIMIT {limit}"
+        )
     return (
-        f"SELECT rowid, rank FROM ({ranked} ORDER BY rowid DESC LIMIT {cap})"
-        f" ORDER BY rank LIMIT {limit}"
+        f"SELECT b.*, f.rank FROM ({ranked}) f"
+        " JOIN bookmark b ON b.id = f.rowid ORDER BY f.rank, b.id"
     )
 
 

@@ -1,84 +1,73 @@
-"""Untrusted text from pages, feeds and imports, reduced to plain text before it is stored.
+"""Untrusted text from pages, feeds and imports, stored as the user would read it.
 
-Later code (the site, ``recap show``) may rely on this: a stored title or description never holds
-markup, only the characters a reader would see. Escaping for output is still done by recap.markup.
+A title such as ``The <script> element explained`` or ``R&amp;D notes`` is the user's text and is
+stored exactly. Each format's own escaping is decoded once, where that format defines it (the
+Netscape parser decodes its entities, html.parser decodes a page's ``<title>``, feedparser decodes
+feed fields); nothing here decodes a second time. Markup becomes text only where a field really is
+HTML (a feed's summary), through html.parser, never regular expressions. Escaping for output is the
+job of recap.markup and the site.
 """
 
 from __future__ import annotations
 
-import html
 import re
+from html.parser import HTMLParser
 
-_TAG = re.compile(
-    r"<!--.*?-->|<(script|style)\b.*?</\1\s*>"
-    r"|<(/?)([a-zA-Z][\w:-]*)([\s/][^>]*)?>",
-    re.S | re.I,
-)
-# Only real HTML is removed: "<b>" goes, but "press <Ctrl>" or "a <note>" is text and stays.
-_ELEMENTS = set(
-    """a abbr address area article aside audio b base bdi bdo blockquote body br
-button canvas caption center cite code col colgroup data datalist dd del details dfn dialog div dl
-dt em embed fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head
-header hgroup hr html i iframe img input ins kbd label legend li link main map mark marquee menu
-meta meter nav noscript object ol optgroup option output p param picture pre progress q rp rt
-ruby s samp script section select slot small source span strike strong style sub summary sup svg
-math table tbody td template textarea tfoot th thead time title tr track tt u ul var video wbr
-xml""".split()
-)
-# Inline elements vanish without a trace ("<b>key</b>points" is one word); others end a word.
-_INLINE = {
-    "a",
-    "abbr",
-    "b",
-    "bdi",
-    "bdo",
-    "cite",
-    "code",
-    "em",
-    "font",
-    "i",
-    "kbd",
-    "mark",
-    "q",
-    "s",
-    "samp",
-    "small",
-    "span",
-    "strong",
-    "sub",
-    "sup",
-    "time",
-    "tt",
-    "u",
-    "var",
-}
-
-
-def _drop(m: re.Match) -> str:
-    name = (m.group(3) or "").lower()
-    if m.group(1) is None and name and name not in _ELEMENTS and not m.group(4):
-        return m.group(0)
-    return "" if name in _INLINE else " "
-
-
-_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 controls (but tab, newline, carriage return) and DEL: never meaningful in a title or note.
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WS = re.compile(r"\s+")
 
 
-def plain(value, limit: int = 2000) -> str:
-    """Tags (with script/style bodies) removed, entities decoded, whitespace folded, capped."""
-    if not value:
+def clean(value) -> str:
+    """The text as given, less control characters that no reader could see."""
+    if value is None:
         return ""
     value = str(value)
-    if "<" in value:
-        value = _TAG.sub(_drop, value)
-    if "&" in value:
-        value = html.unescape(value)
-        # Decoding may reveal new tags ("&lt;b&gt;"): those are text the author meant to show,
-        # but stripping them too keeps the stored field free of anything tag-shaped.
-        if "<" in value:
-            value = _TAG.sub(_drop, value)
-    value = _WS.sub(" ", _CTRL.sub("", value)).strip()
-    if len(value) > limit:
-        value = value[: limit - 1].rstrip() + "…"
-    return value
+    return _CTRL.sub("", value) if _CTRL.search(value) else value
+
+
+def fold(value) -> str:
+    """Whitespace runs as one space, trimmed: how HTML shows a text node (titles, link text)."""
+    return _WS.sub(" ", clean(value)).strip()
+
+
+# Elements whose start or end separates words when an HTML fragment is read as text.
+_BLOCK = set(
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 "
+    "header hr li main nav ol p pre section table td th tr ul".split()
+)
+_SKIP = {"script", "style", "template", "noscript"}
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _SKIP:
+            self.skip += 1
+        elif tag in _BLOCK:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag):
+        if tag in _SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag in _BLOCK:
+            self.parts.append(" ")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_text(fragment) -> str:
+    """The text a reader sees in an HTML fragment (a feed summary): tags and script bodies gone,
+    entities decoded once, whitespace folded."""
+    if not fragment:
+        return ""
+    parser = _Text()
+    parser.feed(str(fragment))
+    parser.close()
+    return fold("".join(parser.parts))
