@@ -155,25 +155,36 @@ def fill_buku(home: Path, n: int) -> None:
     db.close()
 
 
+# Forks the command from a small process and reports the command's own peak RSS. Measured
+# straight from this process, a child's ru_maxrss starts at this (large) process's RSS: Linux
+# carries the memory of the process image replaced by exec into the child's peak.
+_LAUNCHER = (
+    "import os, sys\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execvpe(sys.argv[1], sys.argv[1:], os.environ)\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "sys.stderr.write(f'\\nmaxrss_kib={usage.ru_maxrss}\\n')\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def run_rss(cmd, env: dict, stdin_text: str | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one whole process, from wait4's own rusage."""
+    """(wall seconds, peak RSS in MB) of one whole process, measured from a small launcher."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
+    proc = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *cmd],
         env=env,
-        stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+        input=stdin_text.encode() if stdin_text is not None else None,
+        stdin=None if stdin_text is not None else subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    if stdin_text is not None:
-        proc.stdin.write(stdin_text.encode())
-        proc.stdin.close()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, cmd)
-    return wall, usage.ru_maxrss / 1024
+        raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=proc.stderr[-2000:])
+    kib = int(proc.stderr.decode(errors="replace").rsplit("maxrss_kib=", 1)[1].split()[0])
+    return wall, kib / 1024
 
 
 def sizes(path: Path) -> tuple[float, float]:
