@@ -59,7 +59,7 @@ def _other_log(tmp_path, monkeypatch, name):
     other, _ = init_root(tmp_path / name, title="Other")
     monkeypatch.setenv("RECAP_ROOT", str(other))
     paths.set_root_override(None)
-    conn = sqlite3.connect(other / "recap.db")
+    conn = sqlite3.connect(other / "recap.db", detect_types=sqlite3.PARSE_DECLTYPES)
     conn.row_factory = sqlite3.Row
     return conn
 
