@@ -36,6 +36,8 @@ def log_root(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("RECAP_ROOT", str(root))
     monkeypatch.delenv("RECAP_DEBUG", raising=False)
     monkeypatch.setenv("EDITOR", "true")
+    # Tables fit the terminal when COLUMNS is set; tests that want that set it themselves.
+    monkeypatch.delenv("COLUMNS", raising=False)
     paths.set_root_override(None)
     yield root
     paths.set_root_override(None)

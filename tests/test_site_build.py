@@ -90,7 +90,7 @@ def test_incremental_build_matches_a_clean_build(log_root, cli, tmp_path):
     r = cli("site", "build")
     assert r.exit_code == 0 and "site built in" in r.stdout, r.output
     assert (site / OTHER_POST).is_file()
-    r = cli("publish", "--force", "--json")
+    r = cli("site", "build", "--force", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)["site"]
     assert out["skipped"] is False and set(out["written"]) <= DATED | {"sitemap.xml.gz"}

@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from recap.ml.tasks.base import BASE_TOLERANCES, FrameworkPrediction, ImageTask, Prepared, Sanity
 
 CROP_RULE = (
@@ -29,12 +27,15 @@ CROP_RULE = (
 )
 
 
-def _floats(text: str) -> np.ndarray:
+def _floats(text: str):
+    import numpy as np
+
     return np.asarray([float(v) for v in str(text).split()], dtype=np.float32)
 
 
 def table_of(ps):
     """A PoseSet as the core's data table (one row per person crop)."""
+    import numpy as np
     import pandas as pd
 
     def fmt(a):
@@ -57,6 +58,8 @@ def table_of(ps):
 
 def arrays(rows, k: int):
     """(joints (N, K, 3), boxes (N, 4), crop boxes (N, 4)) of table rows."""
+    import numpy as np
+
     joints = np.stack([_floats(s).reshape(k, 3) for s in rows["joints"]])
     boxes = np.stack([_floats(s) for s in rows["box"]])
     crops = np.stack([_floats(s) for s in rows["crop_box"]])
@@ -285,6 +288,8 @@ class PoseTask(ImageTask):
         return {meta["inputs"][0]["name"]: decode.preprocess(pixels, meta)}
 
     def postprocess(self, outputs, meta):
+        import numpy as np
+
         from recap.ml.pose import decode
 
         return decode.postprocess(np.asarray(outputs[0])[0], meta)
@@ -293,6 +298,8 @@ class PoseTask(ImageTask):
     def framework_predict(self, trained, prep, table, files):
         """The trained model on the training pipeline's input, decoded by the task's torch
         decode (fastai has no heat-map block, so this is the learn.predict equivalent)."""
+        import numpy as np
+
         from recap.ml.pose.data import load_pixels
         from recap.ml.pose.train import predict
 
@@ -310,11 +317,15 @@ class PoseTask(ImageTask):
         return FrameworkPrediction(results, inputs)
 
     def compare(self, ref, framework, meta):
+        import numpy as np
+
         d = float(np.linalg.norm(ref["points"] - framework["points"], axis=-1).max())
         return d <= self.tolerances["px"], {"px": d}
 
     # -- sanity and summary -------------------------------------------------------------------
     def sanity(self, trained, prep, table, params):
+        import numpy as np
+
         from recap.ml.pose import metrics
         from recap.ml.pose.data import load_pixels
         from recap.ml.pose.train import predict
@@ -392,6 +403,8 @@ class PoseTask(ImageTask):
 
 def evaluate(pred, conf, joints, boxes, sk, mean_norm, margin: float) -> dict:
     """Every metric of the field on one split, and the mean-pose comparison."""
+    import numpy as np
+
     from recap.ml.pose import metrics
 
     truth, vis = joints[..., :2], joints[..., 2]
@@ -423,6 +436,8 @@ def _flag(value) -> bool:
 
 
 def _f(v):
+    import numpy as np
+
     return None if v is None or not np.isfinite(v) else float(v)
 
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from recap.ml.tasks.base import BASE_TOLERANCES, Prepared, Sanity, Task, Trained
 
 
@@ -126,6 +124,8 @@ class StyleTask(Task):
 
     # -- numpy reference ----------------------------------------------------------------------
     def load_input(self, path, meta: dict):
+        import numpy as np
+
         from recap.ml.style import data
 
         pixels = data.load_rgb(Path(path))
@@ -143,12 +143,16 @@ class StyleTask(Task):
         return {meta["inputs"][0]["name"]: reference.preprocess(padded, meta)}
 
     def postprocess(self, outputs: list, meta: dict) -> dict:
+        import numpy as np
+
         from recap.ml.style import reference
 
         pixels = reference.postprocess_float(outputs[0], meta)
         return {"pixels": pixels, "image": np.rint(pixels).astype(np.uint8)}
 
     def compare(self, ref: dict, framework: dict, meta: dict):
+        import numpy as np
+
         d = float(np.abs(ref["pixels"] - framework["pixels"]).max())
         return d <= self.tolerances["pixels"], {"pixels": d}
 
