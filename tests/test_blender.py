@@ -15,9 +15,10 @@ import zlib
 
 import pytest
 
-from recap.blender import COCO_KEYPOINTS, COCO_SKELETON
 from recap.blender.dataset import parse_shard, shard_indices, split_of
 from recap.blender.render import strip_png_metadata
+from recap.coco import KEYPOINTS as COCO_KEYPOINTS
+from recap.coco import SKELETON as COCO_SKELETON
 from tests.conftest import REPO
 
 # bpy is looked for, not imported: renders happen in the runs' child processes.

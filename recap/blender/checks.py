@@ -33,8 +33,9 @@ def centroid(png: Path) -> tuple[float, float]:
 
 
 def marker_offsets(seed: int = 0, size: int = 96, samples: int = 64) -> list[dict]:
-    from recap.blender import COCO_KEYPOINTS, render, require_bpy, scenes
+    from recap.blender import render, require_bpy, scenes
     from recap.blender.dataset import rng_for
+    from recap.coco import KEYPOINTS as COCO_KEYPOINTS
 
     bpy = require_bpy()
     import bmesh  # importable only once bpy is loaded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recap.blender import COCO_SKELETON
+from recap.coco import SKELETON as COCO_SKELETON
 
 CELL = 160
 COLUMNS = 4
@@ -14,7 +14,7 @@ LEFT, RIGHT, CENTRE = (80, 170, 255), (255, 120, 60), (240, 240, 80)
 
 
 def _limb_colour(a: int, b: int):
-    from recap.blender import COCO_KEYPOINTS
+    from recap.coco import KEYPOINTS as COCO_KEYPOINTS
 
     names = COCO_KEYPOINTS[a - 1] + COCO_KEYPOINTS[b - 1]
     if "left" in names and "right" not in names:

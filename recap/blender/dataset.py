@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recap.blender import COCO_KEYPOINTS, COCO_SKELETON
+from recap.coco import KEYPOINTS as COCO_KEYPOINTS
+from recap.coco import SKELETON as COCO_SKELETON
 
 MAX_PER_IMAGE = 1000  # annotation ids are index * MAX_PER_IMAGE + k + 1: the same in any shard
 # Params that change the images and annotations (``shard``, ``workers`` and ``device`` only

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recap.blender import COCO_KEYPOINTS
+from recap.coco import KEYPOINTS as COCO_KEYPOINTS
 
 J = {name: i for i, name in enumerate(COCO_KEYPOINTS)}
 

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from recap.blender import COCO_KEYPOINTS
 from recap.blender import humanoid as hm
 from recap.blender import project as pj
+from recap.coco import KEYPOINTS as COCO_KEYPOINTS
 
 SHAPE_CLASSES = ("cube", "sphere", "cylinder", "cone", "torus", "monkey")
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import nn
+
+from recap.ml.models import SigmoidRange
 
 HEADS = ("deconv", "upsample", "regression")
 
@@ -80,15 +81,6 @@ def backbone(name: str, width: int = 16, depth: int = 2) -> tuple[nn.Module, int
         raise InvalidInput(f"unknown backbone {name!r} (small or a timm model name): {e}") from e
     info = module.body.feature_info[-1]
     return module, int(info["num_chs"]), int(info["reduction"])
-
-
-class SigmoidRange(nn.Module):
-    def __init__(self, lo: float, hi: float):
-        super().__init__()
-        self.lo, self.hi = float(lo), float(hi)
-
-    def forward(self, x):
-        return torch.sigmoid(x) * (self.hi - self.lo) + self.lo
 
 
 def _up_stages(c_in: int, c: int, n: int, kind: str) -> tuple[list[nn.Module], int]:

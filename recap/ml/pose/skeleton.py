@@ -10,36 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-COCO_KEYPOINTS = (
-    "nose",
-    "left_eye",
-    "right_eye",
-    "left_ear",
-    "right_ear",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-)
-# COCO's own (1-based) limb list, as in person_keypoints_*.json
-COCO_SKELETON_1BASED = (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8),
-    (7, 9), (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7),
-)  # fmt: skip
-# Per-joint OKS falloff, from the COCO key-point evaluation (cocoeval.py's kpt_oks_sigmas)
-COCO_SIGMAS = (
-    0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62,
-    1.07, 1.07, 0.87, 0.87, 0.89, 0.89,
-)  # fmt: skip
-COCO_SIGMAS = tuple(s / 10.0 for s in COCO_SIGMAS)
+from recap.coco import KEYPOINTS as COCO_KEYPOINTS
+from recap.coco import SIGMAS as COCO_SIGMAS
+from recap.coco import SKELETON as COCO_SKELETON_1BASED
+
 DEFAULT_SIGMA = 0.05  # joints of other skeletons: about a COCO wrist
 
 
