@@ -25,6 +25,9 @@ class BuildPy(build_py):
             for folder in sorted(src.iterdir()):
                 if (folder / "experiment.toml").is_file():
                     shutil.copytree(folder, dest / folder.name, ignore=SKIP)
+                elif folder.name.endswith(("-family.toml", "-family.md")):  # shared definitions
+                    dest.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(folder, dest / folder.name)
 
 
 setup(cmdclass={"build_py": BuildPy})

@@ -58,6 +58,9 @@ def shipped_experiments() -> Path | None:
     return source if source.is_dir() else None
 
 
+FAMILY_FILES = ("-family.toml", "-family.md")
+
+
 def copy_experiments(root: Path) -> list[str]:
     """Copy the shipped experiment folders that ``root/experiments`` lacks. Returns those made."""
     import shutil
@@ -77,6 +80,11 @@ def copy_experiments(root: Path) -> list[str]:
                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"),
             )
             made.append(f"experiments/{folder.name}/")
+        elif folder.is_file() and folder.name.endswith(FAMILY_FILES):
+            # a family's shared definition (experiments/<family>-family.toml), which folders extend
+            if not (dest / folder.name).exists():
+                shutil.copy2(folder, dest / folder.name)
+                made.append(f"experiments/{folder.name}")
     return made
 
 

@@ -110,8 +110,7 @@ def _auto_bookmarks(conn, week: str, rule: dict) -> list[tuple[sqlite3.Row, str]
         if rule["feed"] == "read":
             clauses.append(
                 (
-                    # read_at is text (only added/updated are integer stamps since m004)
-                    "feed_id IS NOT NULL AND read_at >= :start_text AND read_at < :end_text",
+                    "feed_id IS NOT NULL AND read_at >= :start AND read_at < :end",
                     f"feed item read in {week}",
                 )
             )
@@ -119,9 +118,7 @@ def _auto_bookmarks(conn, week: str, rule: dict) -> list[tuple[sqlite3.Row, str]
             clauses.append(
                 ("feed_id IS NOT NULL AND added >= :start AND added < :end", f"feed item of {week}")
             )
-    from recap.db.stamps import from_ms
-
-    bounds = {"start": start, "end": end, "start_text": from_ms(start), "end_text": from_ms(end)}
+    bounds = {"start": start, "end": end}  # integer stamps since m004 (recap.db.stamps)
     seen: set[int] = set()
     for where, why in clauses:
         for row in conn.execute(

@@ -135,4 +135,6 @@ def test_a_normal_install_ships_every_experiment_folder(tmp_path):
     )
     for name in [*shipped, "later-family"]:
         assert f"recap/_experiments/{name}/experiment.toml" in names, name
+    # a family's shared definition, which its folders extend, ships beside them
+    assert "recap/_experiments/fastai-unity-family.toml" in names
     assert not any("__pycache__" in n for n in names if n.startswith("recap/_experiments/"))

@@ -94,12 +94,12 @@ def test_imported_hostile_post_runs_nothing_and_keeps_the_authors_html(browser, 
     hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
     assert not [h for h in hrefs if h.lower().startswith(("javascript:", "data:"))]
     assert page.locator("[onerror], [onclick], iframe, article script").count() == 0
-    # The author's inline image keeps its attributes and its style takes effect. (Whether its
-    # relative src loads is the site's business: raw-HTML image paths are not rewritten to the
-    # post's dated URL today.)
+    # The author's inline image keeps its attributes, its style takes effect, and its relative
+    # src (rewritten to where the file is served from the dated post URL) loads.
     styled = page.locator("img#styled")
     assert styled.count() == 1 and styled.is_visible()
-    assert styled.get_attribute("src") == "images/ok.png"
+    assert styled.get_attribute("src").endswith("images/ok.png")
+    assert styled.evaluate("el => el.complete && el.naturalWidth > 0")
     assert styled.evaluate("el => getComputedStyle(el).zoom") == "0.67"
     if FIXTURE.exists():  # the user's own post: its <img style="zoom: 67%;"> is still there
         page.goto(site + "blog/2021/01/24/weekly-recap-1/")
