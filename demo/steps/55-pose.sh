@@ -13,8 +13,8 @@ show recap exp show "$pose_run"
 python - "$DEMO_DIR/runs/pose/$pose_run" <<'PY'
 import json, sys
 from pathlib import Path
-run = Path(sys.argv[1])
-meta = json.loads(next(run.glob("bundle/*/model.json")).read_text())
-print("joints:", len(meta.get("pose", meta).get("joints", [])) or "see model.json",
-      "| decode:", json.dumps(meta.get("pose", {}).get("decode", "see model.json"))[:70])
+pose = json.loads((Path(sys.argv[1]) / "bundle/sentis/model.json").read_text())["pose"]
+print(f"model.json: {len(pose['names'])} joints, {len(pose['skeleton'])} bones, "
+      f"flip pairs {pose['flip_pairs'][:2]}..., heat maps {pose['heatmap_size']} "
+      f"(stride {pose['heatmap_stride']}), decode {pose['decode']['rule']}")
 PY
