@@ -269,7 +269,7 @@ def run_dataset(ctx, scene: str) -> dict:
     def progress(done: int, total: int) -> None:
         if done % step == 0 or done == total:
             ctx.log_metric("rendered", done, step=done)
-            print(f"rendered {done}/{total}", flush=True)
+            ctx.note(f"rendered {done}/{total}")
 
     workers = int(p.get("workers", 1) or 1)
     if workers > 1:
@@ -305,7 +305,7 @@ def run_dataset(ctx, scene: str) -> dict:
         summary["occluded_fraction"] = round(sum(v == 1 for v in vis) / len(vis), 4)
     for k, v in summary.items():
         ctx.set_summary(k, v)
-    print(
+    ctx.note(
         f"{len(indices)} images in {wall:.1f}s on {result['device']}; sha256 {doc['sha256'][:16]}"
     )
     return summary

@@ -14,7 +14,8 @@ Event lines (one JSON object each, ``type`` first):
 - ``{"type": "params", "values"}``                (the resolved params that trained the model)
 - ``{"type": "distributed", ...}``                 (world size, backend, devices, batch/LR rule)
 - ``{"type": "progress", "epoch", "epochs", "values", "eta", "line"}``  (one per epoch; the
-  same line is printed to stdout, which is the run's ``run.log``)
+  same line is printed to stdout, which is the run's ``run.log``; :meth:`RunContext.note`
+  sends ``line`` alone for other long work, such as rendering)
 
 A run launched over several processes (``--processes N``) has one context per rank; only rank
 0's writes anything (``is_main``), so the other ranks' reports are reduced, never duplicated.
@@ -142,19 +143,16 @@ class RunContext:
         eta = elapsed / max(epoch, 1) * max(n_epochs - epoch, 0)
         parts = [f"epoch {epoch}/{n_epochs}", *(f"{k}={_short(v)}" for k, v in values.items())]
         line = "  ".join([*parts, f"ETA {_clock(eta)}"])
-        if self.is_main:  # one line in the log, not one per rank
-            print(line, flush=True)
-        self._emit(
-            {
-                "type": "progress",
-                "epoch": epoch,
-                "epochs": n_epochs,
-                "values": values,
-                "eta": eta,
-                "line": line,
-            }
-        )
+        self.note(line, epoch=epoch, epochs=n_epochs, values=values, eta=eta)
         return line
+
+    def note(self, line: str, **event: Any) -> None:
+        """One line of progress: printed to stdout (the run's log, rank 0 only, so one line and
+        not one per rank) and shown by ``recap exp run``'s spinner. The run context is the only
+        place a run's code talks to the terminal."""
+        if self.is_main:
+            print(line, flush=True)
+        self._emit({"type": "progress", **event, "line": line})
 
     def set_summary(self, key: str, value: Any) -> None:
         """A summary metric of the run (the primary metric, parity figures, ...)."""
