@@ -27,6 +27,10 @@ MISSING_EXTRA_FILE = "missing-extra.json"
 EXIT_INTERRUPTED = 130
 
 
+#: where each rank writes its pid and, when it fails, its traceback (inside the run folder)
+RANKS_DIR = ".ranks"
+
+
 def _die_with_parent() -> None:
     """Ask Linux to SIGTERM us if the recording parent dies, so no orphan runs unrecorded."""
     try:
@@ -86,7 +90,6 @@ def _rank() -> tuple[int, int, int]:
 def main(job_path: str) -> int:
     from recap.errors import MissingExtra
     from recap.lab.context import RunContext
-    from recap.lab.launch import RANKS_DIR
 
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     dist = job.get("dist")

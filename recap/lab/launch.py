@@ -25,9 +25,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from recap.lab.child import RANKS_DIR  # the child owns its run folder's layout
+
 LR_RULES = ("none", "linear", "sqrt")
-#: where each rank writes its pid and, when it fails, its traceback (inside the run folder)
-RANKS_DIR = ".ranks"
 
 
 @dataclass
