@@ -115,9 +115,15 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence], empty: str = "
         print(empty, flush=True)
         return
     natural = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            natural[i] = max(natural[i], len(cell))
+    if all(len(row) == len(natural) for row in rows):
+        natural = [
+            max(n, *map(len, column))
+            for n, column in zip(natural, zip(*rows, strict=True), strict=True)
+        ]
+    else:
+        for row in rows:
+            for i, cell in enumerate(row):
+                natural[i] = max(natural[i], len(cell))
     widths = fit_widths(natural, width()) if _fits() else natural
     # The last column is not padded, so it may use what is left without trailing spaces.
     bold = ("\033[1m", "\033[0m") if color() else ("", "")
