@@ -185,3 +185,30 @@ def test_db_check_reports_search_index_size_apart(log_root, cli):
     assert sizes["data"] > 0 and sizes["search_indexes"] > 0
     r = cli("db", "check")
     assert "MB of full-text search indexes" in r.stdout
+
+
+def test_stamp_text_from_ms_matches_gmtime_everywhere():
+    """The cached, table-driven from_ms gives exactly the gmtime() text: across hour and day
+    edges, before 1970 and past year 9999."""
+    import random
+    import time
+
+    from recap.db.stamps import convert, from_ms
+
+    def reference(ms):
+        seconds, milli = divmod(ms, 1000)
+        t = time.gmtime(seconds)
+        return (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{milli:03d}Z"
+        )
+
+    rng = random.Random(4)
+    edges = [h * 3_600_000 + d for h in (-1, 0, 1, 447_000) for d in (-1001, -1, 0, 1, 999, 1000)]
+    values = edges + [253402300799999, 253402300800000, -62135596800000]
+    values += [rng.randrange(-(10**14), 10**14) for _ in range(20000)]
+    for ms in values:
+        assert from_ms(ms) == reference(ms) == convert(str(ms).encode()), ms
+    assert convert(b"1611568800123") == "2021-01-25T10:00:00.123Z"
+    assert convert(b"-1") == "1969-12-31T23:59:59.999Z"
+    assert convert(b"2021-01-25") == "2021-01-25"

@@ -96,3 +96,30 @@ def test_search_with_a_limit_ranks_a_bounded_candidate_set(cli, db):
     # The best match lies outside the newest 2,000 candidates: a bounded top-k does not see it.
     assert store.MIN_CANDIDATES == 2000 and 6 not in [r["id"] for r in top]
     assert [r["id"] for r in store.search(conn, "vision", limit=1000)][0] == 6
+
+
+def test_search_reading_only_some_columns_finds_the_same_rows_in_the_same_order(cli, db):
+    """The table view reads only the columns it shows; word hits, substring-only hits and the
+    LIKE path come back as with every column."""
+    from recap.links import store
+
+    _add(cli, "https://a.example/1", "TransformerNet for style transfer", "--tag", "ml")
+    _add(cli, "https://a.example/2", "A transformer paper", "--note", "transformer transformer")
+    _add(cli, "https://a.example/3", "Transformers explained")
+    _add(cli, "https://a.example/4", "Nothing here")
+    conn = recap_db.connect()
+    shown = ("added", "title", "url", "tags")
+    for query in ("transformer", "former", "ml", "A"):
+        for limit in (None, 1, 2, 100):
+            full = store.search(conn, query, limit=limit)
+            part = store.search(conn, query, limit=limit, columns=shown)
+            assert [tuple(r) for r in part] == [
+                (r["id"], *(r[c] for c in shown), r["rank"]) for r in full
+            ], (query, limit)
+            assert part and part[0].keys() == ["id", *shown, "rank"]
+    # The word hit first, then the substring-only ones ("TransformerNet", "Transformers").
+    ids = [r["id"] for r in store.search(conn, "transformer", None, columns=("url",))]
+    assert ids[0] == 2 and sorted(ids[1:]) == [1, 3]
+    result = cli("bookmark", "search", "transformer", "--limit", "0")
+    assert result.exit_code == 0 and "https://a.example/2" in result.stdout
+    assert "https://a.example/4" not in result.stdout

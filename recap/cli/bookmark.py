@@ -199,7 +199,8 @@ def search_cmd(
     """Full-text search over titles, descriptions, notes, URLs and tags, best first."""
     from recap.links.store import search
 
-    _print_rows(search(_conn(), query, limit=limit), json_, empty="no matches")
+    shown = () if json_ else ("id", "added", "title", "url", "tags")
+    _print_rows(search(_conn(), query, limit=limit, columns=shown), json_, empty="no matches")
 
 
 @app.command("edit")

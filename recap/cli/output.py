@@ -115,20 +115,36 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence], empty: str = "
         print(empty, flush=True)
         return
     natural = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            natural[i] = max(natural[i], len(cell))
+    if all(len(row) == len(natural) for row in rows):
+        natural = [
+            max(n, *map(len, column))
+            for n, column in zip(natural, zip(*rows, strict=True), strict=True)
+        ]
+    else:
+        for row in rows:
+            for i, cell in enumerate(row):
+                natural[i] = max(natural[i], len(cell))
     widths = fit_widths(natural, width()) if _fits() else natural
     # The last column is not padded, so it may use what is left without trailing spaces.
     bold = ("\033[1m", "\033[0m") if color() else ("", "")
+    # One format string pads every cell (as str.ljust does); cells are cut first only when a
+    # column is narrower than its longest cell. Rows are written in blocks, not one print each.
+    pad = "  ".join(f"{{:<{w}}}" for w in widths).format
+    cut = widths != natural
 
     def fmt(cells):
-        return "  ".join(_cut(c, widths[i]).ljust(widths[i]) for i, c in enumerate(cells)).rstrip()
+        if len(cells) != len(widths):  # a short row: only its own cells
+            line = "  ".join(_cut(c, w).ljust(w) for c, w in zip(cells, widths, strict=False))
+            return line.rstrip()
+        if cut:
+            cells = [_cut(c, w) for c, w in zip(cells, widths, strict=True)]
+        return pad(*cells).rstrip()
 
     print(bold[0] + fmt(headers) + bold[1])
     print(fmt(["-" * w for w in widths]))
-    for row in rows:
-        print(fmt(row))
+    write = sys.stdout.write
+    for start in range(0, len(rows), 1000):
+        write("".join(fmt(row) + "\n" for row in rows[start : start + 1000]))
     sys.stdout.flush()
 
 

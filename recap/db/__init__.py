@@ -22,6 +22,9 @@ def _pragmas(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")
+    # 16 MB of page cache (SQLite's default is 2 MB): a long-lived connection keeps the FTS
+    # doclists and bookmark rows of a 100k-bookmark log warm between searches.
+    conn.execute("PRAGMA cache_size = -16000")
 
 
 def _retry_locked(fn, timeout: float = BUSY_TIMEOUT_MS / 1000):

@@ -280,19 +280,26 @@ _BM25 = "bm25(10.0, 3.0, 3.0, 2.0, 5.0)"  # title, description, note, url, tags
 _LIKE_COLUMNS = ("title", "description", "note", "url", "tags")
 
 
-def search(conn, query: str, limit: int | None = 100) -> list[sqlite3.Row]:
+def search(
+    conn, query: str, limit: int | None = 100, columns: tuple[str, ...] = ()
+) -> list[sqlite3.Row]:
     """Bookmarks whose title, description, note, URL or tags contain ``query``, best first.
 
     Substrings match in any script (trigram index); words shorter than three characters fall back
-    to a LIKE scan, newest first. ``limit`` None or 0 ranks every match.
+    to a LIKE scan, newest first. ``limit`` None or 0 ranks every match. ``columns``: read only
+    these bookmark columns (and ``id`` and ``rank``) instead of all of them; same rows, same order.
     """
     from recap.db.search import like_where, malformed, plan
 
     p = plan(query)
     limit = int(limit) if limit else 0
+    if columns and "id" not in columns:
+        columns = ("id", *columns)  # the trigram query leaves out the ids already found
+    cols = ", ".join(f"b.{_column(c)}" for c in columns) if columns else "b.*"
     if p.kind == "like":
         where, args = like_where(_LIKE_COLUMNS, p.words)
-        sql = f"SELECT *, NULL AS rank FROM bookmark WHERE {where} ORDER BY added DESC, id DESC"
+        sql = f"SELECT {cols}, NULL AS rank FROM bookmark b WHERE {where}"
+        sql += " ORDER BY added DESC, id DESC"
         if limit:
             sql += f" LIMIT {limit}"
         return conn.execute(sql, args).fetchall()
@@ -301,17 +308,31 @@ def search(conn, query: str, limit: int | None = 100) -> list[sqlite3.Row]:
     # "Transformer", words inside Japanese text). A common word fills the limit from the cheap
     # word index alone.
     try:
-        rows = conn.execute(_joined("bookmark_fts", limit), (p.expr,)).fetchall()
+        rows = conn.execute(_joined("bookmark_fts", limit, cols), (p.expr,)).fetchall()
         if not limit or len(rows) < limit:
             seen = json.dumps([r["id"] for r in rows])
             more = limit - len(rows) if limit else 0
-            rows += conn.execute(_joined("bookmark_trigram", more, True), (p.expr, seen)).fetchall()
+            rows += conn.execute(
+                _joined("bookmark_trigram", more, cols, True), (p.expr, seen)
+            ).fetchall()
     except sqlite3.OperationalError as exc:
         raise malformed(exc, query) from None
     return rows
 
 
-def _joined(table: str, limit: int, exclude: bool = False) -> str:
+def _column(name: str) -> str:
+    if name not in _BOOKMARK_COLUMNS:
+        raise ValueError(f"no bookmark column {name!r}")
+    return name
+
+
+_BOOKMARK_COLUMNS = frozenset(
+    "id url url_key final_url title description note tags source feed_id added updated read_at"
+    " archived http_status check_error checked_at".split()
+)
+
+
+def _joined(table: str, limit: int, cols: str = "b.*", exclude: bool = False) -> str:
     """The best ``limit`` (0: all) matches of one FTS table with their rows, ranked among bounded
     candidates; ``exclude``: leave out the ids of a JSON list given as a second parameter. Ranking
     happens inside the FTS table (its weighted "rank" column) before the join: about twice as
@@ -330,7 +351,7 @@ def _joined(table: str, limit: int, exclude: bool = False) -> str:
             f" ORDER BY rank LIMIT {limit}"
         )
     return (
-        f"SELECT b.*, f.rank FROM ({ranked}) f"
+        f"SELECT {cols}, f.rank FROM ({ranked}) f"
         " JOIN bookmark b ON b.id = f.rowid ORDER BY f.rank, b.id"
     )
 
