@@ -227,17 +227,16 @@ def bench_buku_import(tmp: Path, sizes_: tuple[int, ...] = (1000, 2000, 4000)) -
     return out
 
 
-def bench_scale(tmp: Path, runs: int, n: int, root: Path, home: Path) -> list[dict]:
-    """Listing and storage at n bookmarks: the default page, --all --json memory, DB size."""
-    env = env_for(root, home)
+def bench_list_page(root: Path, env: dict, n: int, runs: int) -> list[dict]:
+    """`bookmark list`'s default page at n rows: as a whole process and in-process."""
+    import contextlib
+    import io
+
     out = []
     ours = time_cmd([*RECAP, "bookmark", "list"], runs=runs, env=env)
     out.append(report(f"bookmark list, default page ({n} rows, whole process)", ours, None, "-"))
     os.environ["RECAP_ROOT"] = str(root)
     sys.path.insert(0, str(REPO))
-    import contextlib
-    import io
-
     from recap.cli.bookmark import list_cmd
 
     def page():
@@ -246,6 +245,13 @@ def bench_scale(tmp: Path, runs: int, n: int, root: Path, home: Path) -> list[di
 
     q = time_fn(page, runs=runs * 3)
     out.append(report(f"bookmark list, default page ({n} rows, in-process)", q, None, "<= 100 ms"))
+    return out
+
+
+def bench_scale(tmp: Path, runs: int, n: int, root: Path, home: Path) -> list[dict]:
+    """Listing and storage at n bookmarks: the default page, --all --json memory, DB size."""
+    env = env_for(root, home)
+    out = bench_list_page(root, env, n, runs)
     wall, rss = run_rss([*RECAP, "bookmark", "list", "--all", "--json"], env)
     buku = peer("buku")
     bwall, brss = run_rss([buku, "--nostdin", "--np", "--nc", "-p"], env)
@@ -326,22 +332,7 @@ def bench_list_only(tmp: Path, runs: int, n: int) -> list[dict]:
     db.close()
     print(f"  {n} rows written in {time.perf_counter() - t0:.0f} s (search triggers dropped)")
     env = env_for(root, tmp / "home-list")
-    out = []
-    ours = time_cmd([*RECAP, "bookmark", "list"], runs=runs, env=env)
-    out.append(report(f"bookmark list, default page ({n} rows, whole process)", ours, None, "-"))
-    os.environ["RECAP_ROOT"] = str(root)
-    sys.path.insert(0, str(REPO))
-    import contextlib
-    import io
-
-    from recap.cli.bookmark import list_cmd
-
-    def page():
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            list_cmd(limit=None, all_=False, json_=False)
-
-    q = time_fn(page, runs=runs * 3)
-    out.append(report(f"bookmark list, default page ({n} rows, in-process)", q, None, "<= 100 ms"))
+    out = bench_list_page(root, env, n, runs)
     wall, rss = run_rss([*RECAP, "bookmark", "list", "--all", "--json"], env)
     print(f"  bookmark list --all --json ({n} rows): {wall:.1f} s, peak RSS {rss:.0f} MB")
     out.append(

@@ -71,6 +71,21 @@ def to_float_nchw(batch_u8: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
 
 
+def _accumulate(ctx, parts, sums, count, step, steps, log_every, curves):
+    """Add one step's losses (kept on the device: no sync per step); every ``log_every`` steps
+    report their means and append them to ``curves``. Returns the running (sums, count)."""
+    for k, v in parts.items():
+        v = v.detach().float()
+        sums[k] = sums[k] + v if k in sums else v
+    count += 1
+    if step % log_every == 0 or step == steps:
+        for k, v in _report(ctx, sums, count, step).items():
+            curves.setdefault(k, []).append(v)
+        curves.setdefault("step", []).append(step)
+        return {}, 0
+    return sums, count
+
+
 def _report(ctx, sums: dict, count: int, step: int, epoch: int | None = None) -> dict:
     values = {k: float(v) / count for k, v in sums.items()}
     if ctx is not None:
@@ -132,15 +147,7 @@ def train_transformer(
         total.backward()
         opt.step()
         parts = {**parts, "total_loss": total}
-        for k, v in parts.items():
-            v = v.detach().float()
-            sums[k] = sums[k] + v if k in sums else v
-        count += 1
-        if step % log_every == 0 or step == steps:
-            for k, v in _report(ctx, sums, count, step).items():
-                curves.setdefault(k, []).append(v)
-            curves.setdefault("step", []).append(step)
-            sums, count = {}, 0
+        sums, count = _accumulate(ctx, parts, sums, count, step, steps, log_every, curves)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     end = time.perf_counter()
@@ -219,15 +226,7 @@ def train_patch(
         total.backward()
         opt.step()
         parts = {"l1_loss": l1, "perceptual_loss": perc, "total_loss": total}
-        for k, v in parts.items():
-            v = v.detach().float()
-            sums[k] = sums[k] + v if k in sums else v
-        count += 1
-        if step % log_every == 0 or step == steps:
-            for k, v in _report(ctx, sums, count, step).items():
-                curves.setdefault(k, []).append(v)
-            curves.setdefault("step", []).append(step)
-            sums, count = {}, 0
+        sums, count = _accumulate(ctx, parts, sums, count, step, steps, log_every, curves)
     seconds = time.perf_counter() - t0
     model.eval()
     return {
