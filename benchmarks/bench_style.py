@@ -160,6 +160,8 @@ def full_throughput(files, device: str, steps: int, batch: int, quick: bool) -> 
             model, loss_fn, content, steps=n_steps, batch_size=batch, lr=float(preset["lr"]),
             device=device, precision="bf16" if on_gpu else "fp32", channels_last=on_gpu,
             compile=on_gpu and not quick, log_every=max(n_steps, 1), seed=0,
+            cudnn_benchmark=on_gpu and bool(preset["cudnn_benchmark"]),
+            align=8 if on_gpu and preset["gpu_form"] else 0,
         )  # fmt: skip
 
     r = run(steps)
@@ -193,13 +195,20 @@ def train_flops(batch: int, size: int, device: str) -> float:
 
 # -- 2. stylising ---------------------------------------------------------------------------------
 def stylise_fps(
-    filters, device: str, width: int, height: int, frames: int, mode: str = "reduce-overhead"
+    filters,
+    device: str,
+    width: int,
+    height: int,
+    frames: int,
+    mode: str = "reduce-overhead",
+    dtypes=("fp16", "bf16"),
 ) -> dict:
     import torch
 
     from recap.ml.style import nets
 
     torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = device.startswith("cuda")
     base = nets.TransformerNet(filters, 5).to(device).eval()
     out = {}
     x = torch.rand(1, 3, height, width, device=device) * 255
@@ -210,9 +219,11 @@ def stylise_fps(
     variants = {"eager_fp32": (base, torch.float32, False)}
     if device.startswith("cuda"):
         for dtype, name in ((torch.float16, "fp16"), (torch.bfloat16, "bf16")):
+            if name not in dtypes:
+                continue
             m = nets.TransformerNet(filters, 5).to(device).eval()
             m.load_state_dict(base.state_dict())
-            m = m.to(dtype=dtype, memory_format=torch.channels_last)
+            m = nets.gpu_form(m.to(dtype=dtype, memory_format=torch.channels_last))
             variants[f"compiled_{name}_cl"] = (
                 torch.compile(m, mode=mode),
                 dtype,
@@ -399,6 +410,7 @@ def main() -> None:
         help="torch.compile mode for stylising (reduce-overhead: CUDA graphs; max-autotune: "
         "also searches conv kernels, minutes per model)",
     )
+    ap.add_argument("--stylise-dtypes", default="fp16,bf16", help="compiled variants stylised")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-stylise", action="store_true")
     ap.add_argument("--skip-cpu", action="store_true")
@@ -449,7 +461,8 @@ def main() -> None:
         frames = 5 if quick else 200
         results["stylise"] = {}
         for filters in ((32, 64, 128), (8, 16, 32)):
-            r = stylise_fps(filters, device, w, h, frames, args.compile_mode)
+            r = stylise_fps(filters, device, w, h, frames, args.compile_mode,
+                            args.stylise_dtypes.split(","))  # fmt: skip
             results["stylise"][",".join(map(str, filters))] = r
             for name, v in r.items():
                 if isinstance(v, dict):

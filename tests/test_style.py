@@ -115,6 +115,52 @@ def test_vgg_weights_load_from_a_path_and_random_only_when_asked(tmp_path):
 
 
 # -- networks and the barracuda export -----------------------------------------------------------
+@pytest.mark.parametrize("arch", ["transformer", "patch"])
+def test_gpu_form_gives_the_same_numbers_and_gradients_and_switches_back(arch):
+    """The GPU form (pads from slices, RGB convs' channels padded to 8) is a faster way to the same
+    outputs and gradients; training switches it off again, so exports see plain Pad + Conv."""
+    import torch
+
+    from recap.ml.style import losses, nets
+
+    torch.manual_seed(0)
+    net = (nets.TransformerNet((8, 16, 32), 1, skips=True) if arch == "transformer"
+           else nets.PatchNet((8, 16, 32), 1).eval()).double()  # fmt: skip
+    x = torch.rand(2, 3, 20, 28, dtype=torch.float64) * 255
+    grads = []
+    for multiple in (0, 8):
+        nets.gpu_form(net, multiple)
+        net.zero_grad()
+        y = net(x)
+        y.square().mean().backward()
+        grads.append((y.detach(), [p.grad.clone() for p in net.parameters()]))
+    (y0, g0), (y1, g1) = grads
+    assert torch.allclose(y0, y1, rtol=0, atol=1e-9)
+    for a, b in zip(g0, g1, strict=True):
+        assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+    layers = [m for m in net.modules() if isinstance(m, nets.ConvLayer)]
+    assert {m.align for m in layers} == {8}
+    nets.gpu_form(net, 0)
+    assert {m.align for m in layers} == {0}
+    # the loss network's first conv (3 colour channels) aligned the same way
+    vgg = losses.VGGFeatures("vgg16", ["relu1_2", "relu2_2"], random_init=True).double()
+    plain = vgg(x / 255)
+    vgg.align = 8
+    assert all(torch.allclose(plain[k], v, atol=1e-9) for k, v in vgg(x / 255).items())
+
+    # a training call with align leaves the model in the plain form for export
+    content = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    if arch == "transformer":
+        from recap.ml.style import train
+
+        model = nets.TransformerNet((8, 16, 32), 1)
+        loss_fn = losses.PerceptualLoss(vgg.float(), torch.rand(1, 3, 32, 32), ["relu1_2"])
+        train.train_transformer(model, loss_fn, content, steps=1, batch_size=2, lr=1e-3,
+                                device="cpu", align=8, log_every=1)  # fmt: skip
+        assert {m.align for m in model.modules() if isinstance(m, nets.ConvLayer)} == {0}
+        assert loss_fn.vgg.align == 0
+
+
 @pytest.mark.parametrize("skips", [False, True])
 def test_transformer_net_any_multiple_of_4_and_barracuda_ops(tmp_path, skips):
     import torch

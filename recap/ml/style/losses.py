@@ -115,6 +115,7 @@ class VGGFeatures(nn.Module):
         self.stop = {n: i for i, n in self.index.items()}
         for p in self.parameters():
             p.requires_grad_(False)
+        self.align = 0  # GPU training sets 8: the first conv's 3 input channels padded
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
@@ -128,7 +129,12 @@ class VGGFeatures(nn.Module):
         stop = self.stop[upto] if upto else len(self.features) - 1
         out = {}
         for i, m in enumerate(self.features):
-            x = m(x)
+            if i == 0 and self.align:
+                from recap.ml.style.nets import aligned_conv
+
+                x = aligned_conv(x, m, self.align)  # 3 colour channels: see aligned_conv
+            else:
+                x = m(x)
             if i in self.index:
                 out[self.index[i]] = x
             if i == stop:
@@ -189,7 +195,9 @@ class PerceptualLoss(nn.Module):
         )
         style = y.new_zeros((), dtype=torch.float32)
         for w, name in zip(self.layer_weights, self.style_layers, strict=True):
-            g = gram(fy[name].float())
+            # no .float() here: under autocast bmm runs in bf16/fp16 whatever its inputs are, so
+            # a cast would only add a copy of the largest feature maps (relu1_2: 64 x H x W)
+            g = gram(fy[name])
             target = getattr(self, f"gram_{name}")
             style = style + w * F.mse_loss(g, target.expand_as(g))
         c, s = self.content_weight * content, self.style_weight * style

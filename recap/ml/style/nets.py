@@ -34,16 +34,65 @@ def parse_filters(value) -> tuple[int, int, int]:
     return out
 
 
+def aligned_conv(x: torch.Tensor, conv: nn.Conv2d, multiple: int) -> torch.Tensor:
+    """``conv(x)`` computed with its input and output channels zero-padded to ``multiple``.
+
+    The same numbers (the extra channels are zeros in and zero weights, and are sliced off), but a
+    GPU's tensor-core convolutions want channel counts that are multiples of 8: with 3 colour
+    channels cuDNN falls back to slow "indexed" kernels, which took 37% of a 720p frame.
+    """
+    w, b = conv.weight, conv.bias
+    cout, cin = w.shape[:2]
+    pin, pout = -cin % multiple, -cout % multiple
+    if pin:
+        x = F.pad(x, (0, 0, 0, 0, 0, pin))
+        w = F.pad(w, (0, 0, 0, 0, 0, pin))
+    if pout:
+        w = F.pad(w, (0, 0, 0, 0, 0, 0, 0, pout))
+        b = F.pad(b, (0, pout)) if b is not None else None
+    y = F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups)
+    return y[:, :cout] if pout else y
+
+
+def reflect_pad_cat(x: torch.Tensor, p: int) -> torch.Tensor:
+    """Reflection padding by ``p`` on both spatial sides, built from flipped slices and ``cat``.
+
+    The same numbers as ``nn.ReflectionPad2d(p)``; its backward is slices and adds, where the
+    padding op's backward is a scatter-add into zeros (14% of a compiled training step on an H200).
+    """
+    if not p:
+        return x
+    x = torch.cat([x[..., 1 : p + 1].flip(-1), x, x[..., -p - 1 : -1].flip(-1)], dim=-1)
+    return torch.cat([x[..., 1 : p + 1, :].flip(-2), x, x[..., -p - 1 : -1, :].flip(-2)], dim=-2)
+
+
 class ConvLayer(nn.Module):
-    """Reflection pad + conv (the pad is its own module so opset 9 writes a plain Pad)."""
+    """Reflection pad + conv (the pad is its own module so opset 9 writes a plain Pad).
+
+    ``align`` (0: off) is the GPU form, which only GPU paths turn on (:func:`gpu_form`), never an
+    export, whose graph stays one plain Pad and one Conv: the padding built by
+    :func:`reflect_pad_cat` and the conv through :func:`aligned_conv`.
+    """
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
         super().__init__()
         self.pad = nn.ReflectionPad2d(kernel // 2)
         self.conv = nn.Conv2d(cin, cout, kernel, stride)
+        self.align = 0
 
     def forward(self, x):
+        if self.align:
+            return aligned_conv(reflect_pad_cat(x, self.pad.padding[0]), self.conv, self.align)
         return self.conv(self.pad(x))
+
+
+def gpu_form(model: nn.Module, multiple: int = 8) -> nn.Module:
+    """Switch every ConvLayer of ``model`` to the GPU form (channels aligned to ``multiple``,
+    :func:`reflect_pad_cat`); ``multiple=0`` switches back. Same numbers. Returns ``model``."""
+    for m in model.modules():
+        if isinstance(m, ConvLayer):
+            m.align = multiple
+    return model
 
 
 class ResidualBlock(nn.Module):

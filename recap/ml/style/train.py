@@ -105,11 +105,18 @@ def train_transformer(
     precision: str = "fp32",
     channels_last: bool = False,
     compile: bool = False,
+    compile_mode: str | None = None,
+    cudnn_benchmark: bool = False,
+    align: int = 0,
     log_every: int = 10,
     seed: int = 0,
     ctx=None,
 ) -> dict:
     """Train ``model`` on the content cache (N, S, S, 3 uint8) for ``steps`` steps.
+
+    On CUDA, ``cudnn_benchmark`` lets cuDNN time its algorithms for each shape once (faster, not
+    bitwise repeatable) and Adam runs fused (one kernel for all parameters). ``align`` pads the
+    RGB convolutions' channels to that multiple (:func:`nets.aligned_conv`; same numbers).
 
     Returns ``{"curves": {key: [values]}, "steps", "images", "seconds", "images_per_s"}``.
     """
@@ -118,7 +125,13 @@ def train_transformer(
     if channels_last:
         model.to(memory_format=torch.channels_last)
         loss_fn.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if align:
+        nets.gpu_form(model, align)
+        loss_fn.vgg.align = align
+    on_cuda = device.startswith("cuda")
+    if on_cuda:
+        torch.backends.cudnn.benchmark = bool(cudnn_benchmark)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=on_cuda or None)
     autocast = precision in ("bf16", "fp16") and device.startswith("cuda")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
 
@@ -128,7 +141,7 @@ def train_transformer(
             total, parts = loss_fn(y / 255.0, x255 / 255.0)
         return total, parts
 
-    fn = torch.compile(step_fn) if compile else step_fn
+    fn = torch.compile(step_fn, mode=compile_mode) if compile else step_fn
     curves: dict[str, list[float]] = {}
     sums: dict[str, torch.Tensor] = {}
     count = 0
@@ -153,6 +166,9 @@ def train_transformer(
     end = time.perf_counter()
     seconds = end - t0
     model.eval()
+    if align:
+        nets.gpu_form(model, 0)
+        loss_fn.vgg.align = 0
     steady = (steps - warm) * batch_size / max(end - t_warm, 1e-9) if t_warm else None
     return {
         "curves": curves,
