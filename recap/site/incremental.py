@@ -118,12 +118,17 @@ def inputs_key(
 
 
 def assets_key(docs: Path, digests: dict) -> str:
-    """Digest of the files of docs/ that are not Markdown pages (from the inputs' digests)."""
+    """Digest of the files of docs/ that are not Markdown pages (from the inputs' digests).
+
+    recap's own manifest is left out: MkDocs never reads it (a dot file), and it changes with
+    every edited post, which would make every page's template render again."""
+    from recap.site.manifest import MANIFEST
+
     prefix = str(docs) + os.sep
     items = sorted(
         (k[len(prefix) :], v[3])
         for k, v in digests.items()
-        if k.startswith(prefix) and not k.endswith(".md")
+        if k.startswith(prefix) and not k.endswith(".md") and k[len(prefix) :] != MANIFEST
     )
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
 
