@@ -175,12 +175,15 @@ _LAUNCHER = (
 )
 
 
-def run_rss(cmd, env: dict, stdin_text: str | None = None) -> tuple[float, float]:
+def run_rss(
+    cmd, env: dict, stdin_text: str | None = None, cwd: Path | None = None
+) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one whole process, measured from a small launcher."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, *cmd],
         env=env,
+        cwd=cwd,
         input=stdin_text.encode() if stdin_text is not None else None,
         stdin=None if stdin_text is not None else subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -500,14 +503,24 @@ def bench_import(tmp: Path, runs: int, n: int, src: Path | None, code: Path | No
     code = (code or REPO).resolve()
     env_base = {**os.environ, "PYTHONPATH": str(code)}
     root = tmp / f"import-{n}"
+    # `python -m` puts the working directory first on sys.path: run where there is no recap/,
+    # so PYTHONPATH decides which checkout's code runs.
     subprocess.run(
         [sys.executable, "-m", "recap", "init", str(root)],
         check=True,
         stdout=subprocess.DEVNULL,
         env=env_base,
+        cwd=tmp,
     )
     env = {**env_for(root, tmp / "home-import"), "PYTHONPATH": str(code)}
-    wall, rss = run_rss([sys.executable, "-m", "recap", "bookmark", "import", str(src)], env)
+    probe = "import recap, sys; sys.stdout.write(recap.__file__)"
+    used = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp, capture_output=True, text=True
+    ).stdout
+    print(f"  code: {used}", flush=True)
+    wall, rss = run_rss(
+        [sys.executable, "-m", "recap", "bookmark", "import", str(src)], env, cwd=tmp
+    )
     rows = sqlite3.connect(root / "recap.db").execute("SELECT count(*) FROM bookmark").fetchone()[0]
     label = "this checkout" if code == REPO.resolve() else str(code)
     print(

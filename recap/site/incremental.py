@@ -432,8 +432,10 @@ class RenderMemo:
         metadata, neighbours, ancestors; a post's date, authors and categories), the navigation,
         the list of pages with their titles and metadata, the non-Markdown files of docs/ (the
         authors file, images) and the configuration. All of it is in the key, so a page is
-        rendered again whenever any of it changed. Blog index pages (views) list other posts'
-        excerpts and are always rendered."""
+        rendered again whenever any of it changed. A blog index page (a view) also sees the
+        excerpts it lists (their content, link, date, read time, authors, categories, pin and
+        draft marks) and its pagination (page, page count, the pages' links): in its key too; a
+        view whose pagination cannot be read that way is always rendered."""
         import jinja2
 
         memo = self
@@ -444,17 +446,28 @@ class RenderMemo:
             page = ctx.get("page") if isinstance(ctx, dict) else None
             # Only the page's own template as MkDocs renders it (fragments rendered by plugins,
             # such as a tag listing, see the same page but are not the page).
+            kind = type(page).__name__ if page is not None else ""
+            view = kind in _VIEWS and "posts" in ctx
             if (
                 page is None
-                or type(page).__name__ not in ("Page", "Post")
+                or (kind not in ("Page", "Post") and not view)
                 or len(args) > 1
                 or (args and kwargs)
                 or not _STANDARD_CONTEXT <= set(ctx)
                 or template.name != page.meta.get("template", "main.html")
             ):
                 return render(template, *args, **kwargs)
-            extra = {k: _plain(v) for k, v in ctx.items() if k not in _OPAQUE_CONTEXT}
-            key = memo._key("html", memo._site_key(ctx), template.name, _page_data(page), extra)
+            hidden = _OPAQUE_CONTEXT
+            listing = None
+            if view:
+                listing = _view_data(ctx.get("posts"), ctx.get("pagination"))
+                if listing is None:
+                    return render(template, *args, **kwargs)
+                hidden = _OPAQUE_CONTEXT | {"posts", "pagination"}
+            extra = {k: _plain(v) for k, v in ctx.items() if k not in hidden}
+            key = memo._key(
+                "html", memo._site_key(ctx), template.name, _page_data(page), extra, listing
+            )
             hit = memo._get(key)
             if hit is not None:
                 return hit.decode("utf-8")
@@ -561,6 +574,43 @@ class RenderMemo:
         finally:
             for cls, name, old, _new in patches:
                 setattr(cls, name, old)
+
+
+# Material's blog index pages: the blog, archive, category and author views.
+_VIEWS = ("View", "Archive", "Category", "Profile")
+
+
+def _view_data(posts, pager) -> list | None:
+    """What a view's template shows of its excerpts and pagination; None when the pagination
+    is not the blog plugin's pager over a paginate.Page (then the view is not cached)."""
+    out = []
+    for post in posts or []:
+        whole = getattr(post, "post", post)  # an excerpt's post
+        out.append(
+            [
+                str(whole.url),
+                str(whole.title),
+                post.content,
+                bool(getattr(post, "more", None)),
+                _plain(getattr(post, "config", None)),
+                _plain(getattr(post, "authors", None)),
+                [[str(c.title), str(c.url)] for c in getattr(post, "categories", None) or []],
+            ]
+        )
+    if pager is None:
+        return [out, None]
+    names, cells = pager.__code__.co_freevars, pager.__closure__ or ()
+    cells = dict(zip(names, [c.cell_contents for c in cells], strict=False))
+    pagination = cells.get("pagination")
+    needed = ("page", "page_count", "item_count", "items_per_page", "url_maker")
+    if pagination is None or not all(hasattr(pagination, n) for n in needed):
+        return None
+    links = [pagination.url_maker(n) for n in range(1, pagination.page_count + 1)]
+    return [
+        out,
+        [pagination.page, pagination.page_count, pagination.item_count, links],
+        pagination.items_per_page,
+    ]
 
 
 def _toc_data(toc) -> list:
