@@ -13,8 +13,14 @@
 4. ``recap feed pull`` of 50 saved feeds x 100 items vs ``feedparser.parse`` alone on the same
    files, both whole processes (target <= 1.3x).
 
+5. ``--import-size N``: only the import of N bookmarks (time, peak RSS), optionally with the code
+   of another checkout (``--code``) on the same file (``--import-file``), then the default-limit
+   search of the frequent word at that size.
+
 Usage: PEERS_BIN=/tmp/peers-venv/bin python benchmarks/bench_links.py [--small] [--runs N]
        [--n BOOKMARKS] [--only add|search|feeds]
+       python benchmarks/bench_links.py --import-size 1000000 --import-file /tmp/1m.html
+           [--code /path/to/older/checkout]
 """
 
 from __future__ import annotations
@@ -169,12 +175,15 @@ _LAUNCHER = (
 )
 
 
-def run_rss(cmd, env: dict, stdin_text: str | None = None) -> tuple[float, float]:
+def run_rss(
+    cmd, env: dict, stdin_text: str | None = None, cwd: Path | None = None
+) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one whole process, measured from a small launcher."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, *cmd],
         env=env,
+        cwd=cwd,
         input=stdin_text.encode() if stdin_text is not None else None,
         stdin=None if stdin_text is not None else subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -478,6 +487,76 @@ def bench_search(tmp: Path, runs: int, n: int) -> list[dict]:
     return out, root, home
 
 
+def bench_import(tmp: Path, runs: int, n: int, src: Path | None, code: Path | None) -> list[dict]:
+    """``recap bookmark import`` of an n-bookmark Netscape file (the Zipf rows above) into a
+    fresh log, as a whole process: wall time and peak RSS (targets at 1M: <= 200 MB and <= 1.2x
+    the import before streaming, which ``--code`` runs from another checkout). Then, with this
+    checkout's code, the default-limit search of the frequent word (about 14% of rows: 140k
+    hits at 1M; target <= 100 ms) in-process and as a whole process."""
+    if src is None or not src.exists():
+        src = src or tmp / f"import-{n}.html"
+        t0 = time.perf_counter()
+        write_netscape(src, n)
+        print(
+            f"  wrote {src} ({src.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.0f} s"
+        )
+    code = (code or REPO).resolve()
+    env_base = {**os.environ, "PYTHONPATH": str(code)}
+    root = tmp / f"import-{n}"
+    # `python -m` puts the working directory first on sys.path: run where there is no recap/,
+    # so PYTHONPATH decides which checkout's code runs.
+    subprocess.run(
+        [sys.executable, "-m", "recap", "init", str(root)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=env_base,
+        cwd=tmp,
+    )
+    env = {**env_for(root, tmp / "home-import"), "PYTHONPATH": str(code)}
+    probe = "import recap, sys; sys.stdout.write(recap.__file__)"
+    used = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp, capture_output=True, text=True
+    ).stdout
+    print(f"  code: {used}", flush=True)
+    wall, rss = run_rss(
+        [sys.executable, "-m", "recap", "bookmark", "import", str(src)], env, cwd=tmp
+    )
+    rows = sqlite3.connect(root / "recap.db").execute("SELECT count(*) FROM bookmark").fetchone()[0]
+    label = "this checkout" if code == REPO.resolve() else str(code)
+    print(
+        f"bookmark import of {n} ({label}): {wall:.1f} s, peak RSS {rss:.0f} MB, {rows} rows",
+        flush=True,
+    )
+    out = [
+        {
+            "name": f"bookmark import of {n} ({label})",
+            "seconds": wall,
+            "peak_rss_mb": rss,
+            "rows": rows,
+            "target": "<= 200 MB, <= 1.2x the import before streaming",
+        }
+    ]
+    if code != REPO.resolve():
+        return out
+    os.environ["RECAP_ROOT"] = str(root)
+    sys.path.insert(0, str(REPO))
+    from recap.db import connect
+    from recap.links.store import search
+
+    conn = connect()
+    hits = len(search(conn, FREQUENT, limit=None, columns=("id",)))
+    q = time_fn(lambda: search(conn, FREQUENT), runs=runs * 3)
+    conn.close()
+    whole = time_cmd([*RECAP, "bookmark", "search", FREQUENT], runs=runs, env=env_for(root, tmp))
+    out.append(
+        report(f"search {FREQUENT!r} ({hits} hits of {rows}), default limit", q, None, "<= 100 ms")
+    )
+    out.append(
+        report(f"search {FREQUENT!r} default limit, whole process ({rows})", whole, None, "-")
+    )
+    return out
+
+
 def write_feeds(folder: Path, feeds: int, items: int) -> list[Path]:
     import html
 
@@ -555,12 +634,32 @@ def main() -> None:
         "--only-scale", action="store_true", help="Only import, search, list and size (at --n)."
     )
     ap.add_argument("--only", choices=["add", "search", "feeds"], help="Run one part.")
+    ap.add_argument(
+        "--import-size", type=int, default=0, help="Only import this many bookmarks (1000000)."
+    )
+    ap.add_argument(
+        "--import-file", type=Path, help="The Netscape file for --import-size (made if missing)."
+    )
+    ap.add_argument(
+        "--code", type=Path, help="Import with the recap in this checkout (an older commit)."
+    )
     args = ap.parse_args()
     runs = args.runs or (3 if args.small else 7)
     n = args.n or (10_000 if args.small else 100_000)
     feeds, items = (10, 100) if args.small else (50, 100)
     if args.n:
         n = args.n
+    if args.import_size:
+        load = os.getloadavg()[0]
+        print(f"load average at start {load:.1f}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="bench-links-") as d:
+            results = bench_import(
+                Path(d), args.runs or 3, args.import_size, args.import_file, args.code
+            )
+        results.append({"name": "load average", "value": load})
+        save(results, "links-import")
+        print(json.dumps({"bench": "links-import", "results": results}))
+        return
     if args.list_only:
         with tempfile.TemporaryDirectory(prefix="bench-links-") as d:
             results = bench_list_only(Path(d), runs, args.list_only)

@@ -32,18 +32,24 @@ class Deferred:
     prepare: Callable[[], tuple]
 
 
+POOL_MIN = 64
+
+
 def _run_job(job: tuple) -> bytes:
     fn, *args = job
     return fn(*args)
 
 
 def _make_all(jobs: list[tuple]) -> list[bytes]:
-    """Run the jobs, over forked worker processes when there are several (plots are CPU-bound)."""
+    """Run the jobs, over forked worker processes when there are many (plots are CPU-bound).
+
+    A plot takes a few milliseconds: below ``POOL_MIN`` jobs, starting workers costs more than
+    it saves."""
     import os
     import sys
 
     workers = min(len(jobs), os.cpu_count() or 1, 4)
-    if workers < 2 or len(jobs) < 4 or not sys.platform.startswith("linux"):
+    if workers < 2 or len(jobs) < POOL_MIN or not sys.platform.startswith("linux"):
         return [_run_job(job) for job in jobs]
     import multiprocessing
 
@@ -202,20 +208,37 @@ def sync(docs: Path, desired: dict[str, bytes | Deferred]) -> SyncResult:
 
 
 class _Inside:
-    """paths.inside() for many files: each folder is resolved once, not each file."""
+    """paths.inside() for many files: docs/ itself is the base, and a folder whose parent was
+    checked needs one lstat (a plain name that is not a symlink stays inside), not a resolve."""
 
     def __init__(self, docs: Path):
         self.docs = docs
-        self.ok: set[str] = set()
+        self.ok: set[str] = {""}
+
+    def _folder_ok(self, folder: str) -> bool:
+        if folder in self.ok:
+            return True
+        up, _, last = folder.rpartition("/")
+        if last in ("", ".", "..") or not self._folder_ok(up):
+            return False
+        import stat
+
+        try:
+            if stat.S_ISLNK((self.docs / folder).lstat().st_mode):
+                return False
+        except FileNotFoundError:
+            pass  # made by a plain mkdir when the file is written
+        except OSError:
+            return False
+        self.ok.add(folder)
+        return True
 
     def __call__(self, rel: str) -> Path:
         parent, _, name = rel.rpartition("/")
         target = self.docs / rel
-        if parent in self.ok and name not in ("", ".", "..") and not target.is_symlink():
+        if name not in ("", ".", "..") and self._folder_ok(parent) and not target.is_symlink():
             return target
-        target = paths.inside(self.docs, target)
-        self.ok.add(parent)
-        return target
+        return paths.inside(self.docs, target)
 
 
 def _prune(docs: Path, folder: Path) -> None:

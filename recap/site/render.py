@@ -81,6 +81,7 @@ def render(
     post_up, post_url = _post_site(root)
     views = {e["id"]: weekview.view(conn, e, cfg) for e in entries}
     used: set[str] = set()
+    media_names = _media_folders(root)
     track = progress(len(entries)) if progress and len(entries) > 50 else None
     for entry in entries:
         name = md.safe_name(entry["slug"], f"entry-{entry['id']}")
@@ -107,7 +108,7 @@ def render(
             [i.note for i in views[entry["id"]].runs],
             media,
         )
-        _copy_media(root, entry["slug"], folder, files, warnings)
+        _copy_media(root, entry["slug"], folder, files, warnings, media_names)
         text, missing = md.missing_images(
             text, lambda ref, f=folder: _resolves(docs, f, ref, files)
         )
@@ -797,8 +798,20 @@ def _resolves(docs: Path, folder: str, ref: str, files) -> bool:
     return (docs / target).is_file()
 
 
-def _copy_media(root: Path, slug: str, folder: str, files, warnings) -> None:
+def _media_folders(root: Path) -> set[str]:
+    """The names under media/ (one listing, so that posts without media cost no lookups)."""
+    import os
+
+    try:
+        return set(os.listdir(paths.media_dir(root)))
+    except OSError:
+        return set()
+
+
+def _copy_media(root: Path, slug: str, folder: str, files, warnings, names: set[str]) -> None:
     """An imported post's images (media/<slug>/...) copied next to the post, same relative path."""
+    if slug.split("/", 1)[0] not in names:
+        return
     media = paths.media_dir(root)
     base = media / slug
     try:
