@@ -289,6 +289,9 @@ def device_run(args) -> dict:
     s = run["summary"]
     speeds, epochs = events_of(out)
     parity = target_parity(out)
+    training = json.loads((out / "bundle" / next(iter(parity)) / "model.json").read_text())
+    params = {k: run["params"].get(k) for k in PARAM_KEYS}
+    params["precision"] = training["training"]["precision"]  # "auto" resolved: bf16 on CUDA
     res = {
         "bench": "pose_full_device",
         "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
@@ -299,7 +302,7 @@ def device_run(args) -> dict:
             "images": provenance["images"],
             "render_runs": [sh["run_id"] for sh in provenance.get("shards", [])],
         },
-        "params": {k: run["params"].get(k) for k in PARAM_KEYS},
+        "params": params,
         "epochs": epochs,
         "images_per_s": statistics.median(speeds[1:] or speeds) if speeds else None,
         "images_per_s_first_epoch": speeds[0] if speeds else None,
