@@ -9,8 +9,9 @@ here by a sharded ``blender-pose`` run (``recap exp run blender-pose -p shard=k/
 
 The pack keeps, per image, the region the pose task crops (the person box grown by the
 preset's padding at the preset's 192:256 aspect, plus a margin, clipped to the image) at the
-render's resolution as WebP, with the COCO annotations and the manifest shifted to it
-(gzipped), and ``provenance.json``: the merged set's sha256, the shards' run ids and params,
+render's resolution as WebP (one uncompressed zip: a file each would cost a block each), with
+the COCO annotations shifted to it (gzipped; the manifest is written from them on the device),
+and ``provenance.json``: the merged set's sha256, the shards' run ids and params,
 the pack's own sha256 and settings. Training never sees pixels outside that region (the task's
 rotation and scaling act on the crops), so the crops are the render's up to WebP's loss.
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -41,6 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,23 +56,34 @@ QUICK = {"train": 96, "valid": 32, "test": 8}
 
 
 # -- pack (here, where the renders are) ----------------------------------------------------------
-def pack(src: Path, out: Path, quality: int, shards: list[str], method: int = 6) -> dict:
-    """A merged ``blender-pose`` folder -> the compact pack in ``out`` (see the module doc)."""
+def pack(src, out: Path, quality: int, shards: list[str], method: int = 6) -> dict:
+    """A merged ``blender-pose`` folder (or a list of shard folders of one set, not merged)
+    -> the compact pack in ``out`` (see the module doc)."""
     import numpy as np
     from PIL import Image
 
     from recap.ml.pose.data import crop_box
 
-    dataset = json.loads((src / "dataset.json").read_text(encoding="utf-8"))
-    coco = json.loads((src / "coco.json").read_text(encoding="utf-8"))
-    split = {r["file"]: r["split"] for r in dataset["records"]}
+    folders = [Path(f) for f in (src if isinstance(src, (list, tuple)) else [src])]
+    docs = [json.loads((f / "dataset.json").read_text(encoding="utf-8")) for f in folders]
+    cocos = [json.loads((f / "coco.json").read_text(encoding="utf-8")) for f in folders]
+    dataset = docs[0]
+    if any(d["params"] != dataset["params"] or d["seed"] != dataset["seed"] for d in docs):
+        raise SystemExit("the folders are not shards of one set (params or seed differ)")
+    split = {r["file"]: r["split"] for d in docs for r in d["records"]}
+    folder_of = {
+        im["file_name"]: f for f, c in zip(folders, cocos, strict=True) for im in c["images"]
+    }
+    coco = {**cocos[0], "images": [im for c in cocos for im in c["images"]]}
+    coco["annotations"] = [a for c in cocos for a in c["annotations"]]
     anns: dict[int, list] = {}
     for a in coco["annotations"]:
         anns.setdefault(a["image_id"], []).append(a)
     if out.exists():
         shutil.rmtree(out)
-    (out / "images").mkdir(parents=True)
-    images, new_anns, rows = [], [], ["file,split,points"]
+    out.mkdir(parents=True)
+    archive = zipfile.ZipFile(out / "images.zip", "w", zipfile.ZIP_STORED)
+    images, new_anns = [], []
     t0 = time.perf_counter()
     for n_done, im in enumerate(sorted(coco["images"], key=lambda i: i["id"]), 1):
         mine = anns.get(im["id"], [])
@@ -81,9 +95,11 @@ def pack(src: Path, out: Path, quality: int, shards: list[str], method: int = 6)
         x1 = min(im["width"], x + w + MARGIN)
         y1 = min(im["height"], y + h + MARGIN)
         name = "images/" + Path(im["file_name"]).stem + ".webp"
-        with Image.open(src / im["file_name"]) as img:
+        with Image.open(folder_of[im["file_name"]] / im["file_name"]) as img:
             region = img.convert("RGB").crop((x0, y0, x1, y1))
-        region.save(out / name, "WEBP", quality=quality, method=method)
+        buf = io.BytesIO()
+        region.save(buf, "WEBP", quality=quality, method=method)
+        archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue())
         kp = np.asarray(a["keypoints"], np.float64).reshape(-1, 3)
         lab = kp[:, 2] > 0
         kp[lab, 0] -= x0
@@ -111,8 +127,6 @@ def pack(src: Path, out: Path, quality: int, shards: list[str], method: int = 6)
                 "num_keypoints": a["num_keypoints"],
             }
         )
-        pts = " ".join(f"{v:.3f}" for v in kp[:, :2].reshape(-1))
-        rows.append(f"{name},{split[im['file_name']]},{pts}")
         if n_done % 2000 == 0:
             print(f"packed {n_done}/{len(coco['images'])} ({time.perf_counter() - t0:.0f} s)")
     doc = {
@@ -122,11 +136,15 @@ def pack(src: Path, out: Path, quality: int, shards: list[str], method: int = 6)
         "categories": coco["categories"],
     }
     _gz(out / "coco.json.gz", json.dumps(doc, separators=(",", ":")).encode())
-    _gz(out / "manifest.csv.gz", ("\n".join(rows) + "\n").encode())
+    archive.close()
     provenance = {
         "what": "blender-pose renders for the pose experiment's full preset, packed for a device",
-        "source_folder": str(src),
-        "source_sha256": dataset["sha256"],
+        "source_folders": [str(f) for f in folders],
+        # one merged set: its sha256 (what an unsharded render gives); shards: each one's
+        "source_sha256": dataset["sha256"] if len(docs) == 1 else [d["sha256"] for d in docs],
+        "complete": sum(d["n_rendered"] for d in docs) == int(dataset["params"]["n_images"])
+        if all("n_rendered" in d for d in docs)
+        else None,
         "source_params": dataset["params"],
         "seed": dataset["seed"],
         "bpy": dataset.get("bpy"),
@@ -178,10 +196,9 @@ def pack_sha256(folder: Path) -> str:
 
 # -- the device run ------------------------------------------------------------------------------
 def unpack(data: Path, work: Path, quick: bool) -> Path:
-    """The pack's annotations as ``coco.json`` + ``manifest.csv`` in ``work`` (images linked):
-    the layout of a ``blender-pose`` run folder. ``quick``: the first few images of each split."""
+    """The pack as ``coco.json``, ``manifest.csv`` (file, split, points) and ``images/`` in
+    ``work``: a ``blender-pose`` run folder's layout. ``quick``: the first few of each split."""
     coco = json.loads(gzip.decompress((data / "coco.json.gz").read_bytes()))
-    manifest = gzip.decompress((data / "manifest.csv.gz").read_bytes()).decode().splitlines()
     if quick:
         keep, seen = set(), dict.fromkeys(QUICK, 0)
         for im in coco["images"]:
@@ -191,11 +208,17 @@ def unpack(data: Path, work: Path, quick: bool) -> Path:
         coco["images"] = [im for im in coco["images"] if im["file_name"] in keep]
         ids = {im["id"] for im in coco["images"]}
         coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in ids]
-        manifest = manifest[:1] + [r for r in manifest[1:] if r.split(",", 1)[0] in keep]
     work.mkdir(parents=True, exist_ok=True)
     (work / "coco.json").write_text(json.dumps(coco), encoding="utf-8")
-    (work / "manifest.csv").write_text("\n".join(manifest) + "\n", encoding="utf-8")
-    (work / "images").symlink_to((data / "images").resolve(), target_is_directory=True)
+    kp = {a["image_id"]: a["keypoints"] for a in coco["annotations"]}
+    rows = ["file,split,points"]
+    for im in coco["images"]:
+        pts = " ".join(f"{v:.3f}" for i, v in enumerate(kp[im["id"]]) if i % 3 != 2)
+        rows.append(f"{im['file_name']},{im['split']},{pts}")
+    (work / "manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    names = {im["file_name"] for im in coco["images"]}
+    with zipfile.ZipFile(data / "images.zip") as archive:
+        archive.extractall(work, [n for n in archive.namelist() if n in names])
     return work / "manifest.csv"
 
 
@@ -300,6 +323,7 @@ def device_run(args) -> dict:
             "source_sha256": provenance["source_sha256"],
             "pack_sha256": provenance["pack_sha256"],
             "images": provenance["images"],
+            "complete": provenance.get("complete"),
             "render_runs": [sh["run_id"] for sh in provenance.get("shards", [])],
         },
         "params": params,
@@ -334,7 +358,7 @@ def table(res: dict) -> str:
         f"{p['arch']} + {p['head']} head, {p['input_h']}x{p['input_w']}, batch {p['batch_size']}, "
         f"precision {p['precision']}",
         f"data: {res['data']['images']} Blender renders (pack {res['data']['pack_sha256'][:12]}, "
-        f"set {res['data']['source_sha256'][:12]})",
+        f"set {str(res['data']['source_sha256'])[:12]}{_complete(res)})",
         "",
         f"{'quantity':<34} value",
         f"{'epochs':<34} {res['epochs']}",
@@ -360,17 +384,23 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _complete(res: dict) -> str:
+    return "" if res["data"].get("complete") in (True, None) else ", an incomplete set"
+
+
 def main(argv=None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["pack"]:
         ap = argparse.ArgumentParser(prog="pose_full_device.py pack", description=pack.__doc__)
-        ap.add_argument("src", type=Path, help="a merged blender-pose run folder")
+        ap.add_argument(
+            "src", type=Path, nargs="+", help="a merged blender-pose run folder, or its shards"
+        )
         ap.add_argument("--out", type=Path, required=True)
         ap.add_argument("--quality", type=int, default=70, help="WebP quality")
         ap.add_argument("--shards", default="", help="comma-separated shard run folders")
         a = ap.parse_args(argv[1:])
         shards = [s for s in a.shards.split(",") if s]
-        prov = pack(a.src, a.out, a.quality, shards)
+        prov = pack(a.src if len(a.src) > 1 else a.src[0], a.out, a.quality, shards)
         print(json.dumps({k: v for k, v in prov.items() if k != "shards"}, indent=1))
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

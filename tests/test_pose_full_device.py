@@ -52,8 +52,13 @@ def test_pack_gives_the_same_crops_joints_and_splits(tmp_path, dev):
     assert prov["images"] == 20 and prov["source_sha256"] == "ab" * 32
     assert prov["splits"] == {"train": 12, "valid": 4, "test": 4}
     assert prov["pack_sha256"] == dev.pack_sha256(tmp_path / "pack")
-    sizes = [p.stat().st_size for p in (tmp_path / "pack" / "images").glob("*.webp")]
-    assert len(sizes) == 20
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "pack" / "images.zip") as z:
+        assert sorted(z.namelist()) == [f"images/{i:05d}.webp" for i in range(20)]
+    assert sorted(f.name for f in (tmp_path / "pack").iterdir()) == [
+        "coco.json.gz", "images.zip", "provenance.json"
+    ]  # fmt: skip
 
     splits = {
         r["file"]: r["split"] for r in json.loads((src / "dataset.json").read_text())["records"]
@@ -87,17 +92,22 @@ def test_pack_gives_the_same_crops_joints_and_splits(tmp_path, dev):
     assert len(table) == 20 and set(table["split"]) == {"train", "valid", "test"}
 
 
-def test_quick_unpack_keeps_a_few_of_each_split_and_a_changed_pack_is_caught(tmp_path, dev):
+def test_quick_unpack_keeps_a_few_of_each_split_and_a_changed_pack_is_caught(
+    tmp_path, dev, monkeypatch
+):
     src = _render_like(tmp_path / "render", n=30)
     dev.pack(src, tmp_path / "pack", quality=60, shards=[])
+    monkeypatch.setattr(dev, "QUICK", {"train": 4, "valid": 2, "test": 1})
     manifest = dev.unpack(tmp_path / "pack", tmp_path / "work", quick=True)
     lines = manifest.read_text().splitlines()[1:]
-    assert len(lines) == 30  # QUICK keeps up to 96/32/8: all of a 30-image set
+    assert [ln.split(",")[1] for ln in lines].count("train") == 4 and len(lines) == 7
+    assert all(len(ln.split(",")[2].split()) == 34 for ln in lines)  # 17 joints, x y
     coco = json.loads((manifest.parent / "coco.json").read_text())
-    assert len(coco["images"]) == len(coco["annotations"]) == 30
+    assert len(coco["images"]) == len(coco["annotations"]) == 7
+    assert len(list((manifest.parent / "images").iterdir())) == 7
     before = dev.pack_sha256(tmp_path / "pack")
-    first = sorted((tmp_path / "pack" / "images").glob("*.webp"))[0]
-    first.write_bytes(first.read_bytes() + b"\0")
+    archive = tmp_path / "pack" / "images.zip"
+    archive.write_bytes(archive.read_bytes() + b"\0")
     assert dev.pack_sha256(tmp_path / "pack") != before
 
 
