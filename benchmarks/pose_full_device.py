@@ -275,6 +275,68 @@ def target_parity(out: Path) -> dict:
     return result
 
 
+def fit_epochs(
+    data: Path, device: str, budget_s: float, batch: int = 0, steps: int = 20, warmup: int = 5
+) -> dict:
+    """The full preset's epochs, or fewer so that training fits ``budget_s``: a few timed
+    training steps of the preset's network, loss, optimiser, precision and deterministic
+    settings (as the pipeline sets them) on random crops give the images/s."""
+    import torch
+
+    from recap.lab.spec import load_spec
+    from recap.ml import train
+    from recap.ml.pipeline import resolve_params
+    from recap.ml.pose import torch_ops
+    from recap.ml.tasks.pose import PoseTask
+
+    spec = load_spec(ROOT / "experiments" / "pose").as_dict()
+    p = resolve_params(spec, {"preset": "full"})
+    coco = json.loads(gzip.decompress((data / "coco.json.gz").read_bytes()))
+    n = {s: sum(im["split"] == s for im in coco["images"]) for s in ("train", "valid")}
+    w, h, bs = int(p["input_w"]), int(p["input_h"]), int(batch or p["batch_size"])
+    train.seed_everything(0, device)
+    rec = {"name": "pose", "backbone": p["arch"], "width": int(p["width"]),
+           "depth": int(p["depth"]), "head": p["head"], "head_channels": int(p["head_channels"]),
+           "heatmap_stride": int(p["heatmap_stride"]), "input_size": [w, h], "k": 17}  # fmt: skip
+    model = PoseTask().build(rec).to(device)
+    loss_fn = torch_ops.HeatmapLoss((w, h), sigma=float(p["sigma"]))
+    opt = torch.optim.AdamW(model.parameters(), lr=float(p["lr"]))
+    x = torch.randn(bs, 3, h, w, device=device)
+    j = torch.rand(bs, 17, 3, device=device) * torch.tensor([w, h, 0], device=device)
+    j[..., 2] = 2
+    bf16 = device == "cuda" and p.get("precision", "auto") in ("auto", "bf16")
+
+    def step():
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+        loss = loss_fn(out.float(), j)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    speed = steps * bs / (time.perf_counter() - t0)
+    # an epoch: the training crops, plus the validation crops forward only (about a third)
+    per_epoch = n["train"] / speed + n["valid"] / (3 * speed)
+    preset = int(p["epochs"])
+    epochs = max(1, min(preset, int(budget_s // per_epoch)))
+    return {
+        "epochs": epochs,
+        "preset_epochs": preset,
+        "budget_s": budget_s,
+        "calibrated_images_per_s": round(speed, 1),
+        "estimated_train_s": round(epochs * per_epoch, 1),
+    }
+
+
 def events_of(out: Path) -> tuple[list[float], int]:
     from recap.lab.context import read_events
 
@@ -301,8 +363,15 @@ def device_run(args) -> dict:
     overrides = {}
     if args.quick:
         overrides.update(epochs=1, batch_size=16)
+    budget = None
     if args.epochs:
         overrides["epochs"] = args.epochs
+    elif not args.quick and args.train_budget_s > 0:
+        budget = fit_epochs(args.data, args.device, args.train_budget_s)
+        if args.device == "cuda":
+            torch.cuda.empty_cache()
+        overrides["epochs"] = budget["epochs"]
+        print(f"training budget: {json.dumps(budget)}", flush=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = args.out or Path(tempfile.mkdtemp(prefix="pose-full-"))
@@ -328,6 +397,7 @@ def device_run(args) -> dict:
         },
         "params": params,
         "epochs": epochs,
+        "epochs_chosen": budget,
         "images_per_s": statistics.median(speeds[1:] or speeds) if speeds else None,
         "images_per_s_first_epoch": speeds[0] if speeds else None,
         "pipeline_wall_s": round(run["wall_s"], 1),
@@ -407,7 +477,14 @@ def main(argv=None) -> None:
     ap.add_argument("--data", type=Path, required=True, help="the pack folder (.carry/pose-full)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
     ap.add_argument("--quick", action="store_true", help="one epoch on a small subset")
-    ap.add_argument("--epochs", type=int, default=0, help="0: the full preset's")
+    ap.add_argument("--epochs", type=int, default=0, help="0: the full preset's (or the budget's)")
+    ap.add_argument(
+        "--train-budget-s",
+        type=float,
+        default=300,
+        help="fewer epochs than the preset's when a timed calibration says they would take "
+        "longer than this (0: the preset's epochs whatever they take)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="run folder (default: a temp folder)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     ap.add_argument("--check-sha", action="store_true", help="verify the pack's sha256 first")

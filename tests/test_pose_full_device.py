@@ -122,7 +122,7 @@ def test_quick_device_run_reports_metrics_and_parity_per_target(tmp_path, dev, m
     out = tmp_path / "run"
     args = dev.argparse.Namespace(
         data=tmp_path / "pack", device="cpu", quick=True, epochs=0, out=out, threads=0,
-        check_sha=True,
+        check_sha=True, train_budget_s=300,
     )  # fmt: skip
     monkeypatch.delenv("OUT", raising=False)
     res = dev.device_run(args)
@@ -142,3 +142,18 @@ def test_quick_device_run_reports_metrics_and_parity_per_target(tmp_path, dev, m
         out / "bundle" / "barracuda" / "model.onnx"
     ).is_file()
     shutil.rmtree(out)
+
+
+def test_a_training_budget_caps_the_presets_epochs(tmp_path, dev):
+    """A timed calibration: a budget far below one epoch's time gives 1 epoch, a generous one
+    the preset's 60."""
+    import torch
+
+    torch.set_num_threads(2)
+    src = _render_like(tmp_path / "render", n=10)
+    dev.pack(src, tmp_path / "pack", quality=60, shards=[])
+    tight = dev.fit_epochs(tmp_path / "pack", "cpu", 1e-3, batch=2, steps=1, warmup=1)
+    assert tight["epochs"] == 1 and tight["preset_epochs"] == 60
+    assert tight["calibrated_images_per_s"] > 0
+    loose = dev.fit_epochs(tmp_path / "pack", "cpu", 1e9, batch=2, steps=1, warmup=1)
+    assert loose["epochs"] == 60
