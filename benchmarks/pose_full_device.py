@@ -418,6 +418,9 @@ METRIC_KEYS = ("pck@0.05", "pck@0.1", "oks_ap", "oks_ap50", "oks_ap75", "pixel_e
                "mean_pose_pck@0.1", "pck_gain_over_mean_pose", "valid_loss")  # fmt: skip
 
 
+KEEP = ("overlays.png", "pck.png", "pck.json", "parity.json", "config.json", "events.jsonl")
+
+
 def table(res: dict) -> str:
     def f(v, fmt="{:.4f}"):
         return "-" if v is None else fmt.format(v)
@@ -491,8 +494,12 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     res = device_run(args)
     print("\n" + table(res))
-    if os.environ.get("OUT"):
-        Path(os.environ["OUT"], "pose_full_device.json").write_text(json.dumps(res, indent=1))
+    if os.environ.get("OUT"):  # the device's folder that comes back: the small files only
+        dest = Path(os.environ["OUT"])
+        (dest / "pose_full_device.json").write_text(json.dumps(res, indent=1))
+        for name in KEEP:
+            if (Path(res["out"]) / name).is_file():
+                shutil.copyfile(Path(res["out"]) / name, dest / name)
     print(json.dumps(res))
 
 
