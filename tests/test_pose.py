@@ -293,6 +293,9 @@ def test_legacy_onnx_export_writes_the_phase_form_and_matches_torch(tmp_path):
     assert info["model_form"] == "PoseNet.onnx_form" and info["opset"] == 9
     ops = {n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node}
     assert "DepthToSpace" in ops and not ops & {"ConvTranspose", "BatchNormalization"}
+    form = models.onnx_form(model)
+    assert form.head[-1].post is model.head[-1]  # the 1x1 heat-map conv moved before the shuffle
+    assert len(model.head) == 10 and len(form.head) == 3  # three stages of three, then the 1x1
     assert ops <= BARRACUDA_OPS
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 24)).astype(np.float32)
     sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
