@@ -10,6 +10,13 @@ latency on the CPU (onnxruntime vs torch eager).
 2. Latency on the CPU, batch 1: onnxruntime vs torch eager for the exported network (heat maps
    out, decode outside) of the tiny preset (small CNN, 48 x 64) and the full one (resnet18,
    192 x 256), barracuda (opset 9) and sentis (opset 15) profiles. Target: onnxruntime >= 1.5x.
+   The session is the one a user's reference makes (default graph optimisation, ORT_ENABLE_ALL,
+   the same threads as torch). Both profiles write the same graph once onnxruntime has optimised
+   it; the deconvolutions go out in phase form (``recap.ml.pose.models.onnx_form``), and
+   ``--compare-form`` times the graph torch writes as it is (ConvTranspose) beside it.
+
+    taskset -c 0 python benchmarks/bench_pose.py --device cpu --skip-train --threads 1 \
+        --latency-sizes full --compare-form                # one quiet core
 
     python benchmarks/bench_pose.py --device cuda          # one H200: a few minutes
     python benchmarks/bench_pose.py --device cpu --quick   # 2 CPU cores: small sizes, a minute
@@ -208,23 +215,26 @@ def throughput(results: list[dict], device: str, quick: bool) -> None:
         print(f"{name}: core {core:.1f} img/s, plain {plain:.1f} img/s, ratio {core / plain:.3f}")
 
 
-def latency(results: list[dict], quick: bool, which) -> None:
+def latency(results: list[dict], quick: bool, which, compare_form: bool = False) -> None:
+    """onnxruntime (the session a user's reference makes: default graph optimisation, the same
+    threads as torch) against torch eager, batch 1. Every session and torch are timed in turn,
+    round after round, so a drifting load hits them alike. ``compare_form``: also the network
+    exported as it is (ConvTranspose + BatchNormalization) beside the phase form recap writes."""
     import numpy as np
     import onnxruntime as ort
     import torch
     from PIL import Image
 
-    from recap.lab.context import RunContext  # noqa: F401  (the bundle writer's neighbours)
     from recap.ml import bundle as bundlemod
     from recap.ml import targets
+    from recap.ml.pose.skeleton import Skeleton
     from recap.ml.tasks.base import Prepared
     from recap.ml.tasks.pose import PoseTask
 
     threads = torch.get_num_threads()
     print(f"\n-- latency, CPU, batch 1, {threads} threads (onnxruntime vs torch eager)", flush=True)
     task = PoseTask()
-    from recap.ml.pose.skeleton import Skeleton
-
+    rounds = 3 if quick else 7
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for size in which:
@@ -245,56 +255,76 @@ def latency(results: list[dict], quick: bool, which) -> None:
             prep = Prepared("pose", (a["h"], a["w"]), [0.5] * 3, [0.25] * 3, info=info)
             meta = bundlemod.model_meta(task, prep, {})
             Image.new("RGB", (a["w"], a["h"])).save(tmp / "g.png")
+            # a Sequential round the model hides its onnx_form: the graph torch writes as it is
+            forms = [("", model)] + (
+                [(" as-is", torch.nn.Sequential(model))] if compare_form else []
+            )
+            sessions = {}
             for profile in ("barracuda", "sentis"):
-                dest = tmp / f"{size}-{profile}"
-                target = targets.get_target(profile)
-                bundlemod.export_bundle(task, target, model, prep, meta, dest, tmp / "g.png")
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = threads
-                sess = ort.InferenceSession(
-                    str(dest / "model.onnx"), opts, providers=["CPUExecutionProvider"]
-                )
-                x = np.random.default_rng(0).standard_normal((1, 3, a["h"], a["w"]))
-                x = x.astype(np.float32)
-                xt = torch.from_numpy(x)
-                calls = (10 if quick else 30) if size == "full" else (30 if quick else 100)
-
-                def run_ort(sess=sess, x=x, calls=calls):
-                    for _ in range(calls):
-                        sess.run(None, {"input": x})
-
-                def run_torch(model=model, xt=xt, calls=calls):
-                    with torch.inference_mode():
-                        for _ in range(calls):
-                            model(xt)
-
-                t_ort = _median(run_ort, 3 if quick else 7) / calls
-                t_torch = _median(run_torch, 3 if quick else 7) / calls
-                name = f"pose latency {size} {a['arch']} {a['h']}x{a['w']} {profile}"
+                for suffix, exported in forms:
+                    dest = tmp / f"{size}-{profile}{suffix.strip()}"
+                    target = targets.get_target(profile)
+                    bundlemod.export_bundle(task, target, exported, prep, meta, dest, tmp / "g.png")
+                    opts = ort.SessionOptions()
+                    opts.intra_op_num_threads = threads
+                    sessions[profile + suffix] = ort.InferenceSession(
+                        str(dest / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+                    )
+            x = np.random.default_rng(0).standard_normal((1, 3, a["h"], a["w"]))
+            x = x.astype(np.float32)
+            xt = torch.from_numpy(x)
+            calls = (10 if quick else 30) if size == "full" else (30 if quick else 100)
+            runners = {name: _ort_runner(sess, x, calls) for name, sess in sessions.items()}
+            runners["torch"] = _torch_runner(model, xt, calls)
+            for fn in runners.values():
+                fn()  # warm-up
+            samples: dict[str, list[float]] = {name: [] for name in runners}
+            for _ in range(rounds):
+                for name, fn in runners.items():
+                    t0 = time.perf_counter()
+                    fn()
+                    samples[name].append((time.perf_counter() - t0) / calls)
+            t_torch = statistics.median(samples["torch"])
+            for name in sessions:
+                t_ort = statistics.median(samples[name])
+                label = f"pose latency {size} {a['arch']} {a['h']}x{a['w']} {name}"
                 results.append(
                     {
-                        "name": name,
+                        "name": label,
                         "onnxruntime_s": t_ort,
                         "torch_s": t_torch,
                         "speedup": t_torch / t_ort,
                         "target": ">= 1.5",
+                        "samples_ms": {
+                            "onnxruntime": [round(v * 1e3, 2) for v in samples[name]],
+                            "torch": [round(v * 1e3, 2) for v in samples["torch"]],
+                        },
                     }
                 )
                 print(
-                    f"{name}: onnxruntime {t_ort * 1e3:.2f} ms, torch eager {t_torch * 1e3:.2f} "
+                    f"{label}: onnxruntime {t_ort * 1e3:.2f} ms, torch eager {t_torch * 1e3:.2f} "
                     f"ms, {t_torch / t_ort:.2f}x",
                     flush=True,
                 )
 
 
-def _median(fn, runs: int) -> float:
-    fn()  # warm-up
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+def _ort_runner(sess, x, calls: int):
+    def run():
+        for _ in range(calls):
+            sess.run(None, {"input": x})
+
+    return run
+
+
+def _torch_runner(model, xt, calls: int):
+    import torch
+
+    def run():
+        with torch.inference_mode():
+            for _ in range(calls):
+                model(xt)
+
+    return run
 
 
 def table(results: list[dict]) -> str:
@@ -318,6 +348,11 @@ def main() -> None:
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--latency-sizes", default="tiny,full", help="tiny, full or both")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    ap.add_argument(
+        "--compare-form",
+        action="store_true",
+        help="latency also of the graph torch writes as it is (ConvTranspose), for comparison",
+    )
     args = ap.parse_args()
     try:
         import fastai  # noqa: F401
@@ -332,7 +367,8 @@ def main() -> None:
     if not args.skip_train:
         throughput(results, args.device, args.quick)
     if not args.skip_latency:
-        latency(results, args.quick, [s for s in args.latency_sizes.split(",") if s])
+        sizes = [s for s in args.latency_sizes.split(",") if s]
+        latency(results, args.quick, sizes, args.compare_form)
     print("\n" + table(results))
     out = Path(__file__).resolve().parent.parent / "build" / "bench" / f"pose-{args.device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

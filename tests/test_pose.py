@@ -238,3 +238,71 @@ def test_random_rotation_and_scale_move_pixels_and_joints_alike():
         torch.zeros(1, 1, 64, 48), outside, torch.zeros(1), torch.tensor([1.3])
     )
     assert float(gone[0, 0, 2]) == 0  # pushed out of the frame: unlabelled
+
+
+@pytest.mark.parametrize("hw", [(6, 5), (8, 6)])
+def test_phase_form_of_a_deconvolution_stage_equals_it(hw):
+    """Transposed convolution + batch norm + ReLU == four 2x2 phase convolutions, interleaved."""
+    from torch import nn
+
+    from recap.ml.pose.models import PhaseDeconv
+
+    torch.manual_seed(0)
+    t = nn.ConvTranspose2d(5, 7, 4, stride=2, padding=1, bias=False)
+    bn = nn.BatchNorm2d(7)
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 1.5)
+    bn.bias.data.uniform_(-0.5, 0.5)
+    stage = nn.Sequential(t, bn, nn.ReLU()).eval()
+    x = torch.randn(2, 5, *hw)
+    with torch.no_grad():
+        want = stage(x)
+        got = PhaseDeconv(t, bn)(x)
+    assert got.shape == want.shape == (2, 7, 2 * hw[0], 2 * hw[1])
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert float(want.abs().max()) > 0.5  # not a trivially zero output
+
+
+def test_legacy_onnx_export_writes_the_phase_form_and_matches_torch(tmp_path):
+    """barracuda (opset 9): no ConvTranspose or BatchNormalization left, DepthToSpace in their
+    place, every operator one Barracuda imports; onnxruntime equals the trained network."""
+    import onnx
+    import onnxruntime as ort
+
+    from recap.ml import targets
+    from recap.ml.pose import models
+    from recap.ml.targets.onnx import BARRACUDA_OPS
+
+    rec = {"name": "pose", "backbone": "small", "width": 8, "depth": 3, "head": "deconv",
+           "head_channels": 16, "heatmap_stride": 2, "input_size": [24, 32], "k": 17}  # fmt: skip
+    torch.manual_seed(1)
+    model = models.build(rec)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2)
+    model.eval()
+    assert models.onnx_form(model.train()) is model  # training mode: left alone
+    model.eval()
+    meta = {"inputs": [{"name": "input", "shape": ["batch", 3, 32, 24]}],
+            "outputs": [{"name": "output", "shape": ["batch", 17, 16, 12]}]}  # fmt: skip
+    info = targets.get_target("barracuda").export(
+        model, (torch.zeros(1, 3, 32, 24),), tmp_path, meta
+    )
+    assert info["model_form"] == "PoseNet.onnx_form" and info["opset"] == 9
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node}
+    assert "DepthToSpace" in ops and not ops & {"ConvTranspose", "BatchNormalization"}
+    form = models.onnx_form(model)
+    assert form.head[-1].post is model.head[-1]  # the 1x1 heat-map conv moved before the shuffle
+    assert len(model.head) == 10 and len(form.head) == 3  # three stages of three, then the 1x1
+    assert ops <= BARRACUDA_OPS
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 24)).astype(np.float32)
+    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(sess.run(None, {"input": x})[0], want, atol=1e-4, rtol=1e-4)
+    assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())  # untouched
+    # the upsampling head has no deconvolution: exported as it is
+    up = models.build({**rec, "head": "upsample"}).eval()
+    assert models.onnx_form(up) is up

@@ -143,7 +143,7 @@ def read_coco(
         (a for a in coco["annotations"] if a.get("category_id", cat_id) == cat_id),
         key=lambda a: (a["image_id"], a["id"]),
     )
-    cache = {}
+    jobs: dict[Path, list] = {}  # source image -> [(crop box, crop file)], in order
     for a in anns:
         kp = np.asarray(a["keypoints"], np.float32).reshape(k, 3)
         if (kp[:, 2] > 0).sum() < min_keypoints or a.get("iscrowd", 0):
@@ -152,12 +152,9 @@ def read_coco(
         src = root / im["file_name"]
         if not src.exists() and (root / "images" / im["file_name"]).exists():
             src = root / "images" / im["file_name"]
-        if src not in cache:
-            cache.clear()
-            cache[src] = Image.open(src).convert("RGB")
         box = crop_box(a["bbox"], input_wh, padding)
         f = out_dir / f"{a['image_id']:06d}-{a['id']:06d}.png"
-        crop_image(cache[src], box, input_wh).save(f)
+        jobs.setdefault(src, []).append((box, f))
         j = np.zeros((k, 3), np.float32)
         j[:, :2] = to_input(kp[:, :2], box, input_wh)
         inside = (j[:, 0] >= 0) & (j[:, 0] < input_wh[0]) & (j[:, 1] >= 0) & (j[:, 1] < input_wh[1])
@@ -171,6 +168,16 @@ def read_coco(
         boxes.append([tl[0, 0], tl[0, 1], tl[1, 0] - tl[0, 0], tl[1, 1] - tl[0, 1]])
         crops.append(box)
         sources.append(str(src))
+
+    def cut(item) -> None:
+        src, todo = item
+        with Image.open(src) as img:
+            rgb = img.convert("RGB")
+        for box, f in todo:
+            crop_image(rgb, box, input_wh).save(f, compress_level=1)
+
+    # PIL decodes, resizes and encodes without the GIL: threads use every core
+    _parallel(cut, list(jobs.items()))
     if not files:
         raise InvalidInput(f"{ann_file}: no person with labelled key points")
     return PoseSet(
@@ -359,9 +366,41 @@ def make_stick_figures(
 
 
 def load_pixels(files) -> np.ndarray:
-    """Crops as (N, 3, H, W) uint8 (they are stored at the input size)."""
+    """Crops as (N, 3, H, W) uint8 (they are stored at the input size), read in threads."""
     from PIL import Image
 
-    return np.stack(
-        [np.asarray(Image.open(f).convert("RGB"), dtype=np.uint8).transpose(2, 0, 1) for f in files]
-    )
+    files = list(files)
+    if not files:
+        return np.zeros((0, 3, 0, 0), np.uint8)
+    with Image.open(files[0]) as first:
+        w, h = first.size
+    out = np.empty((len(files), 3, h, w), np.uint8)
+
+    def read(i: int) -> None:
+        with Image.open(files[i]) as img:
+            a = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        if a.shape != (h, w, 3):
+            from recap.errors import InvalidInput
+
+            raise InvalidInput(f"{files[i]}: {a.shape[1]}x{a.shape[0]}, expected {w}x{h}")
+        out[i] = a.transpose(2, 0, 1)
+
+    _parallel(read, range(len(files)))
+    return out
+
+
+def _parallel(fn, items) -> None:
+    """``fn`` over ``items`` on a thread per core (in order on one core); errors propagate."""
+    import os
+
+    items = list(items)
+    n = min(len(items), os.cpu_count() or 1, 32)
+    if n <= 1:
+        for item in items:
+            fn(item)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n) as pool:
+        for _ in pool.map(fn, items):
+            pass

@@ -159,8 +159,12 @@ class OnnxTarget(Target):
                     verbose=False,
                 )
             else:
+                # a model may name an equivalent form for this exporter (pose: deconvolutions
+                # as phase convolutions); parity holds the file to the trained model
+                form = getattr(model, "onnx_form", None)
+                written_model = form() if callable(form) else model
                 torch.onnx.export(
-                    model,
+                    written_model,
                     example,
                     str(path),
                     dynamo=False,
@@ -172,7 +176,10 @@ class OnnxTarget(Target):
                 )
         written = _check(path, self.opset(), ExportError)
         exporter = "dynamo" if self.profile.dynamo else "legacy (TorchScript)"
-        return {"model": self.model_file, "opset": written, "exporter": f"torch.onnx {exporter}"}
+        out = {"model": self.model_file, "opset": written, "exporter": f"torch.onnx {exporter}"}
+        if not self.profile.dynamo and written_model is not model:
+            out["model_form"] = f"{type(model).__name__}.onnx_form"
+        return out
 
     def load(self, dest: Path, meta: dict) -> OrtRunner:
         return OrtRunner(Path(dest) / self.model_file)
