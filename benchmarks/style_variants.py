@@ -118,7 +118,7 @@ def train(batch, mode=None, steps=40, bench=True, precision="bf16", align=0, pro
         from torch.profiler import profile as prof
 
         nets.gpu_form(model, align)
-        loss_fn.vgg.align = align
+        nets.gpu_form(loss_fn, align)
         model.train()
         x = (
             torch.rand(batch, 3, 256, 256, device="cuda")

@@ -586,7 +586,7 @@ def speed_table(model, bundles: dict, p: dict, device: str = "cpu") -> dict:
             # the engine-like path: fp16, channels_last, the GPU form, compiled with CUDA graphs
             from recap.ml.style import nets
 
-            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.benchmark = bool(p["cudnn_benchmark"])
             net = nets.gpu_form(copy.deepcopy(model).to(device, torch.float16))
             net = torch.compile(net.to(memory_format=torch.channels_last), mode="reduce-overhead")
 

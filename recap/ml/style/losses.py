@@ -115,7 +115,7 @@ class VGGFeatures(nn.Module):
         self.stop = {n: i for i, n in self.index.items()}
         for p in self.parameters():
             p.requires_grad_(False)
-        self.align = 0  # GPU training sets 8: the first conv's 3 input channels padded
+        self.align = 0  # nets.gpu_form sets it: the first conv's 3 input channels padded
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 

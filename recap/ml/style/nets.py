@@ -87,10 +87,13 @@ class ConvLayer(nn.Module):
 
 
 def gpu_form(model: nn.Module, multiple: int = 8) -> nn.Module:
-    """Switch every ConvLayer of ``model`` to the GPU form (channels aligned to ``multiple``,
-    :func:`reflect_pad_cat`); ``multiple=0`` switches back. Same numbers. Returns ``model``."""
+    """Switch ``model`` to the GPU form: every ConvLayer (channels aligned to ``multiple``,
+    :func:`reflect_pad_cat`) and the loss network's first conv (its 3 colour channels, in
+    ``VGGFeatures``); ``multiple=0`` switches back. Same numbers. Returns ``model``."""
+    from recap.ml.style.losses import VGGFeatures
+
     for m in model.modules():
-        if isinstance(m, ConvLayer):
+        if isinstance(m, ConvLayer | VGGFeatures):
             m.align = multiple
     return model
 

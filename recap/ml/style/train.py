@@ -115,8 +115,9 @@ def train_transformer(
     """Train ``model`` on the content cache (N, S, S, 3 uint8) for ``steps`` steps.
 
     On CUDA, ``cudnn_benchmark`` lets cuDNN time its algorithms for each shape once (faster, not
-    bitwise repeatable) and Adam runs fused (one kernel for all parameters). ``align`` pads the
-    RGB convolutions' channels to that multiple (:func:`nets.aligned_conv`; same numbers).
+    bitwise repeatable) and Adam runs fused (one kernel for all parameters). ``align`` trains in
+    the networks' GPU form (:func:`nets.gpu_form`, channels aligned to that multiple; same
+    numbers) and switches it off again at the end, so exports see the plain form.
 
     Returns ``{"curves": {key: [values]}, "steps", "images", "seconds", "images_per_s"}``.
     """
@@ -127,12 +128,12 @@ def train_transformer(
         loss_fn.to(memory_format=torch.channels_last)
     if align:
         nets.gpu_form(model, align)
-        loss_fn.vgg.align = align
+        nets.gpu_form(loss_fn, align)
     on_cuda = device.startswith("cuda")
     if on_cuda:
         torch.backends.cudnn.benchmark = bool(cudnn_benchmark)
     opt = torch.optim.Adam(model.parameters(), lr=lr, fused=on_cuda or None)
-    autocast = precision in ("bf16", "fp16") and device.startswith("cuda")
+    autocast = precision in ("bf16", "fp16") and on_cuda
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
 
     def step_fn(x255):
@@ -168,7 +169,7 @@ def train_transformer(
     model.eval()
     if align:
         nets.gpu_form(model, 0)
-        loss_fn.vgg.align = 0
+        nets.gpu_form(loss_fn, 0)
     steady = (steps - warm) * batch_size / max(end - t_warm, 1e-9) if t_warm else None
     return {
         "curves": curves,

@@ -143,6 +143,7 @@ class OnnxTarget(Target):
 
         path = Path(dest) / self.model_file
         in_names, out_names = names(meta)
+        written_model = model
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if self.profile.dynamo:
@@ -162,7 +163,8 @@ class OnnxTarget(Target):
                 # a model may name an equivalent form for this exporter (pose: deconvolutions
                 # as phase convolutions); parity holds the file to the trained model
                 form = getattr(model, "onnx_form", None)
-                written_model = form() if callable(form) else model
+                if callable(form):
+                    written_model = form()
                 torch.onnx.export(
                     written_model,
                     example,
@@ -177,7 +179,7 @@ class OnnxTarget(Target):
         written = _check(path, self.opset(), ExportError)
         exporter = "dynamo" if self.profile.dynamo else "legacy (TorchScript)"
         out = {"model": self.model_file, "opset": written, "exporter": f"torch.onnx {exporter}"}
-        if not self.profile.dynamo and written_model is not model:
+        if written_model is not model:
             out["model_form"] = f"{type(model).__name__}.onnx_form"
         return out
 
