@@ -26,6 +26,30 @@ class Result:
         return self.stdout + self.stderr
 
 
+_TORCH_THREADS: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def torch_threads():
+    """Put torch's thread count back after each test that ran training in this process.
+
+    A run's ``threads`` param (and tests timing one thread) call ``torch.set_num_threads``,
+    which stays for the rest of the worker; figures pinned by later tests (a model's error to
+    1e-5) depend on it through the order of float sums, so on the order xdist gives the tests.
+    The default is read once, from a fresh interpreter with this worker's environment.
+    """
+    yield
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    if not _TORCH_THREADS:
+        code = "import torch; print(torch.get_num_threads())"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        _TORCH_THREADS.append(int(out.stdout) if out.returncode == 0 else os.cpu_count() or 1)
+    if torch.get_num_threads() != _TORCH_THREADS[0]:
+        torch.set_num_threads(_TORCH_THREADS[0])
+
+
 @pytest.fixture(autouse=True)
 def log_root(tmp_path, monkeypatch) -> Path:
     """A fresh log root for every test, found through RECAP_ROOT."""
