@@ -220,8 +220,29 @@ class PoseTask(ImageTask):
     def train(self, ctx, table, prep, params, device, precision, seed):
         trained = super().train(ctx, table, prep, params, device, precision, seed)
         # sanity writes the overlays and the PCK chart as the run's artifacts
-        trained.state.update(params=params, ctx=ctx)
+        trained.state.update(params=params, ctx=ctx, device=device)
         return trained
+
+    @staticmethod
+    def _eval_model(trained):
+        """The trained model in float32 for the held-out evaluation, on the GPU it trained on
+        (4,000 crops of 256x192 take seconds there and minutes on the CPU; TF32 is off in
+        :meth:`_eval_flags`, so the numbers are float32's), else the CPU model itself."""
+        import copy
+
+        import torch
+
+        model = trained.model.float().cpu().eval()
+        device = str(trained.state.get("device") or "cpu")
+        if device.startswith("cuda") and torch.cuda.is_available():
+            return copy.deepcopy(model).to(device)
+        return model
+
+    @staticmethod
+    def _eval_flags():
+        import torch
+
+        return torch.backends.cudnn.flags(enabled=True, allow_tf32=False)
 
     # -- bundle -------------------------------------------------------------------------------
     def describe(self, prep: Prepared, params: dict) -> dict:
@@ -333,18 +354,19 @@ class PoseTask(ImageTask):
         sk = self._skeleton(prep)
         h, w = prep.size
         arch = {"head": prep.info["head"], "input_size": [w, h]}
-        model = trained.model.float().cpu().eval()
+        model = self._eval_model(trained)
         rows = table[table["split"] == "valid"]
         joints, boxes, _ = arrays(rows, sk.k)
-        _, pred, conf = predict(
-            model,
-            load_pixels(rows["file"]),
-            prep.mean,
-            prep.std,
-            arch,
-            prep.info["decode"],
-            prep.info["beta"],
-        )
+        with self._eval_flags():
+            _, pred, conf = predict(
+                model,
+                load_pixels(rows["file"]),
+                prep.mean,
+                prep.std,
+                arch,
+                prep.info["decode"],
+                prep.info["beta"],
+            )
         margin = float(params.get("sanity_margin") or metrics.MARGIN)
         ev = evaluate(pred, conf, joints, boxes, sk, np.asarray(prep.info["mean_pose"]), margin)
         summary = {k: v for k, v in ev.items() if not k.endswith("per_joint") and k != "margin"}
@@ -380,10 +402,11 @@ class PoseTask(ImageTask):
         held = held.head(8)
         h, w = prep.size
         arch = {"head": prep.info["head"], "input_size": [w, h]}
-        _, pred, _ = predict(
-            model, load_pixels(held["file"]), prep.mean, prep.std, arch,
-            prep.info["decode"], prep.info["beta"],
-        )  # fmt: skip
+        with self._eval_flags():
+            _, pred, _ = predict(
+                model, load_pixels(held["file"]), prep.mean, prep.std, arch,
+                prep.info["decode"], prep.info["beta"],
+            )  # fmt: skip
         joints, _, _ = arrays(held, sk.k)
         visual.overlay_grid(
             list(held["file"]), pred, joints[..., :2], joints[..., 2], sk, out / "overlays.png"
