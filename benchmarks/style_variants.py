@@ -2,9 +2,10 @@
 
     python3 benchmarks/style_variants.py BUDGET_S ITEM[,ITEM...] 2>/dev/null
 
-Items: ``s:big|small:<compile mode>[:a][:p]`` stylises 1280x720 fp16 channels_last with filters
-(32,64,128) or (8,16,32), ``a`` the GPU form (nets.gpu_form), ``p`` a kernel profile;
-``t:<batch>:<compile mode|default>:<cudnn benchmark 0|1>[:a][:p]`` trains the full preset's
+Items: ``s:big|small:<compile mode>[:a][:q][:p]`` stylises 1280x720 fp16 channels_last with
+filters (32,64,128) or (8,16,32), ``a`` the GPU form (nets.gpu_form), ``q`` with its 9x9
+convolutions in phase form (nets.phase_conv), ``p`` a kernel profile;
+``t:<batch>:<compile mode|default>:<cudnn benchmark 0|1>[:a][:q][:p]`` trains the full preset's
 network on random content in the GPU's memory. Items are skipped once BUDGET_S is nearly spent.
 bench_style.py is the side-by-side benchmark; this is for finding what to put in it.
 """
@@ -34,7 +35,10 @@ def say(*a):
     print(f"[{time.perf_counter() - T0:6.1f}s]", *a, flush=True)
 
 
-def stylise(filters, mode, frames=300, w=1280, h=720, dtype=torch.float16, profile=False, align=0):
+def stylise(
+    filters, mode, frames=300, w=1280, h=720, dtype=torch.float16, profile=False, align=0,
+    phase=False,
+):  # fmt: skip
     from recap.ml.style import nets
 
     torch._dynamo.reset()
@@ -46,7 +50,7 @@ def stylise(filters, mode, frames=300, w=1280, h=720, dtype=torch.float16, profi
         .eval()
         .to(dtype=dtype, memory_format=torch.channels_last)
     )
-    nets.gpu_form(m, align)
+    nets.gpu_form(m, align, phase=phase)
     x = (
         (torch.rand(1, 3, h, w, device="cuda") * 255)
         .to(dtype)
@@ -81,11 +85,17 @@ def stylise(filters, mode, frames=300, w=1280, h=720, dtype=torch.float16, profi
             tot = sum(r[0] for r in rows)
             for tt, k in rows[:14]:
                 say(f"   {tt / 20:8.1f} us/frame {tt / tot:5.1%} {k[:90]}")
-    say(f"stylise {filters} {mode} align={align} {dtype}: {best:.1f} fps (compile+warm {ct:.1f}s)")
+    say(
+        f"stylise {filters} {mode} align={align} phase={phase} {dtype}: {best:.1f} fps "
+        f"(compile+warm {ct:.1f}s)"
+    )
     return best
 
 
-def train(batch, mode=None, steps=40, bench=True, precision="bf16", align=0, profile=False):
+def train(
+    batch, mode=None, steps=40, bench=True, precision="bf16", align=0, profile=False,
+    phase=False,
+):  # fmt: skip
     from recap.ml.style import losses, nets
     from recap.ml.style import train as tr
 
@@ -112,12 +122,13 @@ def train(batch, mode=None, steps=40, bench=True, precision="bf16", align=0, pro
         cudnn_benchmark=bench,
         log_every=steps,
         align=align,
+        phase=phase,
     )
     if profile:
         from torch.profiler import ProfilerActivity
         from torch.profiler import profile as prof
 
-        nets.gpu_form(model, align)
+        nets.gpu_form(model, align, phase=phase)
         nets.gpu_form(loss_fn, align)
         model.train()
         x = (
@@ -145,7 +156,7 @@ def train(batch, mode=None, steps=40, bench=True, precision="bf16", align=0, pro
         for tt, k in rows[:16]:
             say(f"   {tt / 3:8.1f} us/step {tt / tot:5.1%} {k[:100]}")
     say(
-        f"train b{batch} mode={mode} bench={bench} align={align} {precision}: "
+        f"train b{batch} mode={mode} bench={bench} align={align} phase={phase} {precision}: "
         f"steady {r['steady_images_per_s']:.1f} img/s "
         f"(whole {time.perf_counter() - t:.1f}s)"
     )
@@ -164,8 +175,9 @@ if __name__ == "__main__":
             if kind == "s":  # s:<filters>:<mode>[:p]
                 f = (32, 64, 128) if args[0] == "big" else (8, 16, 32)
                 res[item] = stylise(
-                    f, args[1], profile="p" in args[2:], align=8 if "a" in args[2:] else 0
-                )
+                    f, args[1], profile="p" in args[2:], align=8 if "a" in args[2:] else 0,
+                    phase="q" in args[2:],
+                )  # fmt: skip
             elif kind == "t":  # t:<batch>:<mode|default>:<bench 0/1>
                 mode = None if args[1] == "default" else args[1]
                 res[item] = train(
@@ -174,6 +186,7 @@ if __name__ == "__main__":
                     bench=args[2] == "1",
                     align=8 if "a" in args[3:] else 0,
                     profile="p" in args[3:],
+                    phase="q" in args[3:],
                 )
         except Exception as exc:  # noqa: BLE001
             say(item, "FAILED", type(exc).__name__, str(exc)[:300])

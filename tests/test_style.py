@@ -115,6 +115,35 @@ def test_vgg_weights_load_from_a_path_and_random_only_when_asked(tmp_path):
 
 
 # -- networks and the barracuda export -----------------------------------------------------------
+@pytest.mark.parametrize("cin,cout,k", [(3, 32, 9), (32, 3, 9), (5, 7, 5), (16, 16, 7)])
+def test_phase_conv_is_the_plain_convolution(cin, cout, k):
+    """The phase form of a stride-1 convolution (four 2x2 phases, a (k//2+1)-tap kernel, pixel
+    shuffle back) gives the plain convolution's output and weight, bias and input gradients."""
+    import torch
+    from torch import nn
+
+    from recap.ml.style import nets
+
+    torch.manual_seed(1)
+    conv = nn.Conv2d(cin, cout, k).double()
+    x = torch.randn(2, cin, 12 + k - 1, 16 + k - 1, dtype=torch.float64, requires_grad=True)
+    outs = []
+    for fn in (conv, lambda t: nets.phase_conv(t, conv, 8)):
+        conv.zero_grad()
+        x.grad = None
+        y = fn(x)
+        (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        outs.append([y.detach(), x.grad.clone(), conv.weight.grad.clone(), conv.bias.grad.clone()])
+    assert outs[0][0].shape == (2, cout, 12, 16)
+    for a, b in zip(*outs, strict=True):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+    # an odd side has no phase form: the layer falls back to the aligned convolution
+    layer = nets.ConvLayer(3, 8, 9).double()
+    nets.gpu_form(layer, 8, phase=True)
+    odd = torch.rand(1, 3, 11, 12, dtype=torch.float64)
+    assert layer.phase and torch.allclose(layer(odd), layer.conv(layer.pad(odd)), atol=1e-9)
+
+
 @pytest.mark.parametrize("arch", ["transformer", "patch"])
 def test_gpu_form_gives_the_same_numbers_and_gradients_and_switches_back(arch):
     """The GPU form (pads from slices, RGB convs' channels padded to 8) is a faster way to the same
@@ -128,16 +157,17 @@ def test_gpu_form_gives_the_same_numbers_and_gradients_and_switches_back(arch):
            else nets.PatchNet((8, 16, 32), 1).eval()).double()  # fmt: skip
     x = torch.rand(2, 3, 20, 28, dtype=torch.float64) * 255
     grads = []
-    for multiple in (0, 8):
-        nets.gpu_form(net, multiple)
+    for multiple, phase in ((0, False), (8, False), (8, True)):
+        nets.gpu_form(net, multiple, phase=phase)
         net.zero_grad()
         y = net(x)
         y.square().mean().backward()
         grads.append((y.detach(), [p.grad.clone() for p in net.parameters()]))
-    (y0, g0), (y1, g1) = grads
-    assert torch.allclose(y0, y1, rtol=0, atol=1e-9)
-    for a, b in zip(g0, g1, strict=True):
-        assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+    (y0, g0), *forms = grads
+    for y1, g1 in forms:
+        assert torch.allclose(y0, y1, rtol=0, atol=1e-9)
+        for a, b in zip(g0, g1, strict=True):
+            assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
     layers = [m for m in net.modules() if isinstance(m, nets.ConvLayer)]
     assert {m.align for m in layers} == {8}
     nets.gpu_form(net, 0)

@@ -54,6 +54,50 @@ def aligned_conv(x: torch.Tensor, conv: nn.Conv2d, multiple: int) -> torch.Tenso
     return y[:, :cout] if pout else y
 
 
+def _phase_index(k: int, device) -> torch.Tensor:
+    """``idx[a, s, m] = 2m + s - a + 1``: which tap of a kernel padded by one zero on each side
+    feeds output phase ``a`` from input phase ``s`` at the phase kernel's tap ``m``."""
+    a = torch.arange(2, device=device).view(2, 1, 1)
+    s = torch.arange(2, device=device).view(1, 2, 1)
+    m = torch.arange(k // 2 + 1, device=device).view(1, 1, -1)
+    return 2 * m + s - a + 1
+
+
+def phase_conv(x: torch.Tensor, conv: nn.Conv2d, multiple: int) -> torch.Tensor:
+    """A stride-1, odd-kernel, unpadded ``conv(x)`` computed in phase form: ``x`` (even sides)
+    split into its four 2x2 phases (``pixel_unshuffle``: 4x the channels, half the sides), one
+    convolution with a kernel of ``k // 2 + 1`` taps whose weights are the original taps
+    rearranged (and zeros where a phase has no tap), and ``pixel_shuffle`` back.
+
+    The same numbers as the plain convolution. It exists for the 9x9 convolutions next to the
+    colour channels (3 -> 32 and 32 -> 3): cuDNN runs those on slow "indexed" kernels even with
+    the channels padded to 8, while the phase form is a 5x5 convolution of 16 -> 128 and
+    128 -> 16 channels at half the resolution, shapes its tensor-core kernels handle.
+    Channels are padded so that 4x them is a multiple of ``multiple``.
+    """
+    import math
+
+    w, b = conv.weight, conv.bias
+    cout, cin, k = w.shape[0], w.shape[1], w.shape[-1]
+    step = max(1, multiple // math.gcd(4, multiple)) if multiple else 1
+    pin, pout = -cin % step, -cout % step
+    if pin:
+        x = F.pad(x, (0, 0, 0, 0, 0, pin))
+        w = F.pad(w, (0, 0, 0, 0, 0, pin))
+    if pout:
+        w = F.pad(w, (0, 0, 0, 0, 0, 0, 0, pout))
+        b = F.pad(b, (0, pout)) if b is not None else None
+    idx = _phase_index(k, w.device)
+    taps = idx.shape[-1]
+    # (O, C, a, s, m, b, t, n) -> (O, a, b | C, s, t | m, n): the channel orders of
+    # pixel_shuffle (o*4 + a*2 + b) and pixel_unshuffle (c*4 + s*2 + t)
+    wp = F.pad(w, (1, 1, 1, 1))[:, :, idx][..., idx]
+    wp = wp.permute(0, 2, 5, 1, 3, 6, 4, 7).reshape(4 * w.shape[0], 4 * w.shape[1], taps, taps)
+    bp = b.repeat_interleave(4) if b is not None else None
+    y = F.pixel_shuffle(F.conv2d(F.pixel_unshuffle(x, 2), wp, bp), 2)
+    return y[:, :cout] if pout else y
+
+
 def reflect_pad_cat(x: torch.Tensor, p: int) -> torch.Tensor:
     """Reflection padding by ``p`` on both spatial sides, built from flipped slices and ``cat``.
 
@@ -71,7 +115,8 @@ class ConvLayer(nn.Module):
 
     ``align`` (0: off) is the GPU form, which only GPU paths turn on (:func:`gpu_form`), never an
     export, whose graph stays one plain Pad and one Conv: the padding built by
-    :func:`reflect_pad_cat` and the conv through :func:`aligned_conv`.
+    :func:`reflect_pad_cat` and the conv through :func:`aligned_conv`, or, with ``phase`` on
+    and a stride-1 kernel of 5 or more, through :func:`phase_conv`.
     """
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
@@ -79,22 +124,35 @@ class ConvLayer(nn.Module):
         self.pad = nn.ReflectionPad2d(kernel // 2)
         self.conv = nn.Conv2d(cin, cout, kernel, stride)
         self.align = 0
+        self.phase = False
 
     def forward(self, x):
         if self.align:
-            return aligned_conv(reflect_pad_cat(x, self.pad.padding[0]), self.conv, self.align)
+            x = reflect_pad_cat(x, self.pad.padding[0])
+            if (
+                self.phase
+                and self.conv.stride == (1, 1)
+                and self.conv.kernel_size[0] >= 5
+                and x.shape[-1] % 2 == 0
+                and x.shape[-2] % 2 == 0
+            ):
+                return phase_conv(x, self.conv, self.align)
+            return aligned_conv(x, self.conv, self.align)
         return self.conv(self.pad(x))
 
 
-def gpu_form(model: nn.Module, multiple: int = 8) -> nn.Module:
+def gpu_form(model: nn.Module, multiple: int = 8, phase: bool = False) -> nn.Module:
     """Switch ``model`` to the GPU form: every ConvLayer (channels aligned to ``multiple``,
-    :func:`reflect_pad_cat`) and the loss network's first conv (its 3 colour channels, in
-    ``VGGFeatures``); ``multiple=0`` switches back. Same numbers. Returns ``model``."""
+    :func:`reflect_pad_cat`; ``phase``: large stride-1 kernels through :func:`phase_conv`) and
+    the loss network's first conv (its 3 colour channels, in ``VGGFeatures``); ``multiple=0``
+    switches back. Same numbers. Returns ``model``."""
     from recap.ml.style.losses import VGGFeatures
 
     for m in model.modules():
         if isinstance(m, ConvLayer | VGGFeatures):
             m.align = multiple
+        if isinstance(m, ConvLayer):
+            m.phase = bool(phase and multiple)
     return model
 
 

@@ -108,6 +108,7 @@ def train_transformer(
     compile_mode: str | None = None,
     cudnn_benchmark: bool = False,
     align: int = 0,
+    phase: bool = False,
     log_every: int = 10,
     seed: int = 0,
     ctx=None,
@@ -117,7 +118,8 @@ def train_transformer(
     On CUDA, ``cudnn_benchmark`` lets cuDNN time its algorithms for each shape once (faster, not
     bitwise repeatable) and Adam runs fused (one kernel for all parameters). ``align`` trains in
     the networks' GPU form (:func:`nets.gpu_form`, channels aligned to that multiple; same
-    numbers) and switches it off again at the end, so exports see the plain form.
+    numbers; ``phase``: its 9x9 convolutions in phase form) and switches it off again at the
+    end, so exports see the plain form.
 
     Returns ``{"curves": {key: [values]}, "steps", "images", "seconds", "images_per_s"}``.
     """
@@ -127,7 +129,7 @@ def train_transformer(
         model.to(memory_format=torch.channels_last)
         loss_fn.to(memory_format=torch.channels_last)
     if align:
-        nets.gpu_form(model, align)
+        nets.gpu_form(model, align, phase=phase)
         nets.gpu_form(loss_fn, align)
     on_cuda = device.startswith("cuda")
     if on_cuda:
