@@ -130,8 +130,11 @@ def recipe_throughput(files, device: str, steps: int, warmup: int, size: int = 2
     return {"images_per_s": done / secs, "images": done, "seconds": secs, "batch": 4, "size": size}
 
 
-def full_throughput(files, device: str, steps: int, batch: int, quick: bool) -> dict:
-    """The full preset end to end: content cache from the JPEGs + compile + training steps."""
+def full_throughput(
+    files, device: str, steps: int, batch: int, quick: bool, phase: bool = False
+) -> dict:
+    """The full preset end to end: content cache from the JPEGs + compile + training steps;
+    ``phase``: its 9x9 convolutions in phase form (``nets.phase_conv``)."""
     import numpy as np
     import torch
 
@@ -161,7 +164,7 @@ def full_throughput(files, device: str, steps: int, batch: int, quick: bool) -> 
             device=device, precision="bf16" if on_gpu else "fp32", channels_last=on_gpu,
             compile=on_gpu and not quick, log_every=max(n_steps, 1), seed=0,
             cudnn_benchmark=on_gpu and bool(preset["cudnn_benchmark"]),
-            align=8 if on_gpu and preset["gpu_form"] else 0,
+            align=8 if on_gpu and preset["gpu_form"] else 0, phase=phase,
         )  # fmt: skip
 
     r = run(steps)
@@ -202,6 +205,7 @@ def stylise_fps(
     frames: int,
     mode: str = "reduce-overhead",
     dtypes=("fp16", "bf16"),
+    phase: bool = False,
 ) -> dict:
     import torch
 
@@ -229,6 +233,12 @@ def stylise_fps(
                 dtype,
                 True,
             )
+            if phase:  # the same weights with the 9x9 convolutions in phase form
+                mp = nets.TransformerNet(filters, 5).to(device).eval()
+                mp.load_state_dict(base.state_dict())
+                mp = mp.to(dtype=dtype, memory_format=torch.channels_last)
+                mp = nets.gpu_form(mp, phase=True)
+                variants[f"compiled_{name}_cl_phase"] = (torch.compile(mp, mode=mode), dtype, True)
     for name, (m, dtype, cl) in variants.items():
         xi = x.to(dtype)
         if cl:
@@ -411,6 +421,11 @@ def main() -> None:
         "also searches conv kernels, minutes per model)",
     )
     ap.add_argument("--stylise-dtypes", default="fp16,bf16", help="compiled variants stylised")
+    ap.add_argument(
+        "--phase",
+        action="store_true",
+        help="also train and stylise with the 9x9 convolutions in phase form (nets.phase_conv)",
+    )
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-stylise", action="store_true")
     ap.add_argument("--skip-cpu", action="store_true")
@@ -436,11 +451,16 @@ def main() -> None:
             batch = 4 if quick else args.batch
             fsteps = args.steps or (3 if quick else 300)
             full = full_throughput(files, device, fsteps, batch, quick)
+            phased = None
+            if args.phase:
+                phased = full_throughput(files, device, fsteps, batch, quick, phase=True)
         results["train"] = {
             "recipe": rec,
             "full": full,
             "ratio": full["images_per_s"] / rec["images_per_s"],
         }
+        if phased:
+            results["train"]["full_phase"] = phased
         size = full["size"]
         flops = train_flops(1, size, device) if on_gpu else None
         if flops:
@@ -450,6 +470,10 @@ def main() -> None:
         ratio = results["train"]["ratio"]
         label = f"train full (b{full['batch']} {size}px, steady)"
         lines.append((label, f"{full['images_per_s']:.1f} img/s", f"x{ratio:.2f} vs recipe"))
+        if phased:
+            r = phased["images_per_s"] / rec["images_per_s"]
+            label = f"train full, 9x9 in phase form (b{phased['batch']})"
+            lines.append((label, f"{phased['images_per_s']:.1f} img/s", f"x{r:.2f} vs recipe"))
         lines.append(("train full incl. cache + compile", f"{full['e2e_images_per_s']:.1f} img/s",
                       f"cache {full['cache_seconds']:.1f}s"))  # fmt: skip
         if flops:
@@ -462,7 +486,7 @@ def main() -> None:
         results["stylise"] = {}
         for filters in ((32, 64, 128), (8, 16, 32)):
             r = stylise_fps(filters, device, w, h, frames, args.compile_mode,
-                            args.stylise_dtypes.split(","))  # fmt: skip
+                            args.stylise_dtypes.split(","), args.phase)  # fmt: skip
             results["stylise"][",".join(map(str, filters))] = r
             for name, v in r.items():
                 if isinstance(v, dict):

@@ -115,6 +115,7 @@ DEFAULTS = {
     "compile": False,
     "cudnn_benchmark": False,  # cuDNN times its algorithms per shape: faster, not bitwise reruns
     "gpu_form": False,  # reflection pads from slices, RGB convs' channels padded to 8: same numbers
+    "phase_convs": False,  # with gpu_form: 9x9 convs in phase form (nets.phase_conv); unmeasured
     "data": "synthetic",
     "style": "procedural",
     "clip": "synthetic",
@@ -354,7 +355,7 @@ def train_arrays(
             lr=float(p["lr"]), device=device, precision=str(p["precision"]),
             channels_last=bool(p["channels_last"]), compile=bool(p["compile"]),
             cudnn_benchmark=bool(p["cudnn_benchmark"]), align=8 if p["gpu_form"] else 0,
-            log_every=int(p["log_every"]), seed=seed, ctx=ctx,
+            phase=bool(p.get("phase_convs")), log_every=int(p["log_every"]), seed=seed, ctx=ctx,
         )  # fmt: skip
         keys = ("content_loss", "style_loss", "tv_loss", "total_loss")
     else:
@@ -587,7 +588,8 @@ def speed_table(model, bundles: dict, p: dict, device: str = "cpu") -> dict:
             from recap.ml.style import nets
 
             torch.backends.cudnn.benchmark = bool(p["cudnn_benchmark"])
-            net = nets.gpu_form(copy.deepcopy(model).to(device, torch.float16))
+            net = copy.deepcopy(model).to(device, torch.float16)
+            net = nets.gpu_form(net, phase=bool(p.get("phase_convs")))
             net = torch.compile(net.to(memory_format=torch.channels_last), mode="reduce-overhead")
 
             def run_c(x, net=net):
