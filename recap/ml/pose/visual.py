@@ -21,10 +21,18 @@ def _color(name: str):
     )
 
 
+LEGEND = (
+    ("truth", TRUTH, 1),
+    ("predicted left", PRED_LEFT, 2),
+    ("predicted right", PRED_RIGHT, 2),
+    ("predicted centre", PRED_MID, 2),
+)
+
+
 def overlay_grid(files, pred, truth, vis, skeleton, path: Path, zoom: int = 3, cols: int = 4):
     """One tile per crop: truth as thin white limbs, the prediction in colour (left orange, right
-    blue). Returns the PNG path."""
-    from PIL import Image, ImageDraw
+    blue), and a legend strip under the tiles saying so. Returns the PNG path."""
+    from PIL import Image, ImageDraw, ImageFont
 
     tiles = []
     for f, p, t, v in zip(files, pred, truth, vis, strict=False):
@@ -44,9 +52,18 @@ def overlay_grid(files, pred, truth, vis, skeleton, path: Path, zoom: int = 3, c
         return None
     w, h = tiles[0].size
     rows = -(-len(tiles) // cols)
-    sheet = Image.new("RGB", (cols * w, rows * h), (20, 20, 20))
+    size = 8 * zoom  # the legend's text, in proportion to the tiles
+    band = 2 * size
+    sheet = Image.new("RGB", (cols * w, rows * h + band), (20, 20, 20))
     for i, tile in enumerate(tiles):
         sheet.paste(tile, ((i % cols) * w, (i // cols) * h))
+    d = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=size)
+    x, y = size, rows * h + band // 2
+    for label, colour, width in LEGEND:
+        d.line([(x, y), (x + 2 * size, y)], fill=colour, width=width * zoom)
+        d.text((x + 2 * size + size // 2, y), label, fill=(230, 230, 230), font=font, anchor="lm")
+        x += 3 * size + int(d.textlength(label, font=font)) + 2 * size
     path = Path(path)
     sheet.save(path)
     return path
