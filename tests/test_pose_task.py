@@ -95,7 +95,8 @@ def test_tiny_pose_run_beats_the_mean_pose_exports_every_target_with_parity(cli,
 
     sheet = Image.open(out / "overlays.png").convert("RGB")
     assert sheet.size == (4 * 48 * 3, 2 * 64 * 3 + 48)  # 8 tiles at 3x, the legend strip under
-    legend = set(sheet.crop((0, 2 * 64 * 3, sheet.width, sheet.height)).getdata())
+    strip = np.asarray(sheet.crop((0, 2 * 64 * 3, sheet.width, sheet.height))).reshape(-1, 3)
+    legend = set(map(tuple, strip.tolist()))
     assert {visual.TRUTH, visual.PRED_LEFT, visual.PRED_RIGHT} <= legend
     mirrored_image_gives_mirrored_swapped_joints(out)
     # a finished pose run re-exports from model.pth alone (no data), as any core task
