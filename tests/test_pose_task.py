@@ -94,10 +94,12 @@ def test_tiny_pose_run_beats_the_mean_pose_exports_every_target_with_parity(cli,
     from recap.ml.pose import visual
 
     sheet = Image.open(out / "overlays.png").convert("RGB")
-    assert sheet.size == (4 * 48 * 3, 2 * 64 * 3 + 48)  # 8 tiles at 3x, the legend strip under
-    strip = np.asarray(sheet.crop((0, 2 * 64 * 3, sheet.width, sheet.height))).reshape(-1, 3)
-    legend = set(map(tuple, strip.tolist()))
-    assert {visual.TRUTH, visual.PRED_LEFT, visual.PRED_RIGHT} <= legend
+    tiles_h = 2 * 64 * 3  # 8 crops of 48x64 at 3x in rows of 4; the legend strip under them
+    assert sheet.width == 4 * 48 * 3 and sheet.height > tiles_h
+    strip = np.asarray(sheet.crop((0, tiles_h, sheet.width, sheet.height)))
+    legend = set(map(tuple, strip.reshape(-1, 3).tolist()))
+    assert {visual.TRUTH, visual.PRED_LEFT, visual.PRED_RIGHT, visual.PRED_MID} <= legend
+    assert (strip[:, -8:] == 20).all()  # a right margin: no legend item runs off the sheet
     mirrored_image_gives_mirrored_swapped_joints(out)
     # a finished pose run re-exports from model.pth alone (no data), as any core task
     r = cli("exp", "export", rec["id"], "--target", "barracuda", "--json")

@@ -52,18 +52,28 @@ def overlay_grid(files, pred, truth, vis, skeleton, path: Path, zoom: int = 3, c
         return None
     w, h = tiles[0].size
     rows = -(-len(tiles) // cols)
-    size = 8 * zoom  # the legend's text, in proportion to the tiles
-    band = 2 * size
-    sheet = Image.new("RGB", (cols * w, rows * h + band), (20, 20, 20))
+    sheet_w = cols * w
+    size = max(10, min(8 * zoom, sheet_w // 40))  # the legend's text: with the tiles, fitting
+    font = ImageFont.load_default(size=size)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines, x = [[]], size  # the legend's items flowed into lines as wide as the sheet
+    for item in LEGEND:
+        width = 3 * size + int(measure.textlength(item[0], font=font))
+        if lines[-1] and x + width > sheet_w - size:
+            lines.append([])
+            x = size
+        lines[-1].append((x, item))
+        x += width + 2 * size
+    band = 2 * size * len(lines)
+    sheet = Image.new("RGB", (sheet_w, rows * h + band), (20, 20, 20))
     for i, tile in enumerate(tiles):
         sheet.paste(tile, ((i % cols) * w, (i // cols) * h))
     d = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default(size=size)
-    x, y = size, rows * h + band // 2
-    for label, colour, width in LEGEND:
-        d.line([(x, y), (x + 2 * size, y)], fill=colour, width=width * zoom)
-        d.text((x + 2 * size + size // 2, y), label, fill=(230, 230, 230), font=font, anchor="lm")
-        x += 3 * size + int(d.textlength(label, font=font)) + 2 * size
+    for n, line in enumerate(lines):
+        y = rows * h + 2 * size * n + size
+        for x, (label, colour, width) in line:
+            d.line([(x, y), (x + 2 * size, y)], fill=colour, width=width * zoom)
+            d.text((x + 3 * size, y), label, fill=(230, 230, 230), font=font, anchor="lm")
     path = Path(path)
     sheet.save(path)
     return path
