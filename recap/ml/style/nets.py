@@ -41,17 +41,23 @@ def aligned_conv(x: torch.Tensor, conv: nn.Conv2d, multiple: int) -> torch.Tenso
     GPU's tensor-core convolutions want channel counts that are multiples of 8: with 3 colour
     channels cuDNN falls back to slow "indexed" kernels, which took 37% of a 720p frame.
     """
+    x, w, b = _pad_channels(x, conv, multiple)
+    y = F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups)
+    return y[:, : conv.out_channels]
+
+
+def _pad_channels(x: torch.Tensor, conv: nn.Conv2d, multiple: int):
+    """``x`` and ``conv``'s weight and bias with the input and output channels zero-padded to a
+    multiple of ``multiple`` (zeros in, zero weights: the extra outputs are sliced off after)."""
     w, b = conv.weight, conv.bias
-    cout, cin = w.shape[:2]
-    pin, pout = -cin % multiple, -cout % multiple
+    pin, pout = -w.shape[1] % multiple, -w.shape[0] % multiple
     if pin:
         x = F.pad(x, (0, 0, 0, 0, 0, pin))
         w = F.pad(w, (0, 0, 0, 0, 0, pin))
     if pout:
         w = F.pad(w, (0, 0, 0, 0, 0, 0, 0, pout))
         b = F.pad(b, (0, pout)) if b is not None else None
-    y = F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups)
-    return y[:, :cout] if pout else y
+    return x, w, b
 
 
 def _phase_index(k: int, device) -> torch.Tensor:
@@ -77,17 +83,9 @@ def phase_conv(x: torch.Tensor, conv: nn.Conv2d, multiple: int) -> torch.Tensor:
     """
     import math
 
-    w, b = conv.weight, conv.bias
-    cout, cin, k = w.shape[0], w.shape[1], w.shape[-1]
-    step = max(1, multiple // math.gcd(4, multiple)) if multiple else 1
-    pin, pout = -cin % step, -cout % step
-    if pin:
-        x = F.pad(x, (0, 0, 0, 0, 0, pin))
-        w = F.pad(w, (0, 0, 0, 0, 0, pin))
-    if pout:
-        w = F.pad(w, (0, 0, 0, 0, 0, 0, 0, pout))
-        b = F.pad(b, (0, pout)) if b is not None else None
-    idx = _phase_index(k, w.device)
+    # 4x the channels after pixel_unshuffle: a multiple of ``multiple`` needs fewer of them here
+    x, w, b = _pad_channels(x, conv, max(1, multiple // math.gcd(4, multiple)) if multiple else 1)
+    idx = _phase_index(w.shape[-1], w.device)
     taps = idx.shape[-1]
     # (O, C, a, s, m, b, t, n) -> (O, a, b | C, s, t | m, n): the channel orders of
     # pixel_shuffle (o*4 + a*2 + b) and pixel_unshuffle (c*4 + s*2 + t)
@@ -95,7 +93,7 @@ def phase_conv(x: torch.Tensor, conv: nn.Conv2d, multiple: int) -> torch.Tensor:
     wp = wp.permute(0, 2, 5, 1, 3, 6, 4, 7).reshape(4 * w.shape[0], 4 * w.shape[1], taps, taps)
     bp = b.repeat_interleave(4) if b is not None else None
     y = F.pixel_shuffle(F.conv2d(F.pixel_unshuffle(x, 2), wp, bp), 2)
-    return y[:, :cout] if pout else y
+    return y[:, : conv.out_channels]
 
 
 def reflect_pad_cat(x: torch.Tensor, p: int) -> torch.Tensor:
