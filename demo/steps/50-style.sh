@@ -19,3 +19,6 @@ n = data.write_video(data.synthetic_clip(12, 64, 96, seed=1), Path(sys.argv[1]))
 print(f"made a {n}-frame clip: {sys.argv[1]}")
 PY
 show recap stylize "$style" "$DEMO_DIR/clip.mp4" --backend onnx --out "$DEMO_DIR/stylised"
+if [ -n "${entry:-}" ]; then  # the week's post shows the run's before/after grid
+  show recap link "$entry" --run "$style" --note "a tiny style model (random VGG: not comparable)"
+fi

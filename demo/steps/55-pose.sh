@@ -18,3 +18,6 @@ print(f"model.json: {len(pose['names'])} joints, {len(pose['skeleton'])} bones, 
       f"flip pairs {pose['flip_pairs'][:2]}..., heat maps {pose['heatmap_size']} "
       f"(stride {pose['heatmap_stride']}), decode {pose['decode']['rule']}")
 PY
+if [ -n "${entry:-}" ]; then  # the week's post shows the run's overlays and per-joint PCK
+  show recap link "$entry" --run "$pose_run" --note "a tiny pose model against the mean pose"
+fi
