@@ -226,8 +226,8 @@ class PoseTask(ImageTask):
     @staticmethod
     def _eval_model(trained):
         """The trained model in float32 for the held-out evaluation, on the GPU it trained on
-        (4,000 crops of 256x192 take seconds there and minutes on the CPU; TF32 is off in
-        :meth:`_eval_flags`, so the numbers are float32's), else the CPU model itself."""
+        (the full preset's 4,000 crops of 256x192 take seconds there, far longer on the CPU;
+        TF32 is off in :meth:`_eval_flags`, so the numbers are float32's), else the CPU model."""
         import copy
 
         import torch
@@ -240,6 +240,7 @@ class PoseTask(ImageTask):
 
     @staticmethod
     def _eval_flags():
+        """cuDNN without TF32 (and without its algorithm search) for the evaluation's passes."""
         import torch
 
         return torch.backends.cudnn.flags(enabled=True, allow_tf32=False)
