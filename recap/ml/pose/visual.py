@@ -55,10 +55,9 @@ def overlay_grid(files, pred, truth, vis, skeleton, path: Path, zoom: int = 3, c
     sheet_w = cols * w
     size = max(10, min(8 * zoom, sheet_w // 40))  # the legend's text: with the tiles, fitting
     font = ImageFont.load_default(size=size)
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     lines, x = [[]], size  # the legend's items flowed into lines as wide as the sheet
     for item in LEGEND:
-        width = 3 * size + int(measure.textlength(item[0], font=font))
+        width = 3 * size + int(font.getlength(item[0]))
         if lines[-1] and x + width > sheet_w - size:
             lines.append([])
             x = size

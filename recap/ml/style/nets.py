@@ -84,7 +84,7 @@ def phase_conv(x: torch.Tensor, conv: nn.Conv2d, multiple: int) -> torch.Tensor:
     import math
 
     # 4x the channels after pixel_unshuffle: a multiple of ``multiple`` needs fewer of them here
-    x, w, b = _pad_channels(x, conv, max(1, multiple // math.gcd(4, multiple)) if multiple else 1)
+    x, w, b = _pad_channels(x, conv, max(1, multiple // math.gcd(4, multiple)))
     idx = _phase_index(w.shape[-1], w.device)
     taps = idx.shape[-1]
     # (O, C, a, s, m, b, t, n) -> (O, a, b | C, s, t | m, n): the channel orders of
