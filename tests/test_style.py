@@ -374,6 +374,57 @@ def test_style_experiments_document_every_param_and_name_the_style_task():
             assert f"`{param}`" in readme, (name, param)
 
 
+@pytest.mark.parametrize(
+    "given, expect",
+    [
+        ([], {"compile": True, "channels_last": True, "cudnn_benchmark": True, "gpu_form": True}),
+        (["compile=false", "gpu_form=off"], {"compile": False, "gpu_form": False}),
+        (["compile="], {"compile": True}),  # empty: back to the preset's choice
+        (["preset=tiny"], {"compile": False, "gpu_form": False, "channels_last": False}),
+        (["preset=tiny", "cudnn_benchmark=true"], {"cudnn_benchmark": True}),
+    ],
+)
+def test_the_full_presets_switches_can_be_turned_off(log_root, given, expect):
+    """-p compile=false under the full preset is a choice (False is not "empty")."""
+    from recap.lab import runner, spec
+    from recap.ml.style.experiment import resolve_params
+
+    folder = EXPERIMENTS / "style-transfer"
+    s = spec.load_spec(folder)
+    pairs = ["preset=full", *given]
+    values, _ = spec.parse_params(s, pairs)
+    p = resolve_params(values, folder, "transformer")
+    assert {k: p[k] for k in expect} == expect
+    assert p["phase_convs"] is False  # no preset turns it on
+    # what the cache key sees: an explicit false is not the same run as the preset's choice
+    key = runner.run_cache_key(s, values, 0, "cpu", log_root, fhash="f", code="c")
+    unset, _ = spec.parse_params(s, [pairs[0]] + [g for g in given if g.startswith("preset")])
+    same = values == unset
+    assert (key == runner.run_cache_key(s, unset, 0, "cpu", log_root, fhash="f", code="c")) == same
+
+
+def test_a_bool_param_left_to_the_preset_takes_only_true_false_or_empty(tmp_path):
+    from recap.errors import InvalidInput
+    from recap.lab import spec
+
+    s = spec.load_spec(EXPERIMENTS / "style-transfer")
+    assert s.params["compile"].default == "" and s.params["skips"].default is False
+    with pytest.raises(InvalidInput, match=r"param compile \(bool\): 'maybe' is not a valid bool"):
+        spec.parse_params(s, ["compile=maybe"])
+    with pytest.raises(InvalidInput, match=r"param skips \(bool\): '' is not a valid bool"):
+        spec.parse_params(s, ["skips="])  # a plain bool has no "preset's" value
+    folder = tmp_path / "style-transfer"
+    shutil.copytree(EXPERIMENTS / "style-transfer", folder)
+    toml = folder / "experiment.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'default = false\nhelp = "additive', 'default = "no"\nhelp = "additive'
+        )
+    )
+    with pytest.raises(InvalidInput, match="params.skips.default: expected bool"):
+        spec.load_spec(folder)
+
+
 def test_content_from_a_blender_dataset_run(log_root):
     from recap.ml.style import data
     from recap.ml.style.experiment import content_images, resolve_params

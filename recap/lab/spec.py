@@ -218,7 +218,10 @@ def load_spec(folder: Path) -> Spec:
             raise _bad(path, f"{where}.type", f"{type_!r} is not one of int, float, str, bool")
         if "default" not in table:
             raise _bad(path, f"{where}.default", "missing")
-        default = _check_value(path, f"{where}.default", type_, table["default"])
+        if type_ == "bool" and table["default"] == "":
+            default = ""  # unset: the preset (or the family's defaults) decide, true or false
+        else:
+            default = _check_value(path, f"{where}.default", type_, table["default"])
         choices = table.get("choices")
         if choices is not None:
             if not isinstance(choices, list) or not choices:
@@ -423,6 +426,8 @@ def coerce(param: Param, value: Any) -> Any:
         if param.type == "bool":
             if isinstance(value, bool):
                 out = value
+            elif value == "" and param.default == "":
+                out = ""  # -p KEY= : back to the preset's choice
             elif str(value).strip().lower() in _TRUE:
                 out = True
             elif str(value).strip().lower() in _FALSE:

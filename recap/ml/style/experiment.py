@@ -115,7 +115,7 @@ DEFAULTS = {
     "compile": False,
     "cudnn_benchmark": False,  # cuDNN times its algorithms per shape: faster, not bitwise reruns
     "gpu_form": False,  # reflection pads from slices, RGB convs' channels padded to 8: same numbers
-    "phase_convs": False,  # with gpu_form: 9x9 convs in phase form (nets.phase_conv); unmeasured
+    "phase_convs": False,  # with gpu_form: 9x9 convs in phase form (nets.phase_conv); untimed
     "data": "synthetic",
     "style": "procedural",
     "clip": "synthetic",
@@ -143,7 +143,7 @@ def resolve_params(params: dict, folder: Path | None, arch: str) -> dict:
         raise InvalidInput(f"unknown preset {preset!r} (tiny, full)")
     out = {**DEFAULTS, **PRESETS[arch][preset]}
     for k, v in given.items():
-        if k in out and (v in ("", 0, 0.0, None) or (k == "perceptual_weight" and v < 0)):
+        if k in out and _unset(k, v):
             continue  # empty, 0 (or a negative weight): the preset's value
         out[k] = v
     out["preset"], out["arch"] = preset, arch
@@ -152,6 +152,19 @@ def resolve_params(params: dict, folder: Path | None, arch: str) -> dict:
     if out["perceptual"] not in ("imagenet", "random"):
         raise InvalidInput(f"perceptual={out['perceptual']!r}: imagenet or random")
     return out
+
+
+def _unset(key: str, value) -> bool:
+    """Whether a given value means "the preset's": "", 0 or a negative perceptual weight.
+
+    ``False`` is a choice, not an empty value (``-p compile=false`` under the full preset turns
+    compiling off); a bool param left unset arrives as "" (its declared default).
+    """
+    if isinstance(value, bool):
+        return False
+    if value in ("", 0, 0.0, None):
+        return True
+    return key == "perceptual_weight" and value < 0
 
 
 def size_of(text: str) -> tuple[int, int]:
