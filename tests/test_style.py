@@ -296,7 +296,15 @@ def test_style_transfer_tiny_run_and_stylize_cli(cli, db, log_root, tmp_path):
     assert summary["not_comparable"] == 1 and "not_comparable" in summary.get("flags", {})
     run_dir = log_root / "runs" / "style-transfer" / row["id"]
     _check_bundles(run_dir, "transformer")
-    assert json.loads(row["params"]) == json.loads((run_dir / "config.json").read_text())
+    recorded = json.loads(row["params"])
+    assert recorded == json.loads((run_dir / "config.json").read_text())
+    # the record holds the declared params with the values used: a rerun replays them all
+    from recap.lab.spec import load_spec, parse_params
+
+    spec = load_spec(log_root / "experiments" / "style-transfer")
+    assert set(recorded) == set(spec.params)
+    assert recorded["compile"] is False and recorded["clip_size"] == "96x64"
+    assert parse_params(spec, recorded, lenient=True)[1] == []  # no "unknown param ... dropped"
     curves = json.loads((run_dir / "curves.json").read_text())
     assert curves["style_loss"][-1] < curves["style_loss"][0]  # it learned something
     info = data.video_info(run_dir / "stylised.mp4")

@@ -154,6 +154,16 @@ def resolve_params(params: dict, folder: Path | None, arch: str) -> dict:
     return out
 
 
+def recorded_params(p: dict, folder: Path | None) -> dict:
+    """What the run record (and ``config.json``) keeps of the resolved params ``p``: the params
+    the experiment declares, with the values used. The rest (the arch, the other arch's knobs)
+    follows from them; a rerun replays exactly these. ``model.pth`` keeps all of ``p``."""
+    if folder is None:
+        return dict(p)
+    declared = load_spec(folder).get("params", {})
+    return {k: p[k] for k in declared if k in p}
+
+
 def _unset(key: str, value) -> bool:
     """Whether a given value means "the preset's": "", 0 or a negative perceptual weight.
 
@@ -432,9 +442,10 @@ def run_style(ctx, folder: Path | None, arch: str) -> dict:
         torch.set_num_threads(int(p["threads"]))
     torch.manual_seed(ctx.seed)
     np.random.seed(ctx.seed)
+    record = recorded_params(p, folder)
     hook = getattr(ctx, "record_params", None)
     if callable(hook):
-        hook(p)
+        hook(record)
     out = Path(ctx.out_dir)
     if p["perceptual"] == "random":
         ctx.flag("not_comparable", NOT_COMPARABLE)
@@ -460,7 +471,7 @@ def run_style(ctx, folder: Path | None, arch: str) -> dict:
         out / "model.pth",
     )  # fmt: skip
     data.save_rgb(extras["golden"][0], out / "golden-input.png")  # for `recap exp export`
-    (out / "config.json").write_text(json.dumps(p, indent=2, default=str), encoding="utf-8")
+    (out / "config.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
     ctx.save_artifact("model.pth", kind="weights", metadata=model.config())
     ctx.save_artifact("config.json", kind="config")
     ctx.save_artifact("golden-input.png", kind="golden")
