@@ -22,32 +22,26 @@ def setup_entry(cli, db, log_root, *run_args):
     return rec
 
 
-def test_rerun_entry_reproduces(cli, db, log_root):
+def test_rerun_entry_reproduces(cli, db, log_root, monkeypatch):
     rec = setup_entry(cli, db, log_root, "-p", "noise=0.3", "--seed", "7")
+    monkeypatch.setenv("COLUMNS", "80")  # an 80-column terminal: the ids must stay whole
     r = cli("rerun", "w3")
     assert r.exit_code == 0, r.output
-    lines = r.stdout.splitlines()
-    assert lines[0].split() == [
-        "experiment",
-        "run",
-        "rerun",
-        "metric",
-        "recorded",
-        "now",
-        "tolerance",
-        "verdict",
-    ]
-    body = [line.split() for line in lines[2:-1]]
-    assert [row[3] for row in body] == ["val_mse", "intercept", "slope", "train_mse"]
-    assert all(row[-1] == "ok" and row[1] == rec["id"] for row in body)
-    assert lines[-1] == "entry w3: reproduced"
-    assert r.stderr == ""
     new = db.execute("SELECT * FROM run WHERE parent_id = ?", (rec["id"],)).fetchall()
     assert len(new) == 1 and new[0]["status"] == "succeeded"
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"toy-regression run {rec['id']} -> rerun {new[0]['id']}"
+    assert lines[1].split() == ["metric", "recorded", "now", "tolerance", "verdict"]
+    body = [line.split() for line in lines[3:-2]]
+    assert [row[0] for row in body] == ["val_mse", "intercept", "slope", "train_mse"]
+    assert all(row[-1] == "ok" and row[1] == row[2] for row in body)
+    assert body[0][1] == f"{rec['summary']['val_mse']:.12g}"
+    assert lines[-2:] == ["", "entry w3: reproduced"]
+    assert max(map(len, lines)) <= 80 and "…" not in r.stdout
+    assert r.stderr == ""
     # Same recorded params and seed, never served from the cache.
     assert json.loads(new[0]["params"]) == rec["params"] and new[0]["seed"] == 7
     assert new[0]["id"] != rec["id"] and new[0]["cache_key"] == rec["cache_key"]
-    assert body[0][2] == new[0]["id"]
 
 
 def test_rerun_a_run_by_id_json(cli, db, log_root):
@@ -74,8 +68,8 @@ def test_rerun_not_reproduced_when_folder_changed(cli, db, log_root):
     assert r.exit_code == 6
     assert "warning: toy-regression: the experiment folder changed since run" in r.stderr
     assert "error: entry w3: did not reproduce" in r.stderr
-    rows = [line.split() for line in r.stdout.splitlines()[2:]]
-    verdicts = {row[3]: row[-1] for row in rows}
+    rows = [line.split() for line in r.stdout.splitlines()[3:]]
+    verdicts = {row[0]: row[-1] for row in rows if row}
     assert verdicts["val_mse"] == "DIFFERS"
     new = db.execute("SELECT * FROM run WHERE parent_id = ?", (rec["id"],)).fetchone()
     assert new["status"] == "succeeded" and new["folder_hash"] != rec["folder_hash"]
@@ -144,3 +138,19 @@ def test_rerun_short_ref_never_guesses_a_run(cli, db, log_root):
     r = cli("rerun", rec["id"][-3:])  # no such entry, and too short to name a run
     assert r.exit_code == 2 and "no run and no entry" in r.stderr
     assert db.execute("SELECT count(*) FROM run").fetchone()[0] == 1
+
+
+def test_rerun_drops_params_the_spec_no_longer_declares_in_one_warning(cli, db, log_root):
+    rec = setup_entry(cli, db, log_root)
+    old = {**rec["params"], "old_knob": 3, "gone": "x"}  # a record from before a spec change
+    db.execute("UPDATE run SET params = ? WHERE id = ?", (json.dumps(old), rec["id"]))
+    db.commit()
+    r = cli("rerun", "w3")
+    assert r.exit_code == 0, r.output
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: toy-regression: recorded params old_knob, gone no longer declared by "
+        "toy-regression; dropped"
+    ]
+    new = db.execute("SELECT params FROM run WHERE parent_id = ?", (rec["id"],)).fetchone()
+    assert json.loads(new["params"]) == rec["params"]  # replayed without them

@@ -449,27 +449,22 @@ def rerun_cmd(
     )
     if json_:
         print_json(result)
+    elif not result["runs"]:
+        typer.echo("nothing was rerun")
     else:
-        rows = []
-        for r in result["runs"]:
-            for v in r["verdicts"]:
-                rows.append(
-                    [
-                        r["experiment"],
-                        r["original"],
-                        r["rerun"] or "-",
-                        v["metric"],
-                        _fmt(v["recorded"], 12),
-                        _fmt(v["now"], 12),
-                        _fmt(v["tolerance"]),
-                        v["verdict"],
-                    ]
-                )
-        print_table(
-            ["experiment", "run", "rerun", "metric", "recorded", "now", "tolerance", "verdict"],
-            rows,
-            empty="nothing was rerun",
-        )
+        # One small table per replayed run under a line naming it: the ids stay whole at 80
+        # columns (one table of eight columns cut them to "20261…").
+        for i, r in enumerate(result["runs"]):
+            again = f"rerun {r['rerun']}" if r["rerun"] else "not rerun"
+            typer.echo(("\n" if i else "") + f"{r['experiment']} run {r['original']} -> {again}")
+            if r["verdicts"]:
+                rows = [
+                    [v["metric"], _fmt(v["recorded"], 12), _fmt(v["now"], 12),
+                     _fmt(v["tolerance"]), v["verdict"]]
+                    for v in r["verdicts"]
+                ]  # fmt: skip
+                print_table(["metric", "recorded", "now", "tolerance", "verdict"], rows)
+        typer.echo("")
     if not result["reproduced"]:
         bad = sum(1 for r in result["runs"] for v in r["verdicts"] if v["verdict"] != "ok")
         raise NotReproduced(

@@ -402,17 +402,21 @@ def parse_params(
             if not sep or not key.strip():
                 raise InvalidInput(f"-p {pair!r}: expected key=value")
             items.append((key.strip(), value))
+    dropped = []
     for key, value in items:
         param = spec.params.get(key)
         if param is None:
-            msg = (
-                f"unknown param {key!r} for {spec.name} (known: {', '.join(spec.params) or 'none'})"
-            )
             if lenient:
-                warnings.append(msg + "; dropped")
+                dropped.append(key)
                 continue
-            raise InvalidInput(msg)
+            known = ", ".join(spec.params) or "none"
+            raise InvalidInput(f"unknown param {key!r} for {spec.name} (known: {known})")
         params[key] = coerce(param, value)
+    if dropped:  # one line for all of them: a replay of an old record may carry many
+        warnings.append(
+            f"recorded param{'s' if len(dropped) > 1 else ''} {', '.join(dropped)} no longer "
+            f"declared by {spec.name}; dropped"
+        )
     return params, warnings
 
 
