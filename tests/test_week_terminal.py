@@ -67,6 +67,13 @@ def test_tables_fit_80_columns_and_wide_shows_everything(cli, log_root, monkeypa
         widths = [len(line) for line in r.stdout.splitlines()]
         assert max(widths) <= 80, (args, r.stdout)
     assert "…" in cli("exp", "runs").stdout
+    # a param's help wraps under its column instead of being cut
+    lines = cli("exp", "show", "toy-regression").stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("n_points "))
+    col = lines[at].index("How many")
+    assert lines[at + 1][:col].strip() == "" and "…" not in "".join(lines[at : at + 2])
+    help_text = " ".join(line[col:].strip() for line in lines[at : at + 2])
+    assert help_text == "How many points are drawn (a fifth of them are held out for validation)"
     monkeypatch.delenv("COLUMNS")
     r = cli("exp", "runs")
     assert "…" not in r.stdout and "noise=0.25" in r.stdout  # piped, no COLUMNS: nothing cut

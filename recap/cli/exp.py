@@ -210,6 +210,7 @@ def _show_experiment(spec, json_: bool) -> None:
             for p in spec.params.values()
         ],
         empty="no params",
+        wrap=32,
     )
     typer.echo(f"run it: recap exp run {spec.name} -p KEY=VALUE")
 

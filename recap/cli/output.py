@@ -108,12 +108,25 @@ def _cut(cell: str, w: int) -> str:
     return cell if len(cell) <= w else cell[: max(w - 1, 0)] + "…"
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence], empty: str = "nothing") -> None:
-    """An aligned table that fits the terminal; bold headers on a colour TTY."""
+def print_table(
+    headers: Sequence[str], rows: Iterable[Sequence], empty: str = "nothing", wrap: int = 0
+) -> None:
+    """An aligned table that fits the terminal; bold headers on a colour TTY.
+
+    ``wrap`` (a width, e.g. 32): when the table must be cut, the last column (prose such as a
+    help text) keeps at least that many characters and wraps onto more lines instead of being
+    cut; the other columns give way first.
+    """
     rows = [[" ".join(("" if v is None else str(v)).split()) for v in row] for row in rows]
     if not rows:
         print(empty, flush=True)
         return
+    if wrap and _fits() and rows and all(len(r) == len(headers) for r in rows):
+        natural = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        total = width()
+        if sum(natural) + 2 * (len(natural) - 1) > total:
+            _print_wrapped(headers, rows, natural, total, wrap)
+            return
     natural = [len(h) for h in headers]
     if all(len(row) == len(natural) for row in rows):
         natural = [
@@ -145,6 +158,30 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence], empty: str = "
     write = sys.stdout.write
     for start in range(0, len(rows), 1000):
         write("".join(fmt(row) + "\n" for row in rows[start : start + 1000]))
+    sys.stdout.flush()
+
+
+def _print_wrapped(headers, rows, natural, total: int, wrap: int) -> None:
+    """:func:`print_table` whose last column wraps (continuation lines start under it)."""
+    import textwrap
+
+    last = min(natural[-1], max(wrap, total - sum(natural[:-1]) - 2 * (len(natural) - 1)))
+    widths = fit_widths(natural[:-1], total - last - 2, floor=8) + [last]
+    last = max(total - sum(widths[:-1]) - 2 * (len(widths) - 1), 8)
+    widths[-1] = last
+    indent = " " * (sum(widths[:-1]) + 2 * (len(widths) - 1))
+    bold = ("\033[1m", "\033[0m") if color() else ("", "")
+
+    def lines(cells):
+        head = "  ".join(_cut(c, w).ljust(w) for c, w in zip(cells[:-1], widths, strict=False))
+        parts = textwrap.wrap(cells[-1], last, break_long_words=True) or [""]
+        out = [(head + "  " + parts[0]).rstrip()]
+        out += [indent + part for part in parts[1:]]
+        return "\n".join(out)
+
+    print(bold[0] + lines(list(headers)) + bold[1])
+    print(lines(["-" * w for w in widths]))
+    sys.stdout.write("".join(lines(row) + "\n" for row in rows))
     sys.stdout.flush()
 
 
