@@ -260,6 +260,18 @@ def test_list_filters_and_json(cli, db):
     assert cli("list", "--week", "2030-W01").stdout.strip() == "no entries"
 
 
+def test_list_at_80_columns_keeps_slugs_whole(cli, db, monkeypatch):
+    cli("new", "--week", "2021-W03", "--no-edit")
+    long_title = "In-game style transfer with Barracuda, part 1: the whole pipeline"
+    db.execute("UPDATE entry SET title = ?, categories = '[\"style-transfer\"]'", (long_title,))
+    db.commit()
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = cli("list").stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert lines[2].split()[3] == "weekly-recap-2021-w03"  # typed back: never cut first
+    assert "In-game style" in lines[2] and "…" in lines[2]  # the title gave way
+
+
 def test_show_by_id_and_slug(cli):
     cli("new", "--week", "2021-W03", "--body-file", "-", input="## Introduction\n\nHello.\n")
     r = cli("show", "weekly-recap-2021-w03")

@@ -66,7 +66,12 @@ def test_tables_fit_80_columns_and_wide_shows_everything(cli, log_root, monkeypa
         assert r.exit_code == 0, r.output
         widths = [len(line) for line in r.stdout.splitlines()]
         assert max(widths) <= 80, (args, r.stdout)
-    assert "…" in cli("exp", "runs").stdout
+    # runs: the params leave the table and go whole under each run, wrapped at 80
+    runs_out = cli("exp", "runs").stdout
+    assert "…" not in runs_out and "noise=0.25" in runs_out.replace("\n    ", " ")
+    head = runs_out.splitlines()[0].split()
+    assert head == ["id", "experiment", "status", "started", "secs"]
+    assert runs_out.splitlines()[3].startswith("    primary: val_mse=")
     # a param's help wraps under its column instead of being cut
     lines = cli("exp", "show", "toy-regression").stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("n_points "))

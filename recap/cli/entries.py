@@ -172,6 +172,7 @@ def list_cmd(
             for r in rows
         ],
         empty="no entries",
+        keep=(3,),  # the slug is typed back (recap show SLUG): the title gives way first
     )
 
 

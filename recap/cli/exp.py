@@ -49,6 +49,7 @@ def list_cmd(json_: JsonOpt = False):
             ],
             empty="no experiments: 'recap init .' copies the shipped ones into experiments/ "
             "(or add experiments/NAME/experiment.toml)",
+            detail=(2, 5),  # on a narrow terminal: the description and the metric under the name
         )
     for err in errors:
         typer.echo(f"error: {err}", err=True)
@@ -265,7 +266,7 @@ def runs_cmd(
                 r["id"],
                 r["experiment"],
                 r["status"],
-                r["started"][:19].replace("T", " "),
+                r["started"][:16].replace("T", " "),
                 _fmt(r["duration"]),
                 f"{p}={_fmt(r['summary'].get(p))}" if p else "-",
                 _params_text(r["params"]) + f" seed={r['seed']}",
@@ -276,6 +277,7 @@ def runs_cmd(
         ["id", "experiment", "status", "started", "secs", "primary", "params", "rerun of"],
         rows,
         empty="no runs yet (recap exp run NAME)",
+        detail=(5, 6, 7),  # on a narrow terminal: under the run, whole
     )
 
 

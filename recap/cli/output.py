@@ -83,16 +83,25 @@ def stream_table(
     return n
 
 
-def fit_widths(natural: list[int], total: int, gap: int = 2, floor: int = 8) -> list[int]:
+def fit_widths(
+    natural: list[int], total: int, gap: int = 2, floor: int = 8, keep: Sequence[int] = ()
+) -> list[int]:
     """Column widths that fit ``total`` characters: the widest column gives way first.
 
-    The first column (an id or a name to type back) is never cut.
+    The first column (an id or a name to type back) is never cut; the ``keep`` columns (other
+    names to type back, such as a slug) only once the others are down to ``floor``.
     """
     widths = list(natural)
     budget = total - gap * (len(widths) - 1)
-    for least in (floor, 2):  # first keep every column readable, then whatever it takes
+    others = [k for k in range(1, len(widths)) if k not in keep]
+    # first keep every column readable, the kept ones whole; then whatever it takes
+    for cols, least in (
+        (others, floor),
+        (range(1, len(widths)), floor),
+        (range(1, len(widths)), 2),
+    ):
         while sum(widths) > budget:
-            i = max(range(1, len(widths)), key=lambda k: widths[k], default=None)
+            i = max(cols, key=lambda k: widths[k], default=None)
             if i is None or widths[i] <= least:
                 break
             widths[i] -= 1
@@ -109,23 +118,37 @@ def _cut(cell: str, w: int) -> str:
 
 
 def print_table(
-    headers: Sequence[str], rows: Iterable[Sequence], empty: str = "nothing", wrap: int = 0
+    headers: Sequence[str],
+    rows: Iterable[Sequence],
+    empty: str = "nothing",
+    wrap: int = 0,
+    detail: Sequence[int] = (),
+    keep: Sequence[int] = (),
 ) -> None:
     """An aligned table that fits the terminal; bold headers on a colour TTY.
 
-    ``wrap`` (a width, e.g. 32): when the table must be cut, the last column (prose such as a
-    help text) keeps at least that many characters and wraps onto more lines instead of being
-    cut; the other columns give way first.
+    When the whole table is wider than the terminal:
+
+    - ``wrap`` (a width, e.g. 32): the last column (prose such as a help text) keeps at least
+      that many characters and wraps onto more lines instead of being cut; the other columns
+      give way first;
+    - ``detail`` (column indices): those columns leave the table and go under each row, as
+      ``header: value`` pieces wrapped at the terminal's width, so a long id, a metric's value or
+      a run's params are never cut to an ellipsis;
+    - ``keep`` (column indices): names to type back, cut only after the other columns.
     """
     rows = [[" ".join(("" if v is None else str(v)).split()) for v in row] for row in rows]
     if not rows:
         print(empty, flush=True)
         return
-    if wrap and _fits() and rows and all(len(r) == len(headers) for r in rows):
+    if (wrap or detail) and _fits() and all(len(r) == len(headers) for r in rows):
         natural = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         total = width()
         if sum(natural) + 2 * (len(natural) - 1) > total:
-            _print_wrapped(headers, rows, natural, total, wrap)
+            if detail:
+                _print_with_details(headers, rows, natural, total, set(detail))
+            else:
+                _print_wrapped(headers, rows, natural, total, wrap)
             return
     natural = [len(h) for h in headers]
     if all(len(row) == len(natural) for row in rows):
@@ -137,7 +160,7 @@ def print_table(
         for row in rows:
             for i, cell in enumerate(row):
                 natural[i] = max(natural[i], len(cell))
-    widths = fit_widths(natural, width()) if _fits() else natural
+    widths = fit_widths(natural, width(), keep=keep) if _fits() else natural
     # The last column is not padded, so it may use what is left without trailing spaces.
     bold = ("\033[1m", "\033[0m") if color() else ("", "")
     # One format string pads every cell (as str.ljust does); cells are cut first only when a
@@ -182,6 +205,30 @@ def _print_wrapped(headers, rows, natural, total: int, wrap: int) -> None:
     print(bold[0] + lines(list(headers)) + bold[1])
     print(lines(["-" * w for w in widths]))
     sys.stdout.write("".join(lines(row) + "\n" for row in rows))
+    sys.stdout.flush()
+
+
+def _print_with_details(headers, rows, natural, total: int, detail: set[int]) -> None:
+    """:func:`print_table` with the ``detail`` columns moved under each row."""
+    import textwrap
+
+    keep = [i for i in range(len(headers)) if i not in detail]
+    widths = fit_widths([natural[i] for i in keep], total)
+    bold = ("\033[1m", "\033[0m") if color() else ("", "")
+
+    def line(cells):
+        return "  ".join(_cut(c, w).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [bold[0] + line([headers[i] for i in keep]) + bold[1], line(["-" * w for w in widths])]
+    for row in rows:
+        out.append(line([row[i] for i in keep]))
+        pieces = [f"{headers[i]}: {row[i]}" for i in sorted(detail) if row[i] not in ("", "-")]
+        if pieces:
+            out += textwrap.wrap(
+                "; ".join(pieces), total, initial_indent="    ", subsequent_indent="    ",
+                break_long_words=False, break_on_hyphens=False,
+            )  # fmt: skip
+    sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
 
 
