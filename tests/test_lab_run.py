@@ -309,7 +309,7 @@ ctx.set_summary('ok', True)
     rec = json.loads(r.stdout)
     assert rec["summary"]["score"] == "nan" and rec["summary"]["label"] == "cat"
     assert rec["summary"]["ok"] is True
-    assert rec["flags"]["nan_metrics"].startswith("1 metric values were NaN")
+    assert rec["flags"]["nan_metrics"].startswith("1 metric value was NaN")
     values = [x[0] for x in db.execute("SELECT value FROM metric ORDER BY step")]
     assert values == [1.0, float("inf")]
 

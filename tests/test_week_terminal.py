@@ -59,9 +59,10 @@ def test_exp_show_name_lists_params_with_defaults_and_help(cli, log_root):
 
 def test_tables_fit_80_columns_and_wide_shows_everything(cli, log_root, monkeypatch):
     add_toy(log_root)
-    run_toy(cli, "-p", "noise=0.25")
+    rec = run_toy(cli, "-p", "noise=0.25")
     monkeypatch.setenv("COLUMNS", "80")
-    for args in (("exp", "list"), ("exp", "runs"), ("exp", "show", "toy-regression")):
+    shows = (("exp", "show", "toy-regression"), ("exp", "show", rec["id"]))
+    for args in (("exp", "list"), ("exp", "runs"), *shows):
         r = cli(*args)
         assert r.exit_code == 0, r.output
         widths = [len(line) for line in r.stdout.splitlines()]

@@ -24,7 +24,9 @@ run_id=$(basename "$run_dir")
 python - "$run_dir/parity.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-targets = ", ".join(f"{t} opset {v['opset']}" for t, v in r["targets"].items())
+targets = ", ".join(
+    t + (f" opset {v['opset']}" if v.get("opset") else "") for t, v in r["targets"].items()
+)
 print(f"parity ({targets}): {'ok' if r['ok'] else 'MISMATCH'}")
 for k, v in r["summary"].items():
     print(f"  {k} = {v:.3g}" if isinstance(v, float) else f"  {k} = {v}")

@@ -20,6 +20,33 @@ def _fmt(value, digits: int = 6) -> str:
     return str(value)
 
 
+def _hanging(label: str, text: str) -> str:
+    """``label`` then ``text`` wrapped at the terminal's width under its first character (on a
+    terminal, or when COLUMNS says how wide; one line in a pipe)."""
+    import os
+    import sys
+    import textwrap
+
+    from recap.cli.output import width
+
+    if not (sys.stdout.isatty() or "COLUMNS" in os.environ):
+        return label + text
+    pad = " " * len(label)
+    return (
+        "\n".join(
+            textwrap.wrap(
+                text,
+                max(width(), len(label) + 20),
+                initial_indent=label,
+                subsequent_indent=pad,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )  # fmt: skip
+        )
+        or label
+    )
+
+
 def _params_text(params: dict) -> str:
     return " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
 
@@ -314,11 +341,11 @@ def show_cmd(
     env = rec["environment"]
     lines = [
         f"run {rec['id']}  ({rec['experiment']})",
-        f"status    {rec['status']}",
-        f"started   {rec['started']}   ended {_fmt(rec['ended'])}   "
-        f"duration {_fmt(rec['duration'])} s",
+        f"status    {rec['status']}"
+        + (f" in {_fmt(rec['duration'])} s" if rec["duration"] is not None else ""),
+        f"started   {rec['started']}   ended {_fmt(rec['ended'])}",
         f"seed      {rec['seed']}   device {_fmt(rec['device'])}",
-        f"params    {_params_text(rec['params']) or '-'}",
+        _hanging("params    ", _params_text(rec["params"]) or "-"),
         f"git       {_fmt(rec['git_commit'])}"
         + (" (dirty, diff " + (rec["git_diff_hash"] or "")[:12] + ")" if rec["git_dirty"] else ""),
         f"folder    {(rec['folder_hash'] or '-')[:16]}   cache key "
