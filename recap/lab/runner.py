@@ -681,11 +681,9 @@ def _finish(
             )
     summary = {k: _finite(v) for k, v in recorder.summary.items()}
     if recorder.nan_metrics:
-        recorder.flags.setdefault(
-            "nan_metrics",
-            f"{recorder.nan_metrics} metric value{' was' if recorder.nan_metrics == 1 else 's were'}"
-            " NaN (not stored)",
-        )
+        n = recorder.nan_metrics
+        were = "value was" if n == 1 else "values were"
+        recorder.flags.setdefault("nan_metrics", f"{n} metric {were} NaN (not stored)")
     if recorder.flags:
         summary["flags"] = recorder.flags
     if recorder.runtime_env:
