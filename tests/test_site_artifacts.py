@@ -23,11 +23,15 @@ METRICS = {
     "stability": {"warp_error_rel": 0.731, "frame_diff_rel": 0.642, "warp_error": 3.2},
     "comparable": False,
 }
+# a style run's many params (two pairs a row on its page), one of them hostile
+STYLE_PARAMS = {f"knob_{i:02d}": i for i in range(13)} | {"style": "<img src=x onerror=alert(1)>"}
 FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
 OUTSIDE = b"\x89PNG\r\n\x1a\n-outside-secret"
 
 
-def add_run(conn, root: Path, exp: str, run_id: str, arts, *, summary=None, entry=None):
+def add_run(
+    conn, root: Path, exp: str, run_id: str, arts, *, summary=None, entry=None, params=None
+):
     """A finished run with files in runs/<exp>/<run id>/ recorded as artifacts
     ((path, kind, bytes or None (not written), metadata))."""
     row = conn.execute("SELECT id FROM experiment WHERE name = ?", (exp,)).fetchone()
@@ -36,8 +40,8 @@ def add_run(conn, root: Path, exp: str, run_id: str, arts, *, summary=None, entr
         row = conn.execute("SELECT id FROM experiment WHERE name = ?", (exp,)).fetchone()
     conn.execute(
         "INSERT INTO run (id, experiment_id, status, params, summary, started) "
-        "VALUES (?, ?, 'succeeded', '{}', ?, ?)",
-        (run_id, row[0], json.dumps(summary or {}), NOW),
+        "VALUES (?, ?, 'succeeded', ?, ?, ?)",
+        (run_id, row[0], json.dumps(params or {}), json.dumps(summary or {}), NOW),
     )
     folder = root / "runs" / exp / run_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,6 +95,7 @@ def seed_media(root: Path) -> None:
         ],
         summary={"not_comparable": 1, "flags": flags},
         entry=week,
+        params={**STYLE_PARAMS},
     )
     (folder / "evil.png").symlink_to(outside)
     (folder / "changed.png").write_bytes(png(b"new"))
@@ -168,6 +173,12 @@ def test_run_page_post_and_experiment_show_images_and_metrics(built):
     assert "<td>cuda_fp16_cl</td>" in html and "<td>812</td>" in html
     assert "<td>warp_error_rel</td>" in html and "<td>0.731</td>" in html
     assert "<td>frame_diff_rel</td>" in html and "<td>0.642</td>" in html
+    # 14 params: two pairs a row, read down each pair of columns, the hostile one as text
+    params = html[html.index('id="params"') : html.index('id="results"')]
+    assert params.count("<th>Param</th>") == 2 and params.count("<tr>") == 1 + 7
+    first = re.findall(r"<td>([^<]*)</td>", params.split("<tr>")[2])
+    assert first == ["knob_00", "0", "knob_07", "7"]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in params and "<img src=x" not in html
     # the style flags show as a warning
     assert "not comparable" in html and "palette_only" in html and "admonition warning" in html
     # the post: images under the run table, resolving on the built site
