@@ -266,6 +266,31 @@ def test_content_cache_resizes_and_crops_once(tmp_path):
     assert cached[0].stat().st_mtime_ns == before  # reused, not rebuilt
 
 
+@pytest.mark.slow
+def test_a_broken_content_image_or_a_missing_style_is_one_line_and_leaves_no_cache(
+    cli, db, log_root, tmp_path
+):
+    from recap.ml.style import data
+
+    shutil.copytree(EXPERIMENTS / "style-transfer", log_root / "experiments" / "style-transfer")
+    imgs = tmp_path / "imgs"
+    for i in range(3):
+        data.save_rgb(np.full((40, 50, 3), 60 * i, np.uint8), imgs / f"{i}.jpg")
+    (imgs / "broken.jpg").write_bytes(b"not a jpeg")
+    r = cli("exp", "run", "style-transfer", "-p", f"data={imgs}", "-p", f"style={tmp_path}/no.png")
+    assert r.exit_code != 0
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert errors == [f"  error: style image '{tmp_path}/no.png' not found"]  # checked first
+    r = cli("exp", "run", "style-transfer", "-p", f"data={imgs}", "-p", f"style={imgs}/1.jpg")
+    assert r.exit_code != 0
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert errors == [f"  error: cannot read image {imgs}/broken.jpg: not an image"]
+    statuses = [row[0] for row in db.execute("SELECT status FROM run")]
+    assert statuses == ["failed", "failed"]
+    runs = log_root / "runs" / "style-transfer"
+    assert not list(runs.rglob("*.npy"))  # the half-built content cache was removed
+
+
 # -- end to end (tiny presets on the CPU) --------------------------------------------------------
 def _check_bundles(run_dir: Path, arch: str) -> dict:
     allowed = ALLOWED_BARRACUDA | ({"Tanh", "BatchNormalization"} if arch == "patch" else set())

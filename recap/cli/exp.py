@@ -1,5 +1,6 @@
 """`recap exp ...`, `recap link` and `recap rerun`: experiments, runs and their links to entries."""
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,9 @@ def _fmt(value, digits: int = 6) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return str(value)
+
+
+_RECAP_ERROR = re.compile(r"^recap\.errors\.\w+: ")
 
 
 def _hanging(label: str, text: str) -> str:
@@ -216,7 +220,8 @@ def _print_outcome(conn, rec: dict) -> None:
     typer.echo(f"  outputs: {run_dir_of(rec)}")
     if rec["status"] != "succeeded":
         last = (rec["error"] or "").strip().splitlines()[-1:] or ["(no detail)"]
-        typer.echo(f"  error: {last[0]}", err=True)
+        # recap's own errors are written for the user: their message, not the class's path
+        typer.echo(f"  error: {_RECAP_ERROR.sub('', last[0])}", err=True)
         typer.echo(f"  log: {rec['log_path']}", err=True)
 
 

@@ -120,10 +120,22 @@ def _read_manifest(path: Path) -> list[Path]:
 
 
 def load_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
+    """An image file as (H, W, 3) uint8 RGB; a file that is not a readable image is a one-line
+    InvalidInput naming it (not PIL's traceback)."""
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"), np.uint8)
+    from recap.errors import InvalidInput, NotFound
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), np.uint8)
+    except FileNotFoundError:
+        raise NotFound(f"image {path} not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        why = (
+            "not an image" if isinstance(exc, UnidentifiedImageError) else str(exc) or "unreadable"
+        )
+        raise InvalidInput(f"cannot read image {path}: {why}") from None
 
 
 def save_rgb(pixels: np.ndarray, path: Path, quality: int = 95) -> None:
@@ -171,9 +183,14 @@ def content_cache(files: list[Path], size: int, cache_dir: Path, workers: int = 
         def one(i):
             arr[i] = resize_center_crop(load_rgb(files[i]), size)
 
-        with ThreadPoolExecutor(max(1, workers or 4)) as pool:
-            list(pool.map(one, range(len(files))))
-        arr.flush()
+        try:
+            with ThreadPoolExecutor(max(1, workers or 4)) as pool:
+                list(pool.map(one, range(len(files))))
+            arr.flush()
+        except BaseException:
+            del arr
+            tmp.unlink(missing_ok=True)  # nothing half-written stays behind
+            raise
         del arr
         tmp.replace(path)
     return np.load(path, mmap_mode="r")

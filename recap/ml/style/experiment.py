@@ -196,7 +196,7 @@ def _csv(text) -> list[str]:
     return [t.strip() for t in str(text).split(",") if t.strip()]
 
 
-def _resolve_path(source: str, folder: Path | None) -> Path:
+def _resolve_path(source: str, folder: Path | None, what: str = "file") -> Path:
     from recap import paths
     from recap.errors import NotFound
 
@@ -213,7 +213,8 @@ def _resolve_path(source: str, folder: Path | None) -> Path:
     for c in cands:
         if c.exists():
             return c
-    raise NotFound(f"{source!r} not found (tried {', '.join(map(str, cands))})")
+    tried = f" (tried {', '.join(map(str, cands))})" if len(cands) > 1 else ""
+    raise NotFound(f"{what} {source!r} not found{tried}")
 
 
 def _data_run(ref: str) -> Path:
@@ -239,7 +240,11 @@ def content_images(p: dict, seed: int, workdir: Path, folder: Path | None) -> np
     source = str(p["data"])
     if source == "synthetic":
         return data.procedural_content(int(p["n_images"]), size, seed)
-    path = _data_run(source[4:]) if source.startswith("run:") else _resolve_path(source, folder)
+    path = (
+        _data_run(source[4:])
+        if source.startswith("run:")
+        else _resolve_path(source, folder, "data")
+    )
     files = data.list_images(path)
     return data.content_cache(files, size, workdir / "cache", workers=int(p.get("workers", 0)))
 
@@ -249,7 +254,7 @@ def style_image(p: dict, seed: int, folder: Path | None) -> np.ndarray:
 
     if str(p["style"]) == "procedural":
         return data.procedural_style(int(p["size"]), seed)
-    img = data.load_rgb(_resolve_path(str(p["style"]), folder))
+    img = data.load_rgb(_resolve_path(str(p["style"]), folder, "style image"))
     return (
         data.resize_center_crop(img, int(p["size"]))
         if min(img.shape[:2]) > 2 * int(p["size"])
@@ -277,7 +282,7 @@ def clip_frames(p: dict, seed: int, folder: Path | None):
         w, h = size_of(p["clip_size"])
         n = int(p["clip_frames"])
         return lambda: data.synthetic_clip(n, h, w, seed)
-    path = _resolve_path(str(p["clip"]), folder)
+    path = _resolve_path(str(p["clip"]), folder, "clip")
     return lambda: data.read_frames(path)
 
 
@@ -359,12 +364,12 @@ def train_arrays(
     if arch == "transformer":
         layers = _csv(p["style_layers"])
         vgg = make_vgg(p, sorted({*layers, p["content_layer"]}), seed)
+        style = style_image(p, seed, folder)  # first: one file, checked before the folder
         if content is None:
             content = content_images(p, seed, Path(ctx.out_dir), folder)
             n_hold = min(4, max(1, len(content) // 8))
             extras["held"] = [np.asarray(c) for c in content[:n_hold]]
             content = content[n_hold:]
-        style = style_image(p, seed, folder)
         extras["style"] = style
         s = torch.from_numpy(style).permute(2, 0, 1)[None].float() / 255
         weights = [float(v) for v in _csv(p["style_layer_weights"])] or None
@@ -649,7 +654,7 @@ def keyframe_pairs(p: dict, frames_fn, keys: list[int], folder: Path | None):
     for i in keys:
         src = originals[i]
         if kdir:
-            dst = data.load_rgb(_resolve_path(kdir, folder) / f"{i}.png")
+            dst = data.load_rgb(_resolve_path(kdir, folder, "keyframes_dir") / f"{i}.png")
             if dst.shape != src.shape:
                 raise InvalidInput(f"keyframe {i}: stylised {dst.shape} vs frame {src.shape}")
         elif str(p["clip"]) == "synthetic":
@@ -658,7 +663,10 @@ def keyframe_pairs(p: dict, frames_fn, keys: list[int], folder: Path | None):
             raise InvalidInput("keyframes_dir: a folder of stylised keyframes (<index>.png)")
         pairs.append((src, dst))
         if p.get("masks"):
-            m = data.load_rgb(_resolve_path(str(p["masks"]), folder) / f"{i}.png")[..., 0] > 127
+            m = (
+                data.load_rgb(_resolve_path(str(p["masks"]), folder, "masks") / f"{i}.png")[..., 0]
+                > 127
+            )
             masks.append(m.astype(np.uint8))
     return pairs, (masks or None)
 
