@@ -250,6 +250,26 @@ def test_video_round_trip_is_streamed_and_keeps_frames_and_size(tmp_path):
     assert not list(tmp_path.glob(".*part*"))  # the temporary name was renamed away
 
 
+def test_unreadable_videos_and_images_are_one_line_errors_naming_the_file(tmp_path):
+    from recap.errors import InvalidInput, NotFound
+    from recap.ml.style import data
+
+    good = tmp_path / "clip.mp4"
+    data.write_video(data.synthetic_clip(4, 32, 32, seed=0), good, fps=4)
+    (tmp_path / "junk.mp4").write_bytes(b"junk")
+    (tmp_path / "half.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (tmp_path / "junk.png").write_bytes(b"junk")
+    for name in ("junk.mp4", "half.mp4"):
+        with pytest.raises(InvalidInput, match=f"cannot read video {tmp_path / name}: Invalid"):
+            list(data.read_frames(tmp_path / name))
+        with pytest.raises(InvalidInput, match="cannot read video"):
+            data.video_info(tmp_path / name)
+    with pytest.raises(NotFound, match="video .* not found"):
+        data.video_info(tmp_path / "none.mp4")
+    with pytest.raises(InvalidInput, match=f"cannot read image {tmp_path / 'junk.png'}: not an"):
+        data.load_rgb(tmp_path / "junk.png")
+
+
 def test_content_cache_resizes_and_crops_once(tmp_path):
     from recap.ml.style import data
 

@@ -8,6 +8,7 @@ decoding and resizing per step, and the loader keeps up with a GPU. Video goes t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterator
@@ -201,11 +202,35 @@ def is_video(path: Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTS
 
 
-def video_info(path: Path) -> dict:
+@contextlib.contextmanager
+def _video(path: Path):
+    """``(container, its first video stream)``; a file FFmpeg cannot read, or one without a
+    video stream, is a one-line InvalidInput naming it (not PyAV's traceback)."""
     import av
 
-    with av.open(str(path)) as box:
-        s = box.streams.video[0]
+    from recap.errors import InvalidInput, NotFound
+
+    if not Path(path).is_file():
+        raise NotFound(f"video {path} not found")
+    try:
+        box = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise InvalidInput(f"cannot read video {path}: {_ffmpeg_why(exc)}") from None
+    with box:
+        if not box.streams.video:
+            raise InvalidInput(f"cannot read video {path}: it has no video stream")
+        try:
+            yield box, box.streams.video[0]
+        except av.error.FFmpegError as exc:
+            raise InvalidInput(f"cannot decode video {path}: {_ffmpeg_why(exc)}") from None
+
+
+def _ffmpeg_why(exc) -> str:
+    return str(getattr(exc, "strerror", "") or exc).rstrip(".")
+
+
+def video_info(path: Path) -> dict:
+    with _video(path) as (_, s):
         rate = s.average_rate or s.guessed_rate or 25
         return {
             "width": s.codec_context.width,
@@ -217,10 +242,7 @@ def video_info(path: Path) -> dict:
 
 def read_frames(path: Path) -> Iterator[np.ndarray]:
     """The frames of a video as HxWx3 uint8 RGB, decoded one at a time."""
-    import av
-
-    with av.open(str(path)) as box:
-        stream = box.streams.video[0]
+    with _video(path) as (box, stream):
         stream.thread_type = "AUTO"
         for frame in box.decode(stream):
             yield frame.to_ndarray(format="rgb24")
