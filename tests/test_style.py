@@ -456,6 +456,51 @@ def test_the_full_presets_switches_can_be_turned_off(log_root, given, expect):
     assert (key == runner.run_cache_key(s, unset, 0, "cpu", log_root, fhash="f", code="c")) == same
 
 
+@pytest.mark.parametrize(
+    "name, arch, given, message",
+    [
+        ("style-transfer", "transformer", ["fixed_size=961x540"], "fixed_size='961x540': sides"),
+        ("style-transfer", "transformer", ["speed_sizes=720p"], "speed_sizes='720p': WIDTHx"),
+        ("style-transfer", "transformer", ["clip_size=95x64"], "clip_size='95x64': even sides"),
+        ("style-transfer", "transformer", ["clip_frames=1"], "clip_frames=1: at least 2"),
+        ("style-transfer", "transformer", ["size=30"], "size=30: a multiple of 4"),
+        ("style-transfer", "transformer", ["n_images=1"], "n_images=1: at least 2"),
+        ("style-transfer", "transformer", ["filters=8,16"], "filters '8,16': three"),
+        ("style-video", "patch", ["keyframes=0,40"], r"keyframes='0,40': .* \(0 to 11\)"),
+        ("style-video", "patch", ["keyframes=a"], "keyframes='a': frame indices"),
+        ("style-video", "patch", ["patch=10"], "patch=10: a multiple of 4"),
+    ],
+)
+def test_values_used_after_training_are_checked_before_it(name, arch, given, message):
+    from recap.errors import InvalidInput
+    from recap.lab import spec
+    from recap.ml.style.experiment import check_params, resolve_params
+
+    folder = EXPERIMENTS / name
+    values, _ = spec.parse_params(spec.load_spec(folder), given)
+    p = resolve_params(values, folder, arch)
+    with pytest.raises(InvalidInput, match=message):
+        check_params(p, arch, folder)
+    check_params(resolve_params(spec.parse_params(spec.load_spec(folder), [])[0], folder, arch),
+                 arch, folder)  # the defaults pass  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_bad_clip_fails_the_run_before_training(cli, db, log_root, tmp_path):
+    shutil.copytree(EXPERIMENTS / "style-transfer", log_root / "experiments" / "style-transfer")
+    (tmp_path / "clip.mp4").write_bytes(b"junk")
+    r = cli("exp", "run", "style-transfer", "-p", f"clip={tmp_path / 'clip.mp4'}")
+    assert r.exit_code != 0
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert errors == [f"  error: cannot read video {tmp_path / 'clip.mp4'}: Invalid data found "
+                      "when processing input"]  # fmt: skip
+    row = db.execute("SELECT id, status FROM run").fetchone()
+    assert row["status"] == "failed"
+    run_dir = log_root / "runs" / "style-transfer" / row["id"]
+    assert not (run_dir / "model.pth").exists() and not (run_dir / "curves.json").exists()
+    assert db.execute("SELECT count(*) FROM metric").fetchone()[0] == 0  # no step was trained
+
+
 def test_a_bool_param_left_to_the_preset_takes_only_true_false_or_empty(tmp_path):
     from recap.errors import InvalidInput
     from recap.lab import spec

@@ -22,6 +22,7 @@ def parse_filters(value) -> tuple[int, int, int]:
     """``"32,64,128"``, ``[32, 64, 128]`` or ``(8, 16, 32)`` -> a tuple of three channel counts."""
     from recap.errors import InvalidInput
 
+    given = value
     if isinstance(value, str):
         parts = [p for p in value.replace("(", "").replace(")", "").replace(" ", "").split(",")]
         try:
@@ -30,7 +31,7 @@ def parse_filters(value) -> tuple[int, int, int]:
             raise InvalidInput(f"filters {value!r}: three integers, e.g. 32,64,128") from exc
     out = tuple(int(v) for v in value)
     if len(out) != 3 or min(out) < 1:
-        raise InvalidInput(f"filters {value!r}: three positive integers, e.g. 32,64,128")
+        raise InvalidInput(f"filters {given!r}: three positive integers, e.g. 32,64,128")
     return out
 
 
