@@ -215,3 +215,43 @@ def test_tiny_preset_on_a_tiny_blender_set_beats_the_mean_pose(cli, db, pose_exp
     assert json.loads(row["environment"])["data_run"] == data["id"]
     meta = json.loads((out / "bundle" / "sentis" / "model.json").read_text())
     assert meta["pose"]["names"][0] == "nose" and len(meta["pose"]["flip_pairs"]) == 8
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        (["input_w=47"], r"input_w=47: a multiple of the backbone's stride 8 \(small, depth 2\)"),
+        (["preset=full", "input_h=250"], "input_h=250: a multiple of the backbone's stride 32"),
+        (["sigma=-1"], "sigma=-1.0: a positive number"),
+        (["threshold=1.5"], "threshold=1.5: between 0 and 1"),
+        (["scale=1.5"], "scale=1.5: from 0"),
+    ],
+)
+def test_bad_values_are_one_line_before_any_data_or_training(given, message):
+    from recap.errors import InvalidInput
+    from recap.lab import spec
+    from recap.ml.pipeline import resolve_params
+    from recap.ml.tasks.pose import PoseTask
+
+    s = spec.load_spec(EXPERIMENTS / "pose")
+    as_dict = s.as_dict()
+
+    def resolved(pairs):
+        return resolve_params(as_dict, spec.parse_params(s, pairs)[0])
+
+    with pytest.raises(InvalidInput, match=message):
+        PoseTask().check(resolved(given))
+    for preset in ("tiny", "full"):
+        PoseTask().check(resolved([f"preset={preset}"]))  # the presets pass
+
+
+@pytest.mark.slow
+def test_a_bad_crop_size_fails_the_run_in_seconds(cli, db, pose_exp):
+    r = cli("exp", "run", "pose", "-p", "input_w=47")
+    assert r.exit_code != 0
+    errors = [line for line in r.stderr.splitlines() if "error:" in line]
+    assert errors == ["  error: input_w=47: a multiple of the backbone's stride 8 (small, depth 2)"]
+    row = db.execute("SELECT id, status FROM run").fetchone()
+    assert row["status"] == "failed"
+    assert db.execute("SELECT count(*) FROM metric").fetchone()[0] == 0  # nothing trained
+    assert not (pose_exp / "runs" / "pose" / row["id"] / "model.pth").exists()

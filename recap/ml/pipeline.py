@@ -77,6 +77,9 @@ def run(ctx, folder: str | Path | None = None, task=None) -> dict:
     task = task or task_of(spec)
     p = resolve_params(spec, ctx.params)
     chosen = targets.parse(p.get("targets") or "sentis,torchscript")
+    check = getattr(task, "check", None)  # optional for plug-ins that do not subclass Task
+    if callable(check):
+        check(p)  # values only training or export would reject: seconds in, not hours
     device = train.resolve_device(ctx.device)
     dist = distributed.setup(ctx, device, p)  # one process unless launched over several
     train.seed_everything(ctx.seed, device)

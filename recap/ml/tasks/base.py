@@ -144,6 +144,11 @@ class Task:
     #: architectures the task builds itself (besides small / resnet18 / resnet34 / timm names)
     archs: ClassVar[tuple[str, ...]] = ("small",)
 
+    # -- params -------------------------------------------------------------------------------
+    def check(self, params: dict) -> None:
+        """Raise InvalidInput (one line naming the param) for values the run could only reject
+        later, after data and training: the pipeline calls it first. Default: nothing to check."""
+
     # -- data ---------------------------------------------------------------------------------
     def synthetic(self, out: Path, params: dict, seed: int):
         """A procedural data table made offline in ``out`` (deterministic from ``seed``)."""

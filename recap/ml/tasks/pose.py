@@ -75,6 +75,39 @@ class PoseTask(ImageTask):
     archs = ("small",)
 
     # -- data ---------------------------------------------------------------------------------
+    def check(self, params):
+        """The crop's sides against the backbone's stride, the heat maps' sigma, the decode's
+        numbers: each wrong value is one line before any data is made or any step trained."""
+        from recap.errors import InvalidInput
+        from recap.ml.pose.models import TORCHVISION
+
+        def bad(key: str, why: str) -> InvalidInput:
+            return InvalidInput(f"{key}={params.get(key)!r}: {why}")
+
+        arch = str(params.get("arch") or "small")
+        if arch == "small":
+            stride, where = (
+                2 ** (int(params.get("depth") or 2) + 1),
+                f"small, depth {params.get('depth')}",
+            )
+        elif arch in TORCHVISION:
+            stride, where = 32, arch
+        else:
+            stride, where = 0, arch  # a timm backbone: its stride is known once it is built
+        for key in ("input_w", "input_h"):
+            side = int(params[key])
+            if side < 8 or (stride and side % stride):
+                raise bad(key, f"a multiple of the backbone's stride {stride} ({where})")
+        for key in ("sigma", "beta", "padding"):
+            if key in params and float(params[key] or 1) <= 0:
+                raise bad(key, "a positive number")
+        if not 0 <= float(params.get("threshold") or 0) <= 1:
+            raise bad("threshold", "between 0 and 1 (a heat-map peak's confidence)")
+        if float(params.get("scale") or 0) < 0 or float(params.get("scale") or 0) >= 1:
+            raise bad("scale", "from 0 (off) to below 1 (a fraction of the crop)")
+        if float(params.get("rotate") or 0) < 0:
+            raise bad("rotate", "degrees, 0 (off) or more")
+
     def _input_wh(self, params) -> tuple[int, int]:
         return int(params["input_w"]), int(params["input_h"])
 
