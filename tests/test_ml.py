@@ -406,3 +406,56 @@ def test_classify_from_a_csv_manifest(tmp_path):
     assert summary["parity_ok"] == 1 and summary["parity_images"] == 16
     meta = json.loads((tmp_path / "run" / "bundle" / "sentis" / "model.json").read_text())
     assert meta["training"]["params"]["data"].endswith("manifest.csv")
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"lr": -1.0}, r"lr=-1.0: a positive learning rate"),
+        ({"size": 3}, r"size=3: an image side of at least 16 pixels"),
+        ({"batch_size": -2}, r"batch_size=-2: at least 1"),
+    ],
+)
+def test_shared_params_are_checked_before_data_and_training(tmp_path, params, message):
+    """The run stops before any data is made: no crops, no curves, no bundle in its folder."""
+    from recap.errors import InvalidInput
+
+    out = tmp_path / "run"
+    with pytest.raises(InvalidInput, match=message):
+        run_experiment("fastai-unity-classify", out, **params)
+    assert not (out / "model.pth").exists() and not (out / "bundle").exists()
+    assert not [e for e in _events(out) if e.get("type") == "metric"]
+
+
+def _events(out: Path) -> list[dict]:
+    from recap.lab.context import read_events
+
+    return list(read_events(out)) if out.exists() else []
+
+
+def test_a_folder_without_label_folders_says_the_layout(tmp_path):
+    from recap.errors import InvalidInput
+
+    flat = tmp_path / "imgs"
+    flat.mkdir()
+    (flat / "a.png").write_bytes(b"")
+    with pytest.raises(InvalidInput, match=r"no training rows \(a folder holds DIR/<label>/"):
+        run_experiment("fastai-unity-classify", tmp_path / "run", data=str(flat))
+
+
+def test_every_shipped_preset_passes_its_tasks_check():
+    from recap.lab import spec
+    from recap.ml.pipeline import resolve_params, task_of
+
+    checked = []
+    for folder in sorted(EXPERIMENTS.iterdir()):
+        if not (folder / "experiment.toml").is_file():
+            continue
+        s = spec.load_spec(folder)
+        if not s.ml or "preset" not in s.params or s.ml.get("task") == "style":
+            continue  # style checks its own params (recap.ml.style.experiment.check_params)
+        for preset in s.params["preset"].choices or [s.params["preset"].default]:
+            values, _ = spec.parse_params(s, [f"preset={preset}"])
+            task_of(s.as_dict()).check(resolve_params(s.as_dict(), values))
+            checked.append((folder.name, preset))
+    assert ("pose", "full") in checked and ("fastai-unity-classify", "tiny") in checked

@@ -142,5 +142,8 @@ def load_table(params: dict, task, seed: int, workdir: Path, folder: Path):
             f"data {source!r}: task {task.name!r} needs column(s) {', '.join(missing)}"
         )
     if table.empty or (table["split"] == "train").sum() == 0:
-        raise InvalidInput(f"data {source!r}: no training rows")
+        hint = ""
+        if source != "synthetic" and path.is_dir() and getattr(task, "read_table", None) is None:
+            hint = " (a folder holds DIR/<label>/*.png, or DIR/train|valid|test/<label>/*.png)"
+        raise InvalidInput(f"data {source!r}: no training rows{hint}")
     return table

@@ -81,6 +81,8 @@ class PoseTask(ImageTask):
         from recap.errors import InvalidInput
         from recap.ml.pose.models import TORCHVISION
 
+        super().check(params)
+
         def bad(key: str, why: str) -> InvalidInput:
             return InvalidInput(f"{key}={params.get(key)!r}: {why}")
 
