@@ -146,7 +146,9 @@ def seed(root: Path, *, hostile: bool = False) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "README.md").write_text(
         "# pets\n\nDoes a resnet18 beat the mean baseline?\n\nSee [the config](experiment.toml)"
-        " and ![a sample](samples/cat.png), or [fastai](https://docs.fast.ai/).\n"
+        " and ![a sample](samples/cat.png), or [fastai](https://docs.fast.ai/).\n\n"
+        "## Params\n\n| param | meaning |\n|---|---|\n| `lr` | the learning rate |\n\n"
+        "```\n# a comment in code, not a heading\n```\n"
     )
     (folder / "experiment.toml").write_text("[metric]\nprimary = 'accuracy'\ndirection = 'max'\n")
     conn.execute(
@@ -288,9 +290,19 @@ def test_experiment_and_links_pages(log_root, cli):
     render(cli)
     page = read(log_root, "docs/experiments/pets.md")
     assert "## Question" in page and "Does a resnet18 beat the mean baseline?" in page
+    # the README's lead on top, its sections (a params table) after the runs and outputs
+    order = ["## Question", "Does a resnet18", "## Latest runs", "## Metric",
+             "## About this experiment", "### Params", "| `lr` | the learning rate |",
+             "# a comment in code", "## How to rerun"]  # fmt: skip
+    at = [page.index(x) for x in order]
+    assert at == sorted(at), dict(zip(order, at, strict=True))
     assert "See the config (experiment\\.toml) and , or" in page and "cat.png" not in page
     assert "[fastai](https://docs.fast.ai/)" in page
-    assert "\n# pets\n" in page and page.count("\n# ") == 1  # the README title is not repeated
+    # the README title is not repeated (the other line is inside its code block)
+    assert [x for x in page.splitlines() if x.startswith("# ")] == [
+        "# pets",
+        "# a comment in code, not a heading",
+    ]
     assert "![accuracy of the latest runs](pets/accuracy.png)" in page
     assert (log_root / "docs/experiments/pets/accuracy.png").stat().st_size > 0
     assert "recap exp run pets" in page and "recap rerun r-0001" in page

@@ -631,6 +631,17 @@ def _question(readme: str) -> str:
     return md.unlink_local("\n".join(out).strip("\n"))
 
 
+def _split_readme(text: str) -> tuple[str, str]:
+    """(the README's lead, its sections): the lead states the question and stays on top; the
+    sections (a long params table) go after the runs, so the runs are not a screen down."""
+    lines = text.split("\n")
+    mask = md._code_mask(lines)
+    at = next((i for i, line in enumerate(lines) if not mask[i] and line.startswith("#")), None)
+    if at is None:
+        return text, ""
+    return "\n".join(lines[:at]).strip("\n"), "\n".join(lines[at:]).strip("\n")
+
+
 def _experiment_page(conn, exp: _Experiment, files, metric_keys, media) -> str:
     runs = conn.execute(
         "SELECT * FROM run WHERE experiment_id = ? ORDER BY started DESC, id DESC "
@@ -655,7 +666,8 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys, media) -> str:
         out += ["; ".join(facts) + ".", ""]
     if exp.description:
         out += [md.inline(exp.description, 1000), ""]
-    out += ["## Question", "", _question(exp.question) or "(no README.md in the folder yet)", ""]
+    intro, about = _split_readme(_question(exp.question))
+    out += ["## Question", "", intro or "(no README.md in the folder yet)", ""]
     out += ["## Latest runs", ""]
     if runs:
         out += _runs_table(conn, runs, exp, "../")
@@ -703,6 +715,8 @@ def _experiment_page(conn, exp: _Experiment, files, metric_keys, media) -> str:
         if shown:
             link = f"[{md.inline(latest['id'], 80)}](../{_run_page_path(latest['id'])})"
             out += ["## Latest outputs", "", f"From run {link}.", "", *shown]
+    if about:  # the README's own sections (its params, what a run writes) after the runs
+        out += ["## About this experiment", "", about, ""]
     out += ["## How to rerun", "", "```bash"]
     if md.RUN_ID.match(exp.name):
         out.append(f"recap exp run {exp.name}")
