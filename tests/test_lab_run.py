@@ -206,6 +206,36 @@ def test_sigkilled_child_is_failed_with_clear_error(db, log_root):
     assert row["status"] == "failed" and "SIGKILL" in row["error"] and row["ended"]
 
 
+LOGS_THEN_HANGS = """
+ctx.log_metric('loss', 1.0, step=0)
+time.sleep(1.2)
+ctx.log_metric('loss', 0.5, step=1)  # a second later: the buffered events are written out
+open(ctx.path('pid'), 'w').write(str(os.getpid()))
+time.sleep(60)
+"""
+
+
+def test_metrics_logged_before_a_sigkill_are_kept(db, log_root):
+    """Events are buffered, but written at least every second while a run logs: a child killed
+    (out of memory, kill -9) keeps what it logged up to then."""
+    make_exp(log_root, "hangs", LOGS_THEN_HANGS)
+    proc = spawn("exp", "run", "hangs")
+    pid_file = wait_for(
+        lambda: (
+            run_dirs(log_root, "hangs")
+            and (run_dirs(log_root, "hangs")[0] / "pid").exists()
+            and run_dirs(log_root, "hangs")[0] / "pid"
+        ),
+        what="the child's pid",
+    )
+    wait_for(lambda: pid_file.read_text().strip(), what="pid written")
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 1 and runs(db)[0]["status"] == "failed"
+    rows = db.execute("SELECT step, value FROM metric WHERE key = 'loss' ORDER BY step").fetchall()
+    assert [tuple(r) for r in rows] == [(0, 1.0), (1, 0.5)]
+
+
 def test_stale_running_row_is_marked_when_listed(cli, db, log_root):
     make_exp(log_root, "sleepy", SLEEPER)
     proc = spawn("exp", "run", "sleepy")

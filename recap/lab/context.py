@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 EVENTS = "events.jsonl"
+# Events are buffered (a metric costs about a microsecond), but written out at least this often
+# while a run keeps logging: a SIGKILLed or out-of-memory child loses at most this much.
+FLUSH_SECONDS = 1.0
 
 
 class RunContext:
@@ -64,6 +67,7 @@ class RunContext:
         self.flags: dict[str, str] = {}
         self._keys: dict[str, str] = {}
         self._progress_t0 = time.monotonic()  # reset by start_progress() when training starts
+        self._flushed = time.time()
         # ranks other than 0 write nothing: a sink that swallows their events
         self._events = (
             open(self.out_dir / EVENTS, "a", encoding="utf-8", buffering=1 << 16)
@@ -91,6 +95,12 @@ class RunContext:
     # -- reporting ----------------------------------------------------------------------------
     def _emit(self, event: dict) -> None:
         self._events.write(_ENCODER.encode(event) + "\n")
+        self._flush_if_due(time.time())
+
+    def _flush_if_due(self, now: float) -> None:
+        if now - self._flushed >= FLUSH_SECONDS:
+            self._events.flush()
+            self._flushed = now
 
     def log_metric(
         self, key: str, value: float, step: int | None = None, epoch: int | None = None
@@ -107,11 +117,15 @@ class RunContext:
             k = self._keys.get(key)
             if k is None:
                 k = self._keys[key] = _ENCODER.encode(key)
+            now = time.time()
             self._events.write(
                 f'{{"type": "metric", "key": {k}, "value": {value!r}, '
                 f'"step": {"null" if step is None else step}, '
-                f'"epoch": {"null" if epoch is None else epoch}, "time": {time.time()!r}}}\n'
+                f'"epoch": {"null" if epoch is None else epoch}, "time": {now!r}}}\n'
             )
+            if now - self._flushed >= FLUSH_SECONDS:
+                self._events.flush()
+                self._flushed = now
             return
         self._emit(
             {
@@ -153,6 +167,8 @@ class RunContext:
         if self.is_main:
             print(line, flush=True)
         self._emit({"type": "progress", **event, "line": line})
+        self._events.flush()  # once an epoch: the record keeps up with the log
+        self._flushed = time.time()
 
     def set_summary(self, key: str, value: Any) -> None:
         """A summary metric of the run (the primary metric, parity figures, ...)."""
