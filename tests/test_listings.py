@@ -47,6 +47,25 @@ def test_list_pages_by_default_and_streams_all(log_root, cli):
     assert r.exit_code != 0 and "--limit or --all" in r.stderr
 
 
+def test_list_at_80_columns_puts_each_url_whole_under_its_title(log_root, cli, monkeypatch):
+    _bookmarks(log_root, 3)
+    conn = recap_db.connect(log_root / "recap.db")
+    long_url = "https://vision.example/blog/posts/2021/01/shipping-onnx-models-to-unity?ref=feed"
+    with recap_db.transaction(conn):
+        conn.execute("UPDATE bookmark SET url = ?, title = ? WHERE id = 2", (long_url, "X " * 40))
+    conn.close()
+    monkeypatch.setenv("COLUMNS", "80")
+    for args in (("bookmark", "list"), ("bookmark", "search", "example")):
+        lines = cli(*args).stdout.splitlines()
+        assert lines[0].split() == ["id", "added", "title", "tags"], args
+        assert set(lines[1]) == {"-", " "}  # the rule is not cut
+        at = next(i for i, line in enumerate(lines) if line.startswith("2 "))
+        assert lines[at + 1] == "    " + long_url, args  # whole, on its own line
+        assert max(map(len, lines)) <= 80 or long_url in max(lines, key=len)
+    monkeypatch.delenv("COLUMNS")
+    assert long_url in cli("bookmark", "list").stdout.splitlines()[2 + 1]  # piped: one table
+
+
 def test_json_is_streamed_and_identical_to_a_dump(log_root, cli):
     _bookmarks(log_root, 30)
     r = cli("bookmark", "list", "--all", "--json", "--tag", "t")

@@ -33,6 +33,7 @@ def _print_rows(rows, json_: bool, empty: str = "no bookmarks") -> None:
             for r in rows
         ],
         empty=empty,
+        detail=(3,),  # on a narrow terminal: the URL whole under the title, not cut
     )
 
 
@@ -185,6 +186,7 @@ def list_cmd(
                 for r in page()
             ),
             empty="no bookmarks",
+            detail=(3,),  # on a narrow terminal: the URL whole under the title, not cut
         )
     if more:
         typer.echo(f"(first {shown} shown; --limit N for more, --all for every one)", err=True)

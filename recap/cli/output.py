@@ -49,10 +49,15 @@ def stream_json(items: Iterable) -> int:
 
 
 def stream_table(
-    headers: Sequence[str], rows: Iterable[Sequence], empty: str = "nothing", sample: int = 200
+    headers: Sequence[str],
+    rows: Iterable[Sequence],
+    empty: str = "nothing",
+    sample: int = 200,
+    detail: Sequence[int] = (),
 ) -> int:
     """:func:`print_table` for any number of rows: column widths come from the first ``sample``
-    rows, then rows are printed as they arrive. Returns how many rows were printed."""
+    rows, then rows are printed as they arrive. Returns how many rows were printed.
+    ``detail``: as :func:`print_table`'s."""
     import itertools
 
     it = iter(rows)
@@ -65,19 +70,30 @@ def stream_table(
     for row in head:
         for i, cell in enumerate(row):
             natural[i] = min(max(natural[i], len(cell)), 60)
-    widths = fit_widths(natural, width()) if _fits() else natural
+    total = width()
+    narrow = _fits() and sum(natural) + 2 * (len(natural) - 1) > total
+    keep = [i for i in range(len(headers)) if not (narrow and i in detail)]
+    widths = [natural[i] for i in keep]
+    if _fits():
+        widths = fit_widths(widths, total)
     bold = ("\033[1m", "\033[0m") if color() else ("", "")
 
+    cut = _cut if _fits() else (lambda c, _w: c)  # in a pipe nothing is cut (past 60: unaligned)
+
     def fmt(cells):
-        return "  ".join(_cut(c, widths[i]).ljust(widths[i]) for i, c in enumerate(cells)).rstrip()
+        cells = [cells[i] for i in keep]
+        return "  ".join(cut(c, widths[i]).ljust(widths[i]) for i, c in enumerate(cells)).rstrip()
 
     write = sys.stdout.write
-    write(bold[0] + fmt(headers) + bold[1] + "\n" + fmt(["-" * w for w in widths]) + "\n")
+    rule = "  ".join("-" * w for w in widths)
+    write(bold[0] + fmt(headers) + bold[1] + "\n" + rule + "\n")
     n = 0
     for row in itertools.chain(head, it):
         if n >= len(head):
             row = [" ".join(("" if v is None else str(v)).split()) for v in row]
         write(fmt(row) + "\n")
+        if narrow and detail:
+            write("".join(line + "\n" for line in _detail_lines(headers, row, detail, total)))
         n += 1
     sys.stdout.flush()
     return n
@@ -210,8 +226,6 @@ def _print_wrapped(headers, rows, natural, total: int, wrap: int) -> None:
 
 def _print_with_details(headers, rows, natural, total: int, detail: set[int]) -> None:
     """:func:`print_table` with the ``detail`` columns moved under each row."""
-    import textwrap
-
     keep = [i for i in range(len(headers)) if i not in detail]
     widths = fit_widths([natural[i] for i in keep], total)
     bold = ("\033[1m", "\033[0m") if color() else ("", "")
@@ -222,14 +236,28 @@ def _print_with_details(headers, rows, natural, total: int, detail: set[int]) ->
     out = [bold[0] + line([headers[i] for i in keep]) + bold[1], line(["-" * w for w in widths])]
     for row in rows:
         out.append(line([row[i] for i in keep]))
-        pieces = [f"{headers[i]}: {row[i]}" for i in sorted(detail) if row[i] not in ("", "-")]
-        if pieces:
-            out += textwrap.wrap(
-                "; ".join(pieces), total, initial_indent="    ", subsequent_indent="    ",
-                break_long_words=False, break_on_hyphens=False,
-            )  # fmt: skip
+        out += _detail_lines(headers, row, detail, total)
     sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
+
+
+def _detail_lines(headers, row, detail, total: int) -> list[str]:
+    """A row's ``detail`` cells, indented under it and wrapped at ``total``: ``header: value``
+    pieces, or the bare value when there is one detail column (a bookmark's URL)."""
+    import textwrap
+
+    cols = sorted(detail)
+    pieces = [
+        row[i] if len(cols) == 1 else f"{headers[i]}: {row[i]}"
+        for i in cols
+        if row[i] not in ("", "-")
+    ]
+    if not pieces:
+        return []
+    return textwrap.wrap(
+        "; ".join(pieces), total, initial_indent="    ", subsequent_indent="    ",
+        break_long_words=False, break_on_hyphens=False,
+    )  # fmt: skip
 
 
 def page_markdown(text: str) -> None:
