@@ -404,13 +404,13 @@ def _runs_series(conn, labels: dict, primary: str, direction: str) -> tuple:
     return (curves_png, {}, title, runs, primary, direction, xlabel)
 
 
-def _params_table(params: dict) -> list[str]:
-    """A run's params as a Markdown table: one pair a row, or two pairs a row past 12 params
-    (a style run has 37; one a row pushed its results a screen down)."""
-    cells = [(md.inline(k), md.inline(md.fmt_value(v), 200)) for k, v in params.items()]
+def _pairs_table(items: dict, head: str) -> list[str]:
+    """A run's params or results as a Markdown table: one pair a row, or two pairs a row past 12
+    (a style run has 37 params and 26 results; one a row pushed everything a screen down)."""
+    cells = [(md.inline(k), md.inline(md.fmt_value(v), 200)) for k, v in items.items()]
     per = 2 if len(cells) > 12 else 1
     rows = -(-len(cells) // per)
-    out = ["| Param | Value " * per + "|", "|---|---" * per + "|"]
+    out = [f"| {head} | Value " * per + "|", "|---|---" * per + "|"]
     for r in range(rows):
         # column-major: each pair of columns reads down in the params' own order
         row = [cells[c * rows + r] if c * rows + r < len(cells) else ("", "") for c in range(per)]
@@ -439,11 +439,9 @@ def _run_page(conn, run, exp: _Experiment | None, files, metric_keys, media) -> 
     flags = md.flags_block(run["id"], summary)
     if flags:
         out += [flags]
-    out += ["## Params", "", *_params_table(params)]
-    out += ["", "## Results", "", "| Metric | Value |", "|---|---|"]
-    for k, v in summary.items():
-        if k != "flags":
-            out.append(f"| {md.inline(k)} | {md.inline(md.fmt_value(v), 200)} |")
+    out += ["## Params", "", *_pairs_table(params, "Param")]
+    results = {k: v for k, v in summary.items() if k != "flags"}
+    out += ["", "## Results", "", *_pairs_table(results, "Metric")]
     parity = labweek.parity_text(summary)
     if parity:
         out += ["", f"Parity: {md.inline(parity)}."]
