@@ -78,6 +78,13 @@ def test_the_best_point_is_starred(direction):
     best, worst = (at(19, lo), at(0, hi)) if direction == "min" else (at(0, hi), at(19, lo))
     assert dark(img.getpixel(best))
     assert not dark(img.getpixel(worst))  # the line's colour and a dot, not the black star
+    # the star is explained in the legend, under the line it marks (not in a far corner)
+    lx = plots.LEFT + plots.AXES_W + 10
+    star_row = plots.AXES_TOP + 6 + 12
+    assert dark(img.getpixel((lx + 9, star_row)))
+    w, h = img.size
+    corner = [img.getpixel((x, y)) for x in range(w - 160, w) for y in range(h - 14, h)]
+    assert not any(dark(px) for px in corner)
 
 
 def test_values_that_are_not_numbers_are_left_out():

@@ -18,7 +18,7 @@ import math
 from functools import lru_cache
 
 # Bump when the drawing changes, so cached PNGs are redrawn.
-PLOT_VERSION = "4"
+PLOT_VERSION = "5"
 FAMILIES = ("losses", "metrics", "throughput")
 _STYLES = ("-", "--", ":", "-.")
 # matplotlib's default colours (tab10), so a site keeps the look it had.
@@ -270,15 +270,12 @@ def curves_png(
                 draw.line(piece, fill=colour, width=3)
             draw.text((lx + s(24), ly), name, fill="black", font=small, anchor="lm")
             ly += s(12)
+        if any(ln[3] == primary for ln in lines):  # the star's meaning, under the lines it marks
+            draw.polygon(_star(lx + s(9), ly, s(5)), fill="black")
+            draw.text(
+                (lx + s(24), ly), f"best {primary}"[:44], fill="black", font=small, anchor="lm"
+            )
     draw.text((s(WIDTH / 2), s(20)), title, fill="black", font=large, anchor="mm")
-    if primary:
-        draw.text(
-            (s(WIDTH - 6), s(height - 4)),
-            f"* best {primary}",
-            fill="black",
-            font=small,
-            anchor="rd",
-        )
     out = img.reduce(SS)
     buf = io.BytesIO()
     out.save(buf, format="PNG")
