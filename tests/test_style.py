@@ -352,6 +352,14 @@ def test_style_transfer_tiny_run_and_stylize_cli(cli, db, log_root, tmp_path):
     assert parse_params(spec, recorded, lenient=True)[1] == []  # no "unknown param ... dropped"
     curves = json.loads((run_dir / "curves.json").read_text())
     assert curves["style_loss"][-1] < curves["style_loss"][0]  # it learned something
+    # progress in the run's log: steps with the time left, then each stage after training
+    log = (run_dir / "run.log").read_text().splitlines()
+    steps = [line for line in log if line.startswith("step ")]
+    assert len(steps) == 12 and steps[-1].startswith("step 60/60  content_loss=")
+    assert steps[-1].endswith("ETA 0:00:00")
+    stages = [line for line in log if not line.startswith("step ")]
+    assert stages[:1] == ["export barracuda and check parity"]
+    assert stages[-1] == "stylise the test clip and measure its flicker"
     info = data.video_info(run_dir / "stylised.mp4")
     assert (info["frames"], info["width"], info["height"]) == (12, 96, 64)
     metrics = json.loads((run_dir / "style-metrics.json").read_text())

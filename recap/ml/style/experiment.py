@@ -544,6 +544,7 @@ def run_style(ctx, folder: Path | None, arch: str) -> dict:
     # exports through every target of the core's registry, parity per target ------------------
     parity_all, ok, bundles = {}, True, {}
     for target in chosen:
+        _note(ctx, f"export {target.name} and check parity")
         tmeta = meta
         if target.name == "barracuda":
             tmeta = {**meta, **_io(task.describe(prep, p, fixed=True))}
@@ -575,11 +576,13 @@ def run_style(ctx, folder: Path | None, arch: str) -> dict:
     ctx.save_artifact("before-after.png", kind="image")
 
     # speed per backend on this machine -----------------------------------------------------
+    _note(ctx, f"time stylising at {p['speed_sizes']} per backend")
     speed = speed_table(model, bundles, p, device)
     summary.update({f"fps_{k}": v for k, v in speed.items()})
 
     # temporal stability on the test clip (the stylised clip is written as a video) ---------
     frames_fn = clip_frames(p, ctx.seed, folder)
+    _note(ctx, "stylise the test clip and measure its flicker")
     with data.VideoWriter(out / "stylised.mp4", fps=12) as writer:
 
         def stylised():
@@ -623,6 +626,13 @@ NOT_COMPARABLE = (
     "perceptual=random: the loss network is a randomly initialised VGG (no ImageNet weights), "
     "so this result is not comparable with a real run"
 )
+
+
+def _note(ctx, line: str) -> None:
+    """A stage of the run after training, in its log and on ``recap exp run``'s spinner."""
+    note = getattr(ctx, "note", None)
+    if callable(note):
+        note(line)
 
 
 def _io(section: dict) -> dict:

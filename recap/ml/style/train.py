@@ -71,19 +71,31 @@ def to_float_nchw(batch_u8: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
 
 
-def _accumulate(ctx, parts, sums, count, step, steps, log_every, curves):
+def _accumulate(ctx, parts, sums, count, step, steps, log_every, curves, t0=None):
     """Add one step's losses (kept on the device: no sync per step); every ``log_every`` steps
-    report their means and append them to ``curves``. Returns the running (sums, count)."""
+    report their means, append them to ``curves`` and, from ``t0`` (the loop's start), write a
+    progress line with the time left. Returns the running (sums, count)."""
     for k, v in parts.items():
         v = v.detach().float()
         sums[k] = sums[k] + v if k in sums else v
     count += 1
     if step % log_every == 0 or step == steps:
-        for k, v in _report(ctx, sums, count, step).items():
+        values = _report(ctx, sums, count, step)
+        for k, v in values.items():
             curves.setdefault(k, []).append(v)
         curves.setdefault("step", []).append(step)
+        if ctx is not None and t0 is not None and hasattr(ctx, "note"):
+            ctx.note(progress_line(step, steps, values, time.perf_counter() - t0), step=step)
         return {}, 0
     return sums, count
+
+
+def progress_line(step: int, steps: int, values: dict, elapsed: float) -> str:
+    """``step 50/2500  content_loss=2.1e+03  style_loss=664  total_loss=2.8e+03  ETA 0:03:12``:
+    the run's log and ``recap exp run``'s spinner show it."""
+    left = int(round(elapsed / max(step, 1) * max(steps - step, 0)))
+    shown = "  ".join(f"{k}={v:.3g}" for k, v in values.items())
+    return f"step {step}/{steps}  {shown}  ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
 
 
 def _report(ctx, sums: dict, count: int, step: int, epoch: int | None = None) -> dict:
@@ -163,7 +175,7 @@ def train_transformer(
         total.backward()
         opt.step()
         parts = {**parts, "total_loss": total}
-        sums, count = _accumulate(ctx, parts, sums, count, step, steps, log_every, curves)
+        sums, count = _accumulate(ctx, parts, sums, count, step, steps, log_every, curves, t0)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     end = time.perf_counter()
@@ -245,7 +257,7 @@ def train_patch(
         total.backward()
         opt.step()
         parts = {"l1_loss": l1, "perceptual_loss": perc, "total_loss": total}
-        sums, count = _accumulate(ctx, parts, sums, count, step, steps, log_every, curves)
+        sums, count = _accumulate(ctx, parts, sums, count, step, steps, log_every, curves, t0)
     seconds = time.perf_counter() - t0
     model.eval()
     return {
