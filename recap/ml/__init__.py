@@ -34,3 +34,15 @@ def require_ml() -> None:
             found = False
         if not found:
             raise MissingExtra("ml", module)
+    quiet_third_party()
+
+
+def quiet_third_party() -> None:
+    """Leave out of run logs the deprecation notices that packages recap uses print on import,
+    which a user cannot act on (fastai decorates its layers with ``torch.jit.script``: six lines
+    at the top of every run's log). recap's own warnings and everything else still show."""
+    import warnings
+
+    warnings.filterwarnings(
+        "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
+    )
