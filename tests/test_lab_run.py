@@ -157,6 +157,20 @@ def test_missing_output_fails(cli, db, log_root):
     assert "declared outputs not produced: model.onnx" in runs(db)[0]["error"]
 
 
+def child_pid_file(log_root, name: str):
+    """The ``pid`` file the running child of experiment ``name`` wrote, once it holds the pid."""
+    pid_file = wait_for(
+        lambda: (
+            run_dirs(log_root, name)
+            and (run_dirs(log_root, name)[0] / "pid").exists()
+            and run_dirs(log_root, name)[0] / "pid"
+        ),
+        what="the child's pid",
+    )
+    wait_for(lambda: pid_file.read_text().strip(), what="pid written")
+    return pid_file
+
+
 SLEEPER = """
 ctx.log_metric('loss', 1.0, step=0)
 open(ctx.path('pid'), 'w').write(str(os.getpid()))
@@ -189,15 +203,7 @@ def test_interrupt_records_interrupted(db, log_root, to_group):
 def test_sigkilled_child_is_failed_with_clear_error(db, log_root):
     make_exp(log_root, "sleepy", SLEEPER)
     proc = spawn("exp", "run", "sleepy")
-    pid_file = wait_for(
-        lambda: (
-            run_dirs(log_root, "sleepy")
-            and (run_dirs(log_root, "sleepy")[0] / "pid").exists()
-            and run_dirs(log_root, "sleepy")[0] / "pid"
-        ),
-        what="the child's pid",
-    )
-    wait_for(lambda: pid_file.read_text().strip(), what="pid written")
+    pid_file = child_pid_file(log_root, "sleepy")
     os.kill(int(pid_file.read_text()), signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
@@ -220,15 +226,7 @@ def test_metrics_logged_before_a_sigkill_are_kept(db, log_root):
     (out of memory, kill -9) keeps what it logged up to then."""
     make_exp(log_root, "hangs", LOGS_THEN_HANGS)
     proc = spawn("exp", "run", "hangs")
-    pid_file = wait_for(
-        lambda: (
-            run_dirs(log_root, "hangs")
-            and (run_dirs(log_root, "hangs")[0] / "pid").exists()
-            and run_dirs(log_root, "hangs")[0] / "pid"
-        ),
-        what="the child's pid",
-    )
-    wait_for(lambda: pid_file.read_text().strip(), what="pid written")
+    pid_file = child_pid_file(log_root, "hangs")
     os.kill(int(pid_file.read_text()), signal.SIGKILL)
     proc.communicate(timeout=60)
     assert proc.returncode == 1 and runs(db)[0]["status"] == "failed"
@@ -239,15 +237,7 @@ def test_metrics_logged_before_a_sigkill_are_kept(db, log_root):
 def test_stale_running_row_is_marked_when_listed(cli, db, log_root):
     make_exp(log_root, "sleepy", SLEEPER)
     proc = spawn("exp", "run", "sleepy")
-    pid_file = wait_for(
-        lambda: (
-            run_dirs(log_root, "sleepy")
-            and (run_dirs(log_root, "sleepy")[0] / "pid").exists()
-            and run_dirs(log_root, "sleepy")[0] / "pid"
-        ),
-        what="the child's pid",
-    )
-    wait_for(lambda: pid_file.read_text().strip(), what="pid written")
+    pid_file = child_pid_file(log_root, "sleepy")
     assert runs(db)[0]["status"] == "running"
     proc.kill()  # the recording process itself dies without a word
     proc.wait()

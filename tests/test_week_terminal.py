@@ -143,43 +143,22 @@ def test_show_prints_readable_markdown_when_piped(cli, db):
 
 
 def test_rerun_on_a_terminal_shows_a_line_per_replayed_run(cli, log_root):
-    import os
-    import pty
-    import subprocess
-    import sys
-
     add_toy(log_root)
     rec = run_toy(cli)
-    master, slave = pty.openpty()
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "80"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "recap", "rerun", rec["id"]],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(timeout=120)
-    os.close(master)
-    out = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 0, out
+    code, out = _on_a_tty(["rerun", rec["id"]], {"NO_COLOR": "1"})
+    assert code == 0, out
     assert "toy-regression run " in out and " started (log: runs/toy-regression/" in out
     assert f"run {rec['id']}: reproduced" in out
-    table = [
-        line for line in out.splitlines() if line.startswith(("experiment", "toy-regression "))
-    ]
-    assert table and all(len(line.rstrip()) <= 80 for line in table if "started (log" not in line)
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)  # the spinner's cursor codes
+    lines = [line.rstrip() for line in re.split(r"[\r\n]+", plain)]
+    head = next(
+        i for i, line in enumerate(lines) if line.startswith(f"toy-regression run {rec['id']} -> ")
+    )
+    table = lines[head : head + 7]
+    assert table[1].split() == ["metric", "recorded", "now", "tolerance", "verdict"]
+    assert all(len(line) <= 80 and "…" not in line for line in table)
 
 
 def _on_a_tty(args, env_extra, cwd=None):
