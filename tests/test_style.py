@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -102,6 +103,7 @@ def test_vgg_weights_load_from_a_path_and_random_only_when_asked(tmp_path):
     torch.save(state, tmp_path / "vgg16.pth")
     vgg = losses.VGGFeatures("vgg16", ["relu1_2", "relu2_2"], weights=tmp_path / "vgg16.pth")
     assert vgg.source == str(tmp_path / "vgg16.pth")
+    assert vgg.sha256 == hashlib.sha256((tmp_path / "vgg16.pth").read_bytes()).hexdigest()
     assert torch.equal(vgg.features[0].weight, features[0].weight)
     assert len(vgg.features) == 9  # cut after relu2_2
     a = losses.VGGFeatures("vgg16", ["relu1_2"], random_init=True, seed=1)
@@ -112,6 +114,29 @@ def test_vgg_weights_load_from_a_path_and_random_only_when_asked(tmp_path):
     assert set(feats) == {"relu1_2", "relu2_2"} and feats["relu2_2"].shape == (1, 128, 16, 16)
     g = losses.gram(feats["relu1_2"])
     assert g.shape == (1, 64, 64) and torch.allclose(g, g.transpose(1, 2))
+
+
+def test_a_wrong_or_partial_vgg_file_is_one_line(tmp_path, monkeypatch):
+    """Named as torchvision names it, the file's sha256 must start with the name's digits (as
+    torchvision checks); any file must hold a VGG's features.N state dict."""
+    import torch
+
+    from recap.errors import InvalidInput
+    from recap.ml.style import losses
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cached = losses.weights_file("vgg16")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"half a download")
+    with pytest.raises(InvalidInput, match=r"vgg16-397923af\.pth: its sha256 starts [0-9a-f]{8}, "):
+        losses.VGGFeatures("vgg16")
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "resnet.pth")
+    with pytest.raises(InvalidInput, match=r"resnet\.pth is not vgg16's ImageNet state dict") as e:
+        losses.VGGFeatures("vgg16", weights=tmp_path / "resnet.pth")
+    assert "\n" not in str(e.value)
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    with pytest.raises(InvalidInput, match=r"junk\.pth is not vgg16's"):
+        losses.VGGFeatures("vgg16", weights=tmp_path / "junk.pth")
 
 
 # -- networks and the barracuda export -----------------------------------------------------------
@@ -364,6 +389,7 @@ def test_style_transfer_tiny_run_and_stylize_cli(cli, db, log_root, tmp_path):
     assert (info["frames"], info["width"], info["height"]) == (12, 96, 64)
     metrics = json.loads((run_dir / "style-metrics.json").read_text())
     assert metrics["comparable"] is False and "palette_only" in metrics
+    assert metrics["perceptual_weights"] == {"source": "random", "sha256": None}
     kinds = {a["path"]: a["kind"] for a in db.execute("SELECT path, kind FROM artifact")}
     assert kinds["before-after.png"] == "image" and kinds["loss.png"] == "plot"
     assert kinds["bundle/barracuda/model.onnx"] == "onnx"

@@ -416,6 +416,7 @@ def train_arrays(
     if arch == "transformer":
         layers = _csv(p["style_layers"])
         vgg = make_vgg(p, sorted({*layers, p["content_layer"]}), seed)
+        extras["perceptual_weights"] = {"source": vgg.source, "sha256": vgg.sha256}
         style = style_image(p, seed, folder)  # first: one file, checked before the folder
         if content is None:
             content = content_images(p, seed, Path(ctx.out_dir), folder)
@@ -441,6 +442,8 @@ def train_arrays(
     else:
         weight = float(p["perceptual_weight"])
         vgg = make_vgg(p, ["relu2_2", "relu3_3"], seed) if weight else None
+        if vgg is not None:
+            extras["perceptual_weights"] = {"source": vgg.source, "sha256": vgg.sha256}
         frames = clip_frames(p, seed, folder)
         extras["keys"] = [int(k) for k in _csv(p["keyframes"])]
         pairs, masks = keyframe_pairs(p, frames, extras["keys"], folder)
@@ -520,6 +523,7 @@ def run_style(ctx, folder: Path | None, arch: str) -> dict:
         "seed": ctx.seed,
         "device": device,
         "perceptual": p["perceptual"],
+        "perceptual_weights": extras.get("perceptual_weights"),
     }
     meta = bundlemod.model_meta(task, prep, p, training)
     meta["architecture"] = model.config()
@@ -611,6 +615,8 @@ def run_style(ctx, folder: Path | None, arch: str) -> dict:
         "parity": parity_all,
         "device": device,
         "perceptual": p["perceptual"],
+        # which loss network's weights: a run is comparable with another on the same file
+        "perceptual_weights": extras.get("perceptual_weights"),
         "comparable": p["perceptual"] != "random",
         **sanity.report,
     }

@@ -52,6 +52,29 @@ def weights_file(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
+def _checked_sha256(path: Path) -> str:
+    """The file's sha256. A file named as torchvision names its downloads
+    (``vgg16-397923af.pth``: the first hex digits of its sha256) must match that prefix, as
+    torchvision itself checks: a partial copy or another file under that name is refused."""
+    import hashlib
+    import re
+
+    from recap.errors import InvalidInput
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    m = re.fullmatch(r"[a-z0-9_]+-([0-9a-f]{8,})\.pth", path.name)
+    if m and not digest.startswith(m.group(1)):
+        raise InvalidInput(
+            f"{path}: its sha256 starts {digest[:8]}, its name says {m.group(1)} "
+            "(a partial copy or another file): copy torchvision's file again"
+        )
+    return digest
+
+
 def _vgg_features(arch: str, init: bool) -> nn.Sequential:
     """torchvision's VGG conv stack (its ``cfgs`` and ``make_layers``) without the 120 M-parameter
     classifier, which the loss never uses; ``init``: torchvision's own initialisation."""
@@ -90,7 +113,7 @@ class VGGFeatures(nn.Module):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 features = _vgg_features(arch, init=True)
-            self.source = "random"
+            self.source, self.sha256 = "random", None
         else:
             path = Path(weights).expanduser() if weights else weights_file(arch)
             if not path.is_file():
@@ -98,11 +121,27 @@ class VGGFeatures(nn.Module):
                     f"no {arch} ImageNet weights at {path} (put the file there, pass "
                     f"vgg_weights=PATH, or perceptual=random for a not-comparable run)"
                 )
+            self.sha256 = _checked_sha256(path)
             features = _vgg_features(arch, init=False)
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            features.load_state_dict(
-                {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
-            )
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                features.load_state_dict(
+                    {
+                        k[len("features.") :]: v
+                        for k, v in state.items()
+                        if k.startswith("features.")
+                    }
+                )
+            except Exception as exc:  # noqa: BLE001 - pickle, zip, key and shape errors alike
+                why = (
+                    str(exc).strip().splitlines()[0][:160]
+                    if str(exc).strip()
+                    else type(exc).__name__
+                )
+                raise InvalidInput(
+                    f"{path} is not {arch}'s ImageNet state dict (torchvision's keys "
+                    f"features.N.weight/bias): {why}"
+                ) from None
             self.source = str(path)
         names = vgg_layer_names(features)
         self.layers = list(layers)
