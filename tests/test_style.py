@@ -589,3 +589,23 @@ def test_patch_training_ignores_masked_out_pixels():
         log_every=1,
     )  # fmt: skip
     assert min(open_["curves"]["l1_loss"]) > 0.1
+
+
+def test_keyframes_and_masks_of_another_size_are_one_line(tmp_path):
+    from recap.errors import InvalidInput
+    from recap.ml.style import data
+    from recap.ml.style.experiment import keyframe_pairs
+
+    frames = list(data.synthetic_clip(4, 64, 96, seed=0))
+    kdir, mdir = tmp_path / "keys", tmp_path / "masks"
+    data.save_rgb(np.zeros((32, 48, 3), np.uint8), kdir / "0.png")  # painted at half size
+    p = {"keyframes_dir": str(kdir), "clip": str(tmp_path / "clip.mp4"), "masks": ""}
+    with pytest.raises(InvalidInput, match=rf"{kdir / '0.png'} is 48x32, frame 0 is 96x64"):
+        keyframe_pairs(p, lambda: iter(frames), [0], None)
+    data.save_rgb(np.zeros((64, 96, 3), np.uint8), kdir / "0.png")
+    data.save_rgb(np.zeros((64, 90, 3), np.uint8), mdir / "0.png")
+    with pytest.raises(InvalidInput, match=rf"{mdir / '0.png'} is 90x64, frame 0 is 96x64"):
+        keyframe_pairs({**p, "masks": str(mdir)}, lambda: iter(frames), [0], None)
+    data.save_rgb(np.full((64, 96, 3), 255, np.uint8), mdir / "0.png")
+    pairs, masks = keyframe_pairs({**p, "masks": str(mdir)}, lambda: iter(frames), [0], None)
+    assert len(pairs) == 1 and masks[0].shape == (64, 96) and masks[0].all()

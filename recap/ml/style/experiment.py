@@ -723,21 +723,30 @@ def keyframe_pairs(p: dict, frames_fn, keys: list[int], folder: Path | None):
     for i in keys:
         src = originals[i]
         if kdir:
-            dst = data.load_rgb(_resolve_path(kdir, folder, "keyframes_dir") / f"{i}.png")
+            path = _resolve_path(kdir, folder, "keyframes_dir") / f"{i}.png"
+            dst = data.load_rgb(path)
             if dst.shape != src.shape:
-                raise InvalidInput(f"keyframe {i}: stylised {dst.shape} vs frame {src.shape}")
+                raise InvalidInput(
+                    f"{path} is {_wh(dst)}, frame {i} is {_wh(src)}: same size, please"
+                )
         elif str(p["clip"]) == "synthetic":
             dst = data.toy_stylise(src)
         else:
             raise InvalidInput("keyframes_dir: a folder of stylised keyframes (<index>.png)")
         pairs.append((src, dst))
         if p.get("masks"):
-            m = (
-                data.load_rgb(_resolve_path(str(p["masks"]), folder, "masks") / f"{i}.png")[..., 0]
-                > 127
-            )
-            masks.append(m.astype(np.uint8))
+            path = _resolve_path(str(p["masks"]), folder, "masks") / f"{i}.png"
+            m = data.load_rgb(path)
+            if m.shape != src.shape:
+                raise InvalidInput(
+                    f"{path} is {_wh(m)}, frame {i} is {_wh(src)}: same size, please"
+                )
+            masks.append((m[..., 0] > 127).astype(np.uint8))
     return pairs, (masks or None)
+
+
+def _wh(pixels: np.ndarray) -> str:
+    return f"{pixels.shape[1]}x{pixels.shape[0]}"
 
 
 def _keyframe_l1(p, frames_fn, keys, meta, run_fn) -> float | None:
