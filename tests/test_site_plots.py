@@ -125,3 +125,25 @@ def test_drawing_site_plots_does_not_import_matplotlib(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert out.stdout.strip() == "False"
+
+
+def test_losses_spanning_decades_are_drawn_on_a_log_axis():
+    """1000, 100, 10: on a log axis the middle point sits half way up; on a linear one it would
+    lie near the bottom. Non-positive values (a loss switched off) are left out there."""
+    from recap.site.plots import log_scale, log_tick_label, log_ticks
+
+    data = {"": {"loss": [(0, 1000.0), (1, 100.0), (2, 10.0)], "tv_loss": [(0, 0.0), (2, 0.0)]}}
+    img = image(curves_png({}, "run r-1", data, "loss", "min", "step"))
+    middle = (plots.LEFT + plots.AXES_W // 2, plots.AXES_TOP + plots.AXES_H // 2)
+    blue = Image.new("RGB", (1, 1), plots.COLORS[0]).getpixel((0, 0))
+    near = [
+        img.getpixel((middle[0] + dx, middle[1] + dy)) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+    ]
+    assert blue in near
+    linear = {"": {"loss": [(0, 3.0), (1, 2.0), (2, 1.0)]}}
+    assert not log_scale([3.0, 2.0, 1.0]) and log_scale([0.0, 1000.0, 10.0])
+    assert image(curves_png({}, "r", linear, "loss")).size == img.size
+    assert [log_tick_label(t) for t in log_ticks(2.78, 4.55)] == [
+        "1000", "2000", "5000", "1e+04", "2e+04",
+    ]  # fmt: skip
+    assert [log_tick_label(t) for t in log_ticks(-3.2, 1.5)] == ["1e-03", "0.01", "0.1", "1", "10"]

@@ -391,7 +391,7 @@ def test_style_transfer_tiny_run_and_stylize_cli(cli, db, log_root, tmp_path):
     assert metrics["comparable"] is False and "palette_only" in metrics
     assert metrics["perceptual_weights"] == {"source": "random", "sha256": None}
     kinds = {a["path"]: a["kind"] for a in db.execute("SELECT path, kind FROM artifact")}
-    assert kinds["before-after.png"] == "image" and kinds["loss.png"] == "plot"
+    assert kinds["before-after.png"] == "image" and kinds["loss.png"] == "file"  # not shown twice
     assert kinds["bundle/barracuda/model.onnx"] == "onnx"
     assert db.execute(
         "SELECT count(*) FROM metric WHERE run_id = ? AND key = 'style_loss'", (row["id"],)

@@ -18,7 +18,7 @@ import math
 from functools import lru_cache
 
 # Bump when the drawing changes, so cached PNGs are redrawn.
-PLOT_VERSION = "5"
+PLOT_VERSION = "6"
 FAMILIES = ("losses", "metrics", "throughput")
 _STYLES = ("-", "--", ":", "-.")
 # matplotlib's default colours (tab10), so a site keeps the look it had.
@@ -105,6 +105,31 @@ def tick_label(value: float, step: float) -> str:
     if round(step * 10**decimals, 6) % 1:
         decimals += 1  # steps like 0.25
     return f"{round(value, decimals) + 0.0:.{decimals}f}"  # + 0.0: never "-0.00"
+
+
+def log_scale(values: list[float]) -> bool:
+    """Whether the positive values span 30x or more (a decade and a half). Values at or below
+    zero (a total-variation loss switched off) are then left out, as NaNs are."""
+    pos = [v for v in values if v > 0]
+    return len(pos) > 1 and max(pos) >= 30 * min(pos)
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks (as exponents) between 10**lo and 10**hi: the powers of ten, with 2x and 5x in
+    between when fewer than three decades show."""
+    steps = (1.0,) if hi - lo >= 3 else (1.0, 2.0, 5.0)
+    out = []
+    for k in range(math.floor(lo), math.ceil(hi) + 1):
+        out += [math.log10(m * 10.0**k) for m in steps]
+    return [t for t in out if lo - 1e-9 <= t <= hi + 1e-9]
+
+
+def log_tick_label(exponent: float) -> str:
+    """A log tick's text: ``0.01``, ``2``, ``500``, ``2e+04``."""
+    v = 10.0**exponent
+    if 1 <= v < 1e4:
+        return f"{v:.0f}"
+    return f"{v:.2g}" if 0.01 <= v < 1 else f"{v:.0e}"
 
 
 def _limits(values: list[float], integer: bool = False) -> tuple[float, float]:
@@ -199,14 +224,22 @@ def curves_png(
         ys = [p[1] for ln in lines for p in ln[4] if _finite(p[0]) and _finite(p[1])]
         integer_x = all(float(x).is_integer() for x in xs)
         x0, x1 = _limits(xs, integer_x)
-        y0, y1 = _limits(ys)
+        # losses spanning two decades or more (a style loss from 3e4 to 3e2) on a log axis, as
+        # matplotlib users draw them: on a linear one every curve but the largest lies flat
+        logy = fam == "losses" and log_scale(ys)
+        y0, y1 = _limits([math.log10(y) for y in ys if y > 0] if logy else ys)
         xstep, xticks = nice_ticks(x0, x1, 5, integer=integer_x)
-        ystep, yticks = nice_ticks(y0, y1, 4)
+        if logy:
+            ystep, yticks = 1.0, log_ticks(y0, y1)
+        else:
+            ystep, yticks = nice_ticks(y0, y1, 4)
 
         def px(x, x0=x0, x1=x1, left=left):
             return s(left + (x - x0) / (x1 - x0) * AXES_W)
 
-        def py(y, y0=y0, y1=y1, bottom=bottom):
+        def py(y, y0=y0, y1=y1, bottom=bottom, logy=logy):
+            if logy:
+                y = math.log10(y) if y > 0 else -math.inf
             return s(bottom - (y - y0) / (y1 - y0) * AXES_H)
 
         for t in xticks:
@@ -217,17 +250,16 @@ def curves_png(
                 (x, s(bottom + 6)), tick_label(t, xstep), fill="black", font=tick_font, anchor="ma"
             )
         for t in yticks:
-            y = py(t)
+            y = py(10.0**t if logy else t)
             draw.line([(s(left), y), (s(right), y)], fill=GRID, width=2)
             draw.line([(s(left - 4), y), (s(left), y)], fill="black", width=2)
-            draw.text(
-                (s(left - 6), y), tick_label(t, ystep), fill="black", font=tick_font, anchor="rm"
-            )
+            label = log_tick_label(t) if logy else tick_label(t, ystep)
+            draw.text((s(left - 6), y), label, fill="black", font=tick_font, anchor="rm")
         for _name, colour, style, key, pts in lines:
             # Runs of finite points; a NaN or an infinity breaks the line as matplotlib does.
             parts, current = [], []
             for x, y in pts:
-                if _finite(x) and _finite(y):
+                if _finite(x) and _finite(y) and (y > 0 or not logy):
                     current.append((px(x), py(y)))
                 elif current:
                     parts.append(current)
@@ -244,13 +276,14 @@ def curves_png(
                 if len(pts) < 30:
                     for x, y in part:
                         draw.ellipse((x - 3.5, y - 3.5, x + 3.5, y + 3.5), fill=colour)
-            finite = [(x, y) for x, y in pts if _finite(x) and _finite(y)]
+            finite = [(x, y) for x, y in pts if _finite(x) and _finite(y) and (y > 0 or not logy)]
             if key == primary and finite:
                 pick = min if direction == "min" else max
                 bx, by = pick(finite, key=lambda p: p[1])
                 draw.polygon(_star(px(bx), py(by), s(6.7)), fill="black")
         draw.rectangle((s(left), s(top), s(right), s(bottom)), outline="black", width=2)
-        draw.text((s(left), s(top - 4)), fam, fill="black", font=medium, anchor="ld")
+        name = f"{fam} (log scale)" if logy else fam
+        draw.text((s(left), s(top - 4)), name, fill="black", font=medium, anchor="ld")
         if row == len(present) - 1:
             draw.text(
                 (s(left + AXES_W / 2), s(bottom + 20)),

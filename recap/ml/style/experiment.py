@@ -544,7 +544,9 @@ def run_style(ctx, folder: Path | None, arch: str) -> dict:
     (out / "curves.json").write_text(json.dumps(curves), encoding="utf-8")
     ctx.save_artifact("curves.json", kind="metrics")
     loss_plot(curves, out / "loss.png", trained.state["curve_keys"])
-    ctx.save_artifact("loss.png", kind="plot")
+    # kept in the run folder; the site draws the same curves from the logged metrics, so the
+    # pages do not show them twice
+    ctx.save_artifact("loss.png", kind="file")
 
     # exports through every target of the core's registry, parity per target ------------------
     parity_all, ok, bundles = {}, True, {}
