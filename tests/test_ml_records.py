@@ -121,7 +121,8 @@ def test_exp_export_killed_with_sigkill_leaves_the_run_intact(db, log_root, reca
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and any(p.exists() for p in building):
         time.sleep(0.1)
-    assert not any(p.exists() for p in building)
+    log = out / "export-barracuda.log"  # what the child said, should it not have cleaned up
+    assert not any(p.exists() for p in building), log.read_text() if log.exists() else "no log"
     assert not (out / "export-barracuda").exists()
     # the run's record and files are as they were
     assert dict(db.execute("SELECT * FROM run WHERE id = ?", (run_id,)).fetchone()) == before_row

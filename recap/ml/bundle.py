@@ -118,8 +118,9 @@ def export_bundle(task, target, model, prep, meta: dict, dest: Path, golden_inpu
     model = cpu_eval(model)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
-    try:
+    tmp = None
+    try:  # made inside the try: a SIGTERM right after it still removes it
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
         meta = json.loads(json.dumps(meta))
         meta.update({"target": target.name, "profile": target.name, "engine": target.engine})
         meta["torch"] = torch.__version__
@@ -146,7 +147,8 @@ def export_bundle(task, target, model, prep, meta: dict, dest: Path, golden_inpu
             shutil.rmtree(dest)
         os.replace(tmp, dest)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return meta
 

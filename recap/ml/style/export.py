@@ -132,8 +132,9 @@ def write_bundle(
     model = model.float().cpu().eval()
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
-    try:
+    tmp = None
+    try:  # made inside the try: a SIGTERM right after it still removes it
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
         meta = json.loads(json.dumps(meta))
         meta.update(
             {
@@ -202,7 +203,8 @@ def write_bundle(
             shutil.rmtree(dest)
         tmp.replace(dest)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     meta["parity"] = report
     return meta
