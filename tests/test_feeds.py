@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_links_server import Route, serve
 
 DATA = Path(__file__).parent / "data" / "links"
@@ -100,6 +101,14 @@ def test_pull_all_formats_conditionally_and_name_failures(cli, db):
         assert (
             feeds[srv.url("/hostile.xml")]["title"] == '<script>alert("feed")</script>Hostile Feed'
         )
+        # at 80 columns each feed's URL and last error go whole under it, not cut
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("COLUMNS", "80")
+            lines = cli("feed", "list").stdout.splitlines()
+        assert lines[0].split() == ["id", "title", "items", "unread", "last", "pull"]
+        assert f"    url: {srv.url('/rss20.xml')}" in lines and max(map(len, lines)) <= 80
+        broken = next(x for x in lines if x.startswith(f"    url: {srv.url('/truncated.xml')}"))
+        assert "; error: broken feed" in broken
         # Second pull: conditional GETs answered 304, nothing changes.
         before = bookmarks(db)
         srv.requests.clear()

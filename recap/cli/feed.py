@@ -55,6 +55,7 @@ def list_cmd(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
             for f in feeds
         ],
         empty="no feeds (add one with 'recap feed add URL')",
+        detail=(2, 6),  # on a narrow terminal: the URL and the last error whole under the feed
     )
 
 
