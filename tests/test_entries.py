@@ -316,6 +316,20 @@ def test_search_ranks_and_snippets(cli):
     assert cli("search", "unity").stdout.strip() == "no matches"
 
 
+def test_search_snippets_leave_recap_markers_out_and_fit_80_columns(cli, monkeypatch):
+    words = " ".join(f"word{i}" for i in range(60))
+    body = f"Intro.\n\n<!-- recap:links -->\n\nBarracuda {words} barracuda {words}\n"
+    cli("new", "--week", "2021-W03", "--body-file", "-", input=body)
+    raw = json.loads(cli("search", "barracuda", "--json").stdout)[0]["snippet"]
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = cli("search", "barracuda").stdout.splitlines()
+    assert lines[0].split()[-2:] == ["Weekly", "Recap"]
+    shown = lines[1:]
+    assert 1 <= len(shown) <= 2 and all(x.startswith("      ") and len(x) <= 80 for x in shown)
+    assert "[Barracuda]" in shown[0] and "<!--" not in "".join(shown)
+    assert raw.startswith("Intro.") and "<!-- recap:links -->" in raw  # JSON: as FTS gives it
+
+
 def test_search_is_unicode_aware(cli):
     cli("new", "--week", "2021-W03", "--body-file", "-", input="Résumé of the café visit.\n")
     assert len(json.loads(cli("search", "resume", "--json").stdout)) == 1

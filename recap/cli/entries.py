@@ -281,7 +281,26 @@ def search(
     if not rows:
         typer.echo("no matches")
     for r in rows:
-        typer.echo(f"{r['id']:>4}  {r['date']}  {r['slug']}  {r['title']}\n      {r['snippet']}")
+        typer.echo(f"{r['id']:>4}  {r['date']}  {r['slug']}  {r['title']}")
+        typer.echo(_snippet_lines(r["snippet"] or ""))
+
+
+def _snippet_lines(snippet: str) -> str:
+    """A hit's snippet for a person: recap's own markers (``<!-- recap:links -->``) left out, on
+    at most two lines of the terminal's width, indented under the hit (``--json`` keeps it)."""
+    import re
+    import textwrap
+
+    from recap.cli.output import _fits, width
+
+    text = re.sub(r"<!--.*?(-->|$)", " ", snippet)  # a comment, or one the snippet cut short
+    text = " ".join(text.split())
+    if not _fits():
+        return "      " + text
+    lines = textwrap.wrap(text, max(width() - 6, 20), break_long_words=False)
+    if len(lines) > 2:
+        lines = [lines[0], lines[1].rstrip("…") + "…"]
+    return "\n".join("      " + line for line in lines)
 
 
 def import_cmd(
