@@ -42,6 +42,26 @@ def test_warping_error_is_zero_for_identical_frames_and_higher_for_flicker():
     assert 0 <= flicker["occluded_fraction"] < 0.5
 
 
+def test_clip_probe_measures_what_stability_does_and_the_flicker_growth_rule():
+    from recap.ml.style import data, temporal
+
+    clip = list(data.synthetic_clip(6, 64, 96, seed=2))
+    noisy = list(data.synthetic_clip(6, 64, 96, seed=2, flicker=25))
+    probe = temporal.ClipProbe(clip)
+    whole = temporal.stability(clip, noisy)
+    got = probe.measure(noisy)
+    assert got["warp_error_rel"] == pytest.approx(whole["warp_error_rel"], rel=1e-9)
+    assert got["frame_diff_rel"] == pytest.approx(whole["frame_diff_rel"], rel=1e-9)
+    assert probe.measure(clip)["warp_error_rel"] == pytest.approx(1.0)
+
+    grew = temporal.flicker_grows([250, 500, 750, 1000], [0.9, 0.6, 0.7, 0.8])
+    assert grew["flag"] and grew["lowest_step"] == 500 and grew["growth"] == pytest.approx(1 / 3)
+    assert "0.6 at step 500 -> 0.8 at the end (+33%)" in grew["rule"]
+    assert not temporal.flicker_grows([1, 2, 3], [0.9, 0.6, 0.7])["flag"]  # +17%: under 20%
+    assert not temporal.flicker_grows([1, 2], [0.5, 0.9])["flag"]  # too few to judge
+    assert not temporal.flicker_grows([1, 2, 3], [0.5, None, 0.9])["flag"]
+
+
 def test_palette_only_rule_on_loss_curves():
     from recap.ml.style import temporal
 
@@ -390,6 +410,16 @@ def test_style_transfer_tiny_run_and_stylize_cli(cli, db, log_root, tmp_path):
     metrics = json.loads((run_dir / "style-metrics.json").read_text())
     assert metrics["comparable"] is False and "palette_only" in metrics
     assert metrics["perceptual_weights"] == {"source": "random", "sha256": None}
+    # flicker measured while training (every 20 steps), the last at the end equal to the final
+    probes = metrics["flicker_during_training"]["probes"]
+    assert [q["step"] for q in probes] == [20, 40, 60]
+    assert probes[-1]["warp_error_rel"] == pytest.approx(summary["warp_error_rel"], rel=1e-9)
+    stored = db.execute(
+        "SELECT step, value FROM metric WHERE run_id = ? AND key = 'warp_error_rel' ORDER BY step",
+        (row["id"],),
+    ).fetchall()
+    assert [r["step"] for r in stored] == [20, 40, 60]
+    assert summary["flicker_grows"] == int(metrics["flicker_during_training"]["flag"])
     kinds = {a["path"]: a["kind"] for a in db.execute("SELECT path, kind FROM artifact")}
     assert kinds["before-after.png"] == "image" and kinds["loss.png"] == "file"  # not shown twice
     assert kinds["bundle/barracuda/model.onnx"] == "onnx"
@@ -439,6 +469,7 @@ def test_style_video_tiny_run_end_to_end(tmp_path):
 
     assert summary["keyframe_l1"] < 0.8 * as_is([0, 6])
     assert summary["unseen_l1"] < 0.8 * as_is([i for i in range(12) if i not in (0, 6)])
+    assert summary["flicker_grows"] in (0, 1)  # measured at steps 20, 40, 60 of the patch model
     info = data.video_info(run_dir / "stylised.mp4")
     assert (info["frames"], info["width"], info["height"]) == (12, 96, 64)
     meta = json.loads((run_dir / "bundle" / "sentis" / "model.json").read_text())

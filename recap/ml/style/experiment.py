@@ -35,6 +35,7 @@ PRESETS = {
             "speed_frames": 1,
             "speed_sizes": "480x270",
             "log_every": 5,
+            "flicker_every": 20,
             "precision": "fp32",
             "threads": 1,
         },
@@ -53,6 +54,7 @@ PRESETS = {
             "speed_frames": 50,
             "speed_sizes": "1280x720,1920x1080",
             "log_every": 50,
+            "flicker_every": 250,
             "precision": "bf16",
             "channels_last": True,
             "compile": True,
@@ -76,6 +78,7 @@ PRESETS = {
             "speed_frames": 1,
             "speed_sizes": "480x270",
             "log_every": 5,
+            "flicker_every": 20,
             "precision": "fp32",
             "threads": 1,
         },
@@ -94,6 +97,7 @@ PRESETS = {
             "speed_frames": 50,
             "speed_sizes": "1280x720,1920x1080",
             "log_every": 50,
+            "flicker_every": 500,
             "precision": "fp32",
         },
     },
@@ -116,6 +120,7 @@ DEFAULTS = {
     "cudnn_benchmark": False,  # cuDNN times its algorithms per shape: faster, not bitwise reruns
     "gpu_form": False,  # reflection pads from slices, RGB convs' channels padded to 8: same numbers
     "phase_convs": False,  # with gpu_form: 9x9 convs in phase form (nets.phase_conv); untimed
+    "flicker_every": 0,  # the test clip's flicker measured every N training steps (0: off)
     "data": "synthetic",
     "style": "procedural",
     "clip": "synthetic",
@@ -399,6 +404,36 @@ def _device(requested: str) -> str:
     return str(requested)
 
 
+FLICKER_FRAMES = 12  # the test clip's first frames, measured while training
+
+
+def flicker_probe(p: dict, seed: int, folder: Path | None, device: str):
+    """``probe(model) -> {warp_error_rel, frame_diff_rel}`` on the test clip's first frames,
+    through the bundle's pre/post-processing (as the run's final measurement), for training to
+    call every ``flicker_every`` steps; None when that is 0."""
+    import itertools
+
+    import torch
+
+    from recap.ml.style import reference, temporal
+    from recap.ml.tasks import get_task
+
+    if int(p.get("flicker_every") or 0) <= 0:
+        return None
+    task = get_task("style")
+    meta = task.describe(task.prepare(None, p), p)
+    frames = list(itertools.islice(clip_frames(p, seed, folder)(), FLICKER_FRAMES))
+    clip = temporal.ClipProbe(frames)
+
+    def probe(model) -> dict:
+        def run(x):
+            return model(torch.from_numpy(x).to(device)).float().cpu().numpy()
+
+        return clip.measure([reference.run_frame(f, meta, run) for f in frames])
+
+    return probe
+
+
 def train_arrays(
     ctx, p: dict, arch: str, device: str, seed: int, folder: Path | None, content=None
 ):
@@ -437,6 +472,7 @@ def train_arrays(
             channels_last=bool(p["channels_last"]), compile=bool(p["compile"]),
             cudnn_benchmark=bool(p["cudnn_benchmark"]), align=8 if p["gpu_form"] else 0,
             phase=bool(p.get("phase_convs")), log_every=int(p["log_every"]), seed=seed, ctx=ctx,
+            probe=flicker_probe(p, seed, folder, device), probe_every=int(p["flicker_every"]),
         )  # fmt: skip
         keys = ("content_loss", "style_loss", "tv_loss", "total_loss")
     else:
@@ -453,6 +489,7 @@ def train_arrays(
             patch=int(p["patch"]), lr=float(p["lr"]), device=device,
             l1_weight=float(p["l1_weight"]), perceptual_weight=weight,
             log_every=int(p["log_every"]), seed=seed, ctx=ctx,
+            probe=flicker_probe(p, seed, folder, device), probe_every=int(p["flicker_every"]),
         )  # fmt: skip
         keys = ("l1_loss", "perceptual_loss", "total_loss")
         extras["held"] = [pairs[0][0]]

@@ -116,6 +116,53 @@ def stability(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray]) -> di
     }
 
 
+class ClipProbe:
+    """The flicker of a short clip, measured again and again while a model trains: the input
+    frames' flow and occlusion masks are computed once; :meth:`measure` takes the stylised frames
+    and returns ``warp_error_rel`` and ``frame_diff_rel`` as :func:`stability` would."""
+
+    def __init__(self, frames: list[np.ndarray]):
+        self.frames = list(frames)
+        self.pairs = []
+        for a, b in zip(self.frames, self.frames[1:], strict=False):
+            back, mask = pair_geometry(a, b)
+            self.pairs.append((back, mask, *pair_errors(a, b, back, mask)))
+
+    def measure(self, outputs: list[np.ndarray]) -> dict:
+        if not self.pairs:
+            return {}
+        warp = diff = warp_in = diff_in = 0.0
+        for (back, mask, wi, di), prev, cur in zip(self.pairs, outputs, outputs[1:], strict=False):
+            w, d = pair_errors(prev, cur, back, mask)
+            warp, diff, warp_in, diff_in = warp + w, diff + d, warp_in + wi, diff_in + di
+        return {
+            "warp_error_rel": _ratio(warp, warp_in),
+            "frame_diff_rel": _ratio(diff, diff_in),
+        }
+
+
+FLICKER_RULE = (
+    "flicker grew with training: warp_error_rel {low:.3g} at step {at} -> {last:.3g} at the end "
+    "(+{grew:.0%}); an earlier, shorter training was steadier"
+)
+
+
+def flicker_grows(steps: list[int], values: list[float | None], rise: float = 0.2) -> dict:
+    """The user's "flicker that grew with longer training": flagged when the last measured
+    ``warp_error_rel`` is more than ``rise`` above the lowest one before it (three points or
+    more)."""
+    points = [(s, v) for s, v in zip(steps, values, strict=True) if v is not None]
+    if len(points) < 3:
+        return {"flag": False, "reason": "too few measurements to judge", "points": len(points)}
+    at, low = min(points[:-1], key=lambda p: p[1])
+    last = points[-1][1]
+    grew = last / low - 1.0 if low > 0 else 0.0
+    out = {"flag": bool(grew > rise), "lowest_step": at, "lowest": low, "last": last}
+    out["growth"] = grew
+    out["rule"] = FLICKER_RULE.format(low=low, at=at, last=last, grew=grew)
+    return out
+
+
 def _ratio(a: float, b: float) -> float | None:
     if b > 1e-12:
         return a / b

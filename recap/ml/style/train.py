@@ -71,6 +71,21 @@ def to_float_nchw(batch_u8: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
 
 
+def _probe(model, probe, probe_every: int, step: int, steps: int, ctx, curves) -> None:
+    """Every ``probe_every`` steps (and at the last), ``probe(model)`` in eval mode without
+    gradients; its values are logged at this step and kept in ``curves["probe"]``."""
+    if probe is None or not probe_every or (step % probe_every and step != steps):
+        return
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        values = probe(model)
+    model.train(was)
+    if ctx is not None and values:
+        ctx.log_metrics({k: v for k, v in values.items() if v is not None}, step=step)
+    curves.setdefault("probe", []).append({"step": step, **values})
+
+
 def _accumulate(ctx, parts, sums, count, step, steps, log_every, curves, t0=None):
     """Add one step's losses (kept on the device: no sync per step); every ``log_every`` steps
     report their means, append them to ``curves`` and, from ``t0`` (the loop's start), write a
@@ -124,6 +139,8 @@ def train_transformer(
     log_every: int = 10,
     seed: int = 0,
     ctx=None,
+    probe=None,
+    probe_every: int = 0,
 ) -> dict:
     """Train ``model`` on the content cache (N, S, S, 3 uint8) for ``steps`` steps.
 
@@ -176,6 +193,7 @@ def train_transformer(
         opt.step()
         parts = {**parts, "total_loss": total}
         sums, count = _accumulate(ctx, parts, sums, count, step, steps, log_every, curves, t0)
+        _probe(model, probe, probe_every, step, steps, ctx, curves)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     end = time.perf_counter()
@@ -227,6 +245,8 @@ def train_patch(
     log_every: int = 10,
     seed: int = 0,
     ctx=None,
+    probe=None,
+    probe_every: int = 0,
 ) -> dict:
     """The few-shot patch model: random patches of keyframe pairs (original -> stylised), L1 +
     perceptual (VGG feature MSE) loss, optionally masked (mask 0: pixel ignored)."""
@@ -258,6 +278,7 @@ def train_patch(
         opt.step()
         parts = {"l1_loss": l1, "perceptual_loss": perc, "total_loss": total}
         sums, count = _accumulate(ctx, parts, sums, count, step, steps, log_every, curves, t0)
+        _probe(model, probe, probe_every, step, steps, ctx, curves)
     seconds = time.perf_counter() - t0
     model.eval()
     return {

@@ -158,15 +158,27 @@ class StyleTask(Task):
 
     # -- sanity and summary -------------------------------------------------------------------
     def sanity(self, trained: Trained, prep, table, params) -> Sanity:
-        """Flag "palette only" from the loss curves (transformer runs)."""
+        """Flag "palette only" from the loss curves (transformer runs), and flicker that grew
+        with training from the test clip measured while training (both archs)."""
         from recap.ml.style import temporal
 
         curves = trained.state.get("curves", {})
-        if not curves.get("style_loss"):
-            return Sanity()
-        rule = temporal.palette_only(curves["style_loss"], curves["content_loss"])
-        flags = {"palette_only": rule["rule"]} if rule["flag"] else {}
-        return Sanity({"palette_only": int(rule["flag"])}, flags, {"palette_only": rule})
+        out = Sanity()
+        if curves.get("style_loss"):
+            rule = temporal.palette_only(curves["style_loss"], curves["content_loss"])
+            out.summary["palette_only"] = int(rule["flag"])
+            out.report["palette_only"] = rule
+            if rule["flag"]:
+                out.flags["palette_only"] = rule["rule"]
+        probes = curves.get("probe") or []
+        if probes:
+            steps = [q["step"] for q in probes]
+            rule = temporal.flicker_grows(steps, [q.get("warp_error_rel") for q in probes])
+            out.summary["flicker_grows"] = int(rule["flag"])
+            out.report["flicker_during_training"] = {"probes": probes, **rule}
+            if rule["flag"]:
+                out.flags["flicker_grows"] = rule["rule"]
+        return out
 
     def summary(self, trained: Trained, prep, params) -> dict:
         return {k: v for k, v in trained.metrics.items() if v is not None}
