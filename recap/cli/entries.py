@@ -291,11 +291,11 @@ def _snippet_lines(snippet: str) -> str:
     import re
     import textwrap
 
-    from recap.cli.output import _fits, width
+    from recap.cli.output import fitted, width
 
     text = re.sub(r"<!--.*?(-->|$)", " ", snippet)  # a comment, or one the snippet cut short
     text = " ".join(text.split())
-    if not _fits():
+    if not fitted():
         return "      " + text
     lines = textwrap.wrap(text, max(width() - 6, 20), break_long_words=False)
     if len(lines) > 2:

@@ -27,13 +27,11 @@ _RECAP_ERROR = re.compile(r"^recap\.errors\.\w+: ")
 def _hanging(label: str, text: str) -> str:
     """``label`` then ``text`` wrapped at the terminal's width under its first character (on a
     terminal, or when COLUMNS says how wide; one line in a pipe)."""
-    import os
-    import sys
     import textwrap
 
-    from recap.cli.output import width
+    from recap.cli.output import fitted, width
 
-    if not (sys.stdout.isatty() or "COLUMNS" in os.environ):
+    if not fitted():
         return label + text
     pad = " " * len(label)
     return (

@@ -129,6 +129,12 @@ def _fits() -> bool:
     return not _state["wide"] and (sys.stdout.isatty() or "COLUMNS" in os.environ)
 
 
+def fitted() -> bool:
+    """Whether text is laid out for a terminal's width (a TTY, or COLUMNS set; not ``--wide``):
+    commands that wrap their own text ask this, as the tables do."""
+    return _fits()
+
+
 def _cut(cell: str, w: int) -> str:
     return cell if len(cell) <= w else cell[: max(w - 1, 0)] + "…"
 
