@@ -289,18 +289,17 @@ def _snippet_lines(snippet: str) -> str:
     """A hit's snippet for a person: recap's own markers (``<!-- recap:links -->``) left out, on
     at most two lines of the terminal's width, indented under the hit (``--json`` keeps it)."""
     import re
-    import textwrap
 
-    from recap.cli.output import fitted, width
+    from recap.cli.output import fitted, wrapped
 
     text = re.sub(r"<!--.*?(-->|$)", " ", snippet)  # a comment, or one the snippet cut short
     text = " ".join(text.split())
     if not fitted():
         return "      " + text
-    lines = textwrap.wrap(text, max(width() - 6, 20), break_long_words=False)
+    lines = wrapped(text, "      ")
     if len(lines) > 2:
         lines = [lines[0], lines[1].rstrip("…") + "…"]
-    return "\n".join("      " + line for line in lines)
+    return "\n".join(lines)
 
 
 def import_cmd(

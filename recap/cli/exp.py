@@ -25,28 +25,11 @@ _RECAP_ERROR = re.compile(r"^recap\.errors\.\w+: ")
 
 
 def _hanging(label: str, text: str) -> str:
-    """``label`` then ``text`` wrapped at the terminal's width under its first character (on a
-    terminal, or when COLUMNS says how wide; one line in a pipe)."""
-    import textwrap
+    """``label`` then ``text``, wrapped under its first character on a terminal (one line in a
+    pipe)."""
+    from recap.cli.output import fitted, wrapped
 
-    from recap.cli.output import fitted, width
-
-    if not fitted():
-        return label + text
-    pad = " " * len(label)
-    return (
-        "\n".join(
-            textwrap.wrap(
-                text,
-                max(width(), len(label) + 20),
-                initial_indent=label,
-                subsequent_indent=pad,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )  # fmt: skip
-        )
-        or label
-    )
+    return "\n".join(wrapped(text, label, " " * len(label))) if fitted() else label + text
 
 
 def _params_text(params: dict) -> str:

@@ -71,14 +71,14 @@ def stream_table(
         for i, cell in enumerate(row):
             natural[i] = min(max(natural[i], len(cell)), 60)
     total = width()
-    narrow = _fits() and sum(natural) + 2 * (len(natural) - 1) > total
+    narrow = fitted() and sum(natural) + 2 * (len(natural) - 1) > total
     keep = [i for i in range(len(headers)) if not (narrow and i in detail)]
     widths = [natural[i] for i in keep]
-    if _fits():
+    if fitted():
         widths = fit_widths(widths, total)
     bold = ("\033[1m", "\033[0m") if color() else ("", "")
 
-    cut = _cut if _fits() else (lambda c, _w: c)  # in a pipe nothing is cut (past 60: unaligned)
+    cut = _cut if fitted() else (lambda c, _w: c)  # in a pipe nothing is cut (past 60: unaligned)
 
     def fmt(cells):
         cells = [cells[i] for i in keep]
@@ -93,7 +93,7 @@ def stream_table(
             row = [" ".join(("" if v is None else str(v)).split()) for v in row]
         write(fmt(row) + "\n")
         if narrow and detail:
-            write("".join(line + "\n" for line in _detail_lines(headers, row, detail, total)))
+            write("".join(line + "\n" for line in _detail_lines(headers, row, detail)))
         n += 1
     sys.stdout.flush()
     return n
@@ -124,15 +124,23 @@ def fit_widths(
     return widths
 
 
-def _fits() -> bool:
-    """Cut tables to the terminal on a TTY, or when COLUMNS says how wide; never in a pipe."""
+def fitted() -> bool:
+    """Whether output is laid out for a terminal's width: on a TTY, or when COLUMNS says how
+    wide; never in a pipe or under ``--wide``. Tables cut and wrap only then, and so do commands
+    that wrap their own text (:func:`wrapped`)."""
     return not _state["wide"] and (sys.stdout.isatty() or "COLUMNS" in os.environ)
 
 
-def fitted() -> bool:
-    """Whether text is laid out for a terminal's width (a TTY, or COLUMNS set; not ``--wide``):
-    commands that wrap their own text ask this, as the tables do."""
-    return _fits()
+def wrapped(text: str, first: str, rest: str | None = None) -> list[str]:
+    """``text`` wrapped at the terminal's width, its first line after ``first`` and the others
+    after ``rest`` (default: ``first``); words and hyphenated names are never split."""
+    import textwrap
+
+    rest = first if rest is None else rest
+    return textwrap.wrap(
+        text, max(width(), len(first) + 20), initial_indent=first, subsequent_indent=rest,
+        break_long_words=False, break_on_hyphens=False,
+    ) or [first.rstrip()]  # fmt: skip
 
 
 def _cut(cell: str, w: int) -> str:
@@ -163,7 +171,7 @@ def print_table(
     if not rows:
         print(empty, flush=True)
         return
-    if (wrap or detail) and _fits() and all(len(r) == len(headers) for r in rows):
+    if (wrap or detail) and fitted() and all(len(r) == len(headers) for r in rows):
         natural = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         total = width()
         if sum(natural) + 2 * (len(natural) - 1) > total:
@@ -182,7 +190,7 @@ def print_table(
         for row in rows:
             for i, cell in enumerate(row):
                 natural[i] = max(natural[i], len(cell))
-    widths = fit_widths(natural, width(), keep=keep) if _fits() else natural
+    widths = fit_widths(natural, width(), keep=keep) if fitted() else natural
     # The last column is not padded, so it may use what is left without trailing spaces.
     bold = ("\033[1m", "\033[0m") if color() else ("", "")
     # One format string pads every cell (as str.ljust does); cells are cut first only when a
@@ -242,28 +250,21 @@ def _print_with_details(headers, rows, natural, total: int, detail: set[int]) ->
     out = [bold[0] + line([headers[i] for i in keep]) + bold[1], line(["-" * w for w in widths])]
     for row in rows:
         out.append(line([row[i] for i in keep]))
-        out += _detail_lines(headers, row, detail, total)
+        out += _detail_lines(headers, row, detail)
     sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
 
 
-def _detail_lines(headers, row, detail, total: int) -> list[str]:
-    """A row's ``detail`` cells, indented under it and wrapped at ``total``: ``header: value``
-    pieces, or the bare value when there is one detail column (a bookmark's URL)."""
-    import textwrap
-
+def _detail_lines(headers, row, detail) -> list[str]:
+    """A row's ``detail`` cells, indented under it and wrapped at the terminal's width:
+    ``header: value`` pieces, or the bare value when there is one detail column (a URL)."""
     cols = sorted(detail)
     pieces = [
         row[i] if len(cols) == 1 else f"{headers[i]}: {row[i]}"
         for i in cols
         if row[i] not in ("", "-")
     ]
-    if not pieces:
-        return []
-    return textwrap.wrap(
-        "; ".join(pieces), total, initial_indent="    ", subsequent_indent="    ",
-        break_long_words=False, break_on_hyphens=False,
-    )  # fmt: skip
+    return wrapped("; ".join(pieces), "    ") if pieces else []
 
 
 def page_markdown(text: str) -> None:

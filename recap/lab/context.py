@@ -123,9 +123,7 @@ class RunContext:
                 f'"step": {"null" if step is None else step}, '
                 f'"epoch": {"null" if epoch is None else epoch}, "time": {now!r}}}\n'
             )
-            if now - self._flushed >= FLUSH_SECONDS:
-                self._events.flush()
-                self._flushed = now
+            self._flush_if_due(now)
             return
         self._emit(
             {
