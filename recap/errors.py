@@ -15,6 +15,11 @@ class NotFound(RecapError):
 class InvalidInput(RecapError):
     exit_code = 2
 
+    @classmethod
+    def param(cls, params: dict, key: str, why: str) -> "InvalidInput":
+        """``key=value: why``: a param's value that a run would only reject later."""
+        return cls(f"{key}={params.get(key)!r}: {why}")
+
 
 class NoLogRoot(RecapError):
     exit_code = 3

@@ -50,7 +50,7 @@ def small_backbone(width: int = 16, depth: int = 2) -> tuple[nn.Module, int, int
     for _ in range(depth):
         layers += [_block(c, c * 2, 2), _block(c * 2, c * 2, 1)]
         c *= 2
-    return nn.Sequential(*layers), c, 2 ** (depth + 1)
+    return nn.Sequential(*layers), c, backbone_stride("small", depth)
 
 
 class TimmFeatures(nn.Module):
@@ -77,12 +77,20 @@ def torchvision_body(name: str) -> nn.Sequential:
     return nn.Sequential(*list(net.children())[:-2])
 
 
+def backbone_stride(name: str, depth: int = 2) -> int | None:
+    """The stride :func:`backbone` will have, without building it (None for a timm name: known
+    once built)."""
+    if name == "small":
+        return 2 ** (depth + 1)
+    return 32 if name in TORCHVISION else None
+
+
 def backbone(name: str, width: int = 16, depth: int = 2) -> tuple[nn.Module, int, int]:
     """(module, out channels, stride) for ``small``, a torchvision ResNet or a timm name."""
     if name == "small":
         return small_backbone(width, depth)
     if name in TORCHVISION:
-        return torchvision_body(name), TORCHVISION[name], 32
+        return torchvision_body(name), TORCHVISION[name], backbone_stride(name)
     from recap.errors import InvalidInput
 
     try:

@@ -192,46 +192,53 @@ def check_params(p: dict, arch: str, folder: Path | None) -> None:
     from recap.errors import InvalidInput
     from recap.ml.style import data, nets
 
-    def bad(key: str, why: str) -> InvalidInput:
-        return InvalidInput(f"{key}={p[key]!r}: {why}")
-
     nets.parse_filters(p["filters"])
     if str(p["precision"]) not in ("fp32", "bf16", "fp16"):
-        raise bad("precision", "fp32, bf16 or fp16")
+        raise InvalidInput.param(p, "precision", "fp32, bf16 or fp16")
     w, h = size_of(p["fixed_size"])
     if w % 4 or h % 4:
-        raise bad("fixed_size", "sides must be multiples of 4 (the network halves them twice)")
+        raise InvalidInput.param(
+            p, "fixed_size", "sides must be multiples of 4 (the network halves them twice)"
+        )
     try:
         [size_of(text) for text in _csv(p["speed_sizes"])]
     except InvalidInput:
-        raise bad("speed_sizes", "WIDTHxHEIGHT sizes, comma-separated, e.g. 1280x720") from None
+        raise InvalidInput.param(
+            p, "speed_sizes", "WIDTHxHEIGHT sizes, comma-separated, e.g. 1280x720"
+        ) from None
     for key in ("steps", "batch_size"):
         if int(p[key]) < 1:
-            raise bad(key, "at least 1")
+            raise InvalidInput.param(p, key, "at least 1")
     side = "size" if arch == "transformer" else "patch"
     if int(p[side]) < 8 or int(p[side]) % 4:
-        raise bad(side, "a multiple of 4, at least 8")
+        raise InvalidInput.param(p, side, "a multiple of 4, at least 8")
     if arch == "transformer" and p["data"] == "synthetic" and int(p["n_images"]) < 2:
-        raise bad("n_images", "at least 2 (one is held out)")
+        raise InvalidInput.param(p, "n_images", "at least 2 (one is held out)")
     if str(p["clip"]) == "synthetic":
         w, h = size_of(p["clip_size"])
         if w % 2 or h % 2:
-            raise bad("clip_size", "even sides (the stylised clip is H.264, yuv420p)")
+            raise InvalidInput.param(
+                p, "clip_size", "even sides (the stylised clip is H.264, yuv420p)"
+            )
         if int(p["clip_frames"]) < 2:
-            raise bad("clip_frames", "at least 2 (flicker compares neighbouring frames)")
+            raise InvalidInput.param(
+                p, "clip_frames", "at least 2 (flicker compares neighbouring frames)"
+            )
         n = int(p["clip_frames"])
     else:
         info = data.video_info(_resolve_path(str(p["clip"]), folder, "clip"))
         if info["width"] % 2 or info["height"] % 2:
-            raise bad("clip", f"{info['width']}x{info['height']}: H.264 needs even sides")
+            raise InvalidInput.param(
+                p, "clip", f"{info['width']}x{info['height']}: H.264 needs even sides"
+            )
         n = info["frames"]
     if arch == "patch":
         try:
             keys = [int(k) for k in _csv(p["keyframes"])]
         except ValueError:
-            raise bad("keyframes", "frame indices, e.g. 0,60") from None
+            raise InvalidInput.param(p, "keyframes", "frame indices, e.g. 0,60") from None
         if not keys or min(keys) < 0 or (n and max(keys) >= n):
-            raise bad("keyframes", f"frame indices of the clip (0 to {n - 1})")
+            raise InvalidInput.param(p, "keyframes", f"frame indices of the clip (0 to {n - 1})")
 
 
 def size_of(text: str) -> tuple[int, int]:

@@ -152,16 +152,13 @@ class Task:
         image side of at least 16); a task adds its own and calls this."""
         from recap.errors import InvalidInput
 
-        def bad(key: str, why: str) -> InvalidInput:
-            return InvalidInput(f"{key}={params.get(key)!r}: {why}")
-
         if "lr" in params and float(params["lr"] or 0) <= 0:
-            raise bad("lr", "a positive learning rate")
+            raise InvalidInput.param(params, "lr", "a positive learning rate")
         for key in ("epochs", "batch_size"):
             if key in params and int(params[key] or 0) < 1:
-                raise bad(key, "at least 1")
+                raise InvalidInput.param(params, key, "at least 1")
         if "size" in params and int(params["size"] or 0) < 16:
-            raise bad("size", "an image side of at least 16 pixels")
+            raise InvalidInput.param(params, "size", "an image side of at least 16 pixels")
 
     # -- data ---------------------------------------------------------------------------------
     def synthetic(self, out: Path, params: dict, seed: int):

@@ -79,36 +79,36 @@ class PoseTask(ImageTask):
         """The crop's sides against the backbone's stride, the heat maps' sigma, the decode's
         numbers: each wrong value is one line before any data is made or any step trained."""
         from recap.errors import InvalidInput
-        from recap.ml.pose.models import TORCHVISION
+        from recap.ml.pose.models import backbone_stride
 
         super().check(params)
 
-        def bad(key: str, why: str) -> InvalidInput:
-            return InvalidInput(f"{key}={params.get(key)!r}: {why}")
-
         arch = str(params.get("arch") or "small")
-        if arch == "small":
-            stride, where = (
-                2 ** (int(params.get("depth") or 2) + 1),
-                f"small, depth {params.get('depth')}",
-            )
-        elif arch in TORCHVISION:
-            stride, where = 32, arch
-        else:
-            stride, where = 0, arch  # a timm backbone: its stride is known once it is built
+        depth = int(params.get("depth") or 2)
+        stride = backbone_stride(arch, depth)  # a timm backbone's is known once it is built
+        where = f"small, depth {depth}" if arch == "small" else arch
         for key in ("input_w", "input_h"):
             side = int(params[key])
             if side < 8 or (stride and side % stride):
-                raise bad(key, f"a multiple of the backbone's stride {stride} ({where})")
+                why = (
+                    f"a multiple of the backbone's stride {stride} ({where})"
+                    if stride
+                    else "8 or more"
+                )
+                raise InvalidInput.param(params, key, why)
         for key in ("sigma", "beta", "padding"):
             if key in params and float(params[key] or 1) <= 0:
-                raise bad(key, "a positive number")
+                raise InvalidInput.param(params, key, "a positive number")
         if not 0 <= float(params.get("threshold") or 0) <= 1:
-            raise bad("threshold", "between 0 and 1 (a heat-map peak's confidence)")
+            raise InvalidInput.param(
+                params, "threshold", "between 0 and 1 (a heat-map peak's confidence)"
+            )
         if float(params.get("scale") or 0) < 0 or float(params.get("scale") or 0) >= 1:
-            raise bad("scale", "from 0 (off) to below 1 (a fraction of the crop)")
+            raise InvalidInput.param(
+                params, "scale", "from 0 (off) to below 1 (a fraction of the crop)"
+            )
         if float(params.get("rotate") or 0) < 0:
-            raise bad("rotate", "degrees, 0 (off) or more")
+            raise InvalidInput.param(params, "rotate", "degrees, 0 (off) or more")
 
     def _input_wh(self, params) -> tuple[int, int]:
         return int(params["input_w"]), int(params["input_h"])
