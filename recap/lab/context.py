@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from recap.timeutil import clock
+
 EVENTS = "events.jsonl"
 # Events are buffered (a metric costs about a microsecond), but written out at least this often
 # while a run keeps logging: a SIGKILLed or out-of-memory child loses at most this much.
@@ -154,7 +156,7 @@ class RunContext:
         elapsed = time.monotonic() - self._progress_t0
         eta = elapsed / max(epoch, 1) * max(n_epochs - epoch, 0)
         parts = [f"epoch {epoch}/{n_epochs}", *(f"{k}={_short(v)}" for k, v in values.items())]
-        line = "  ".join([*parts, f"ETA {_clock(eta)}"])
+        line = "  ".join([*parts, f"ETA {clock(eta)}"])
         self.note(line, epoch=epoch, epochs=n_epochs, values=values, eta=eta)
         return line
 
@@ -259,11 +261,6 @@ def _short(value) -> str:
     except (TypeError, ValueError):
         return str(value)
     return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _jsonable(value):

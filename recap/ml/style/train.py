@@ -108,9 +108,10 @@ def _accumulate(ctx, parts, sums, count, step, steps, log_every, curves, t0=None
 def progress_line(step: int, steps: int, values: dict, elapsed: float) -> str:
     """``step 50/2500  content_loss=2.1e+03  style_loss=664  total_loss=2.8e+03  ETA 0:03:12``:
     the run's log and ``recap exp run``'s spinner show it."""
-    left = int(round(elapsed / max(step, 1) * max(steps - step, 0)))
+    from recap.timeutil import clock
+
     shown = "  ".join(f"{k}={v:.3g}" for k, v in values.items())
-    return f"step {step}/{steps}  {shown}  ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
+    return f"step {step}/{steps}  {shown}  ETA {clock(elapsed / max(step, 1) * (steps - step))}"
 
 
 def _report(ctx, sums: dict, count: int, step: int, epoch: int | None = None) -> dict:
