@@ -122,9 +122,8 @@ class ClipProbe:
     and returns ``warp_error_rel`` and ``frame_diff_rel`` as :func:`stability` would."""
 
     def __init__(self, frames: list[np.ndarray]):
-        self.frames = list(frames)
         self.pairs = []
-        for a, b in zip(self.frames, self.frames[1:], strict=False):
+        for a, b in zip(frames, frames[1:], strict=False):
             back, mask = pair_geometry(a, b)
             self.pairs.append((back, mask, *pair_errors(a, b, back, mask)))
 
